@@ -1,0 +1,114 @@
+//! Who is calling: a tablet with its device credential, or a person with a session cookie.
+
+use axum::extract::FromRequestParts;
+use axum::http::HeaderMap;
+use axum::http::header::{AUTHORIZATION, COOKIE};
+use axum::http::request::Parts;
+use jiff::Timestamp;
+use shared_model::{MIN_SUPPORTED_PROTOCOL, PROTOCOL_HEADER, PROTOCOL_VERSION};
+
+use crate::app::AppState;
+use crate::auth::token_digest;
+use crate::error::ApiError;
+use crate::storage::{Account, Role, TabletIdentity};
+
+pub const SESSION_COOKIE: &str = "office_session";
+
+/// A request from a tablet app that speaks a protocol version this server accepts.
+pub struct TabletProtocol;
+
+impl<S: Send + Sync> FromRequestParts<S> for TabletProtocol {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let value = parts.headers.get(PROTOCOL_HEADER).ok_or_else(|| {
+            ApiError::BadRequest(format!("the {PROTOCOL_HEADER} header is missing"))
+        })?;
+        let version: u32 = value
+            .to_str()
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+            .ok_or_else(|| ApiError::BadRequest(format!("{PROTOCOL_HEADER} must be a number")))?;
+        if version < MIN_SUPPORTED_PROTOCOL {
+            return Err(ApiError::ProtocolTooOld {
+                found: version,
+                oldest: MIN_SUPPORTED_PROTOCOL,
+            });
+        }
+        if version > PROTOCOL_VERSION {
+            return Err(ApiError::ProtocolTooNew {
+                found: version,
+                newest: PROTOCOL_VERSION,
+            });
+        }
+        Ok(Self)
+    }
+}
+
+/// An enrolled, unrevoked tablet, identified by `Authorization: Bearer <device token>`.
+pub struct TabletAuth(pub TabletIdentity);
+
+impl FromRequestParts<AppState> for TabletAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        TabletProtocol::from_request_parts(parts, state).await?;
+        let token = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .ok_or(ApiError::Unauthenticated(
+                "a tablet request needs Authorization: Bearer <device token>",
+            ))?;
+        let digest = token_digest(token.trim());
+        let tablet = state
+            .db(move |db| db.authenticate_tablet(&digest, Timestamp::now()))
+            .await?
+            .ok_or(ApiError::Unauthenticated(
+                "unknown or revoked device token; enrol the tablet again",
+            ))?;
+        Ok(Self(tablet))
+    }
+}
+
+/// A person signed in with a session cookie.
+pub struct SignedIn(pub Account);
+
+impl SignedIn {
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        match self.0.role {
+            Role::Admin => Ok(()),
+            _ => Err(ApiError::Forbidden("only an administrator may do this")),
+        }
+    }
+}
+
+/// The session token from the `Cookie` header, if there is one.
+pub fn session_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value)
+}
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token =
+            session_token(&parts.headers).ok_or(ApiError::Unauthenticated("please sign in"))?;
+        let digest = token_digest(token);
+        let account = state
+            .db(move |db| db.session_account(&digest, Timestamp::now()))
+            .await?
+            .ok_or(ApiError::Unauthenticated(
+                "the session has expired or ended; please sign in again",
+            ))?;
+        Ok(Self(account))
+    }
+}

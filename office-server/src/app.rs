@@ -1,0 +1,275 @@
+//! Building and running the server: shared state, listener, TLS, graceful shutdown.
+
+use std::collections::HashSet;
+use std::net::{SocketAddr, TcpListener};
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum_server::Handle;
+use jiff::tz::TimeZone;
+use uuid::Uuid;
+
+use crate::auth::LoginThrottle;
+use crate::config::{Config, ConfigError};
+use crate::error::{ApiError, ApiResult};
+use crate::recordings::RecordingFiles;
+use crate::storage::{SqliteStorage, Storage, StorageError, StorageResult};
+
+/// How long shutdown waits for in-flight requests before it closes connections.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot open storage: {0}")]
+    Storage(#[from] StorageError),
+    #[error("cannot use data directory {path}: {source}")]
+    DataDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot load TLS certificate or key: {0}")]
+    Tls(std::io::Error),
+    #[error("server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
+    pub storage: Arc<dyn Storage>,
+    pub config: Config,
+    pub zone: TimeZone,
+    pub recordings: RecordingFiles,
+    pub login_throttle: LoginThrottle,
+    /// Guesses at pairing codes, per account.
+    pub pairing_throttle: LoginThrottle,
+    uploads_in_progress: Mutex<HashSet<Uuid>>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(config: Config, storage: Arc<dyn Storage>) -> Result<Self, StartError> {
+        let zone = config.office_time_zone()?;
+        let recordings_dir = config.recordings_dir();
+        let recordings =
+            RecordingFiles::open(&recordings_dir).map_err(|source| StartError::DataDir {
+                path: recordings_dir,
+                source,
+            })?;
+        Ok(Self(Arc::new(Shared {
+            storage,
+            config,
+            zone,
+            recordings,
+            login_throttle: LoginThrottle::new(nonzero(5), nonzero(30)),
+            pairing_throttle: LoginThrottle::new(nonzero(10), nonzero(30)),
+            uploads_in_progress: Mutex::new(HashSet::new()),
+        })))
+    }
+
+    /// Runs blocking storage work on tokio's blocking pool.
+    pub async fn db<T, F>(&self, work: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Storage) -> StorageResult<T> + Send + 'static,
+    {
+        let storage = Arc::clone(&self.storage);
+        tokio::task::spawn_blocking(move || work(storage.as_ref()))
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?
+            .map_err(ApiError::from)
+    }
+
+    /// Marks an upload of `visit` as running; `None` if one already is.
+    pub fn claim_upload(&self, visit: Uuid) -> Option<UploadClaim> {
+        let mut running = self
+            .uploads_in_progress
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        running.insert(visit).then(|| UploadClaim {
+            state: self.clone(),
+            visit,
+        })
+    }
+}
+
+/// Releases an upload's claim when the request ends, however it ends.
+pub struct UploadClaim {
+    state: AppState,
+    visit: Uuid,
+}
+
+impl Drop for UploadClaim {
+    fn drop(&mut self) {
+        self.state
+            .uploads_in_progress
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(&self.visit);
+    }
+}
+
+fn nonzero(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
+}
+
+/// Opens the SQLite storage in the configured data directory.
+pub fn open_storage(config: &Config) -> Result<Arc<dyn Storage>, StartError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    Ok(Arc::new(SqliteStorage::open(&config.database_path())?))
+}
+
+/// A server bound to its port, ready to run.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    handle: Handle<SocketAddr>,
+}
+
+impl Application {
+    /// Opens storage and binds the listener (port 0 picks a free port).
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        let storage = open_storage(&config)?;
+        Self::with_storage(config, storage)
+    }
+
+    pub fn with_storage(config: Config, storage: Arc<dyn Storage>) -> Result<Self, StartError> {
+        let addr = config.listen;
+        let listener =
+            TcpListener::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let state = AppState::new(config, storage)?;
+        Ok(Self {
+            listener,
+            state,
+            handle: Handle::new(),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or(self.state.config.listen)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// A handle that can stop the server gracefully from elsewhere.
+    pub fn handle(&self) -> Handle<SocketAddr> {
+        self.handle.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish and checkpoints
+    /// the database.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let Application {
+            listener,
+            state,
+            handle,
+        } = self;
+        let app =
+            crate::api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let graceful = handle.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing requests in flight");
+            graceful.graceful_shutdown(Some(SHUTDOWN_GRACE));
+        });
+        let housekeeping = tokio::spawn(housekeeping(state.clone()));
+        let served = match &state.config.tls {
+            Some(tls) => {
+                let rustls =
+                    axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+                        .await
+                        .map_err(StartError::Tls)?;
+                tracing::info!(addr = %listener.local_addr().map_err(StartError::Serve)?, "serving HTTPS");
+                axum_server::from_tcp_rustls(listener, rustls)
+                    .map_err(StartError::Serve)?
+                    .handle(handle)
+                    .serve(app)
+                    .await
+            }
+            None => {
+                tracing::info!(addr = %listener.local_addr().map_err(StartError::Serve)?, "serving HTTP");
+                axum_server::from_tcp(listener)
+                    .map_err(StartError::Serve)?
+                    .handle(handle)
+                    .serve(app)
+                    .await
+            }
+        };
+        housekeeping.abort();
+        let storage = Arc::clone(&state.storage);
+        let checkpoint = tokio::task::spawn_blocking(move || storage.checkpoint()).await;
+        match checkpoint {
+            Ok(Ok(())) => tracing::info!("database checkpointed; stopped cleanly"),
+            Ok(Err(error)) => tracing::warn!(%error, "checkpoint at shutdown failed"),
+            Err(error) => tracing::warn!(%error, "checkpoint at shutdown panicked"),
+        }
+        served.map_err(StartError::Serve)
+    }
+}
+
+/// Periodic chores that keep memory bounded.
+async fn housekeeping(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        state.login_throttle.forget_idle();
+        state.pairing_throttle.forget_idle();
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

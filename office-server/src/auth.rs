@@ -1,0 +1,152 @@
+//! Secrets: password hashes, random tokens and their digests, short codes, login throttling.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    #[error("could not hash the password: {0}")]
+    Hash(argon2::password_hash::Error),
+}
+
+/// An argon2id hash in PHC string form. Slow on purpose: call it off the async runtime.
+pub fn hash_password(password: &str) -> Result<String, PasswordError> {
+    let mut salt = [0u8; 16];
+    rand::fill(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(PasswordError::Hash)?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(PasswordError::Hash)
+}
+
+/// Whether `password` matches `hash`. A malformed stored hash matches nothing.
+pub fn verify_password(hash: &str, password: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// A hash to verify against when the login does not exist, so that the answer takes as long
+/// as for a real account and does not tell which logins exist.
+pub fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| hash_password("decoy password").unwrap_or_default())
+}
+
+/// A 256-bit random secret, URL-safe base64.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::fill(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The form in which tokens are stored and looked up: a fast digest is right for 256-bit
+/// random secrets, which cannot be guessed, and it is checked on every request.
+pub fn token_digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// A random code of `digits` decimal digits, for a person to read off a tablet and type in.
+pub fn random_code(digits: usize) -> String {
+    (0..digits)
+        .map(|_| char::from(b'0' + rand::random_range(0..10u8)))
+        .collect()
+}
+
+/// A typed code with spaces, dashes and other separators removed. `None` if what remains is
+/// not `digits` decimal digits.
+pub fn normalise_code(typed: &str, digits: usize) -> Option<String> {
+    let code: String = typed
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect();
+    (code.len() == digits && code.bytes().all(|b| b.is_ascii_digit())).then_some(code)
+}
+
+/// Throttles guesses: per account (login) and per client address, independently.
+pub struct LoginThrottle {
+    per_account: DefaultKeyedRateLimiter<String>,
+    per_address: DefaultKeyedRateLimiter<IpAddr>,
+}
+
+impl LoginThrottle {
+    /// `per_account` attempts a minute for one login, `per_address` for one client address.
+    pub fn new(per_account: NonZeroU32, per_address: NonZeroU32) -> Self {
+        Self {
+            per_account: RateLimiter::keyed(Quota::per_minute(per_account)),
+            per_address: RateLimiter::keyed(Quota::per_minute(per_address)),
+        }
+    }
+
+    /// Counts an attempt; `false` when either limit is exhausted.
+    pub fn attempt(&self, login: &str, address: IpAddr) -> bool {
+        let address_ok = self.per_address.check_key(&address).is_ok();
+        let account_ok = self.per_account.check_key(&login.to_lowercase()).is_ok();
+        address_ok && account_ok
+    }
+
+    /// Forgets keys whose limits have fully recovered, so memory stays bounded.
+    pub fn forget_idle(&self) {
+        self.per_account.retain_recent();
+        self.per_address.retain_recent();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_round_trip() {
+        let hash = hash_password("верный пароль").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password(&hash, "верный пароль"));
+        assert!(!verify_password(&hash, "неверный"));
+        assert!(!verify_password("not a hash", "x"));
+    }
+
+    #[test]
+    fn tokens_are_long_and_distinct() {
+        let a = random_token();
+        let b = random_token();
+        assert_eq!(a.len(), 43);
+        assert_ne!(a, b);
+        assert_ne!(token_digest(&a), token_digest(&b));
+    }
+
+    #[test]
+    fn codes_normalise() {
+        let code = random_code(6);
+        assert_eq!(code.len(), 6);
+        assert_eq!(normalise_code(" 123-456 ", 6).as_deref(), Some("123456"));
+        assert_eq!(normalise_code("12345", 6), None);
+        assert_eq!(normalise_code("12345a", 6), None);
+    }
+
+    #[test]
+    fn throttle_limits_each_key() {
+        let throttle = LoginThrottle::new(NonZeroU32::new(2).unwrap(), NonZeroU32::new(3).unwrap());
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let other_ip: IpAddr = "127.0.0.2".parse().unwrap();
+        assert!(throttle.attempt("Admin", ip));
+        assert!(throttle.attempt("admin", other_ip));
+        // Third attempt on the same account, whatever the address.
+        assert!(!throttle.attempt("ADMIN", "127.0.0.3".parse().unwrap()));
+        // The first address has two attempts left of three, then none.
+        assert!(throttle.attempt("someone", ip));
+        assert!(throttle.attempt("someone-else", ip));
+        assert!(!throttle.attempt("a-third-one", ip));
+    }
+}

@@ -1,0 +1,245 @@
+//! Configuration: built-in defaults, then an optional TOML file, then `OFFICE_*` environment
+//! variables (nested keys with `__`, e.g. `OFFICE_WORKING_HOURS__END=19:00`), then command-line
+//! flags. Nothing is needed to start on loopback.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use jiff::civil::Time;
+use jiff::tz::TimeZone;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+    #[error("unknown time zone {name:?}: {source}")]
+    TimeZone { name: String, source: jiff::Error },
+    #[error("working hours must start before they end (start {start}, end {end})")]
+    WorkingHours { start: Time, end: Time },
+    #[error(
+        "refusing plain HTTP on {0}: give tls.cert and tls.key to serve HTTPS, listen on a \
+         loopback address, or set allow_plain_http = true behind a TLS-terminating proxy"
+    )]
+    PlainHttpOffLoopback(SocketAddr),
+    #[error("{0} must be greater than zero")]
+    Zero(&'static str),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address and port the server listens on.
+    pub listen: SocketAddr,
+    /// Where the database and the recordings live.
+    pub data_dir: PathBuf,
+    /// IANA name of the office's time zone: days, weeks and months are counted in it.
+    pub time_zone: String,
+    pub working_hours: WorkingHours,
+    /// The largest recording a tablet may upload, in bytes.
+    pub recording_max_bytes: u64,
+    /// Recordings older than this many days are deleted (the visit and verdict stay).
+    pub retention_days: u32,
+    /// Serve HTTPS with these PEM files; without them, plain HTTP on loopback only.
+    pub tls: Option<TlsFiles>,
+    /// Allow plain HTTP on a non-loopback address (only behind a proxy that terminates TLS).
+    pub allow_plain_http: bool,
+    /// Time limit for an ordinary request, in seconds.
+    pub request_timeout_secs: u64,
+    /// Time limit for one recording upload request, in seconds.
+    pub upload_timeout_secs: u64,
+    /// How long a login session lasts, in hours.
+    pub session_hours: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkingHours {
+    #[serde(with = "hh_mm")]
+    pub start: Time,
+    #[serde(with = "hh_mm")]
+    pub end: Time,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("data"),
+            time_zone: "Asia/Yekaterinburg".into(),
+            working_hours: WorkingHours {
+                start: Time::constant(8, 0, 0, 0),
+                end: Time::constant(18, 0, 0, 0),
+            },
+            recording_max_bytes: 64 * 1024 * 1024,
+            retention_days: 90,
+            tls: None,
+            allow_plain_http: false,
+            request_timeout_secs: 30,
+            upload_timeout_secs: 600,
+            session_hours: 12,
+        }
+    }
+}
+
+/// Flags given on the command line; they win over the file and the environment.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Loads defaults ← `file` ← environment ← `overrides`, and checks the result.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.is_file() {
+                return Err(ConfigError::MissingFile(file.to_path_buf()));
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment = figment.merge(Env::prefixed("OFFICE_").split("__"));
+        let mut config: Config = figment.extract().map_err(Box::new)?;
+        if let Some(listen) = overrides.listen {
+            config.listen = listen;
+        }
+        if let Some(dir) = &overrides.data_dir {
+            config.data_dir = dir.clone();
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot: names that must resolve and rules between fields.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.office_time_zone()?;
+        if self.working_hours.start >= self.working_hours.end {
+            return Err(ConfigError::WorkingHours {
+                start: self.working_hours.start,
+                end: self.working_hours.end,
+            });
+        }
+        if self.tls.is_none() && !self.allow_plain_http && !self.listen.ip().is_loopback() {
+            return Err(ConfigError::PlainHttpOffLoopback(self.listen));
+        }
+        for (name, value) in [
+            ("recording_max_bytes", self.recording_max_bytes),
+            ("request_timeout_secs", self.request_timeout_secs),
+            ("upload_timeout_secs", self.upload_timeout_secs),
+            ("session_hours", u64::from(self.session_hours)),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Zero(name));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn office_time_zone(&self) -> Result<TimeZone, ConfigError> {
+        TimeZone::get(&self.time_zone).map_err(|source| ConfigError::TimeZone {
+            name: self.time_zone.clone(),
+            source,
+        })
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+
+    pub fn upload_timeout(&self) -> Duration {
+        Duration::from_secs(self.upload_timeout_secs)
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("office.sqlite3")
+    }
+
+    pub fn recordings_dir(&self) -> PathBuf {
+        self.data_dir.join("recordings")
+    }
+}
+
+/// Times of day as `"HH:MM"`, the way people write working hours.
+mod hh_mm {
+    use jiff::civil::Time;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(time: &Time, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&time.strftime("%H:%M").to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Time, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Time::strptime("%H:%M", &text).map_err(|_| {
+            serde::de::Error::custom(format!("expected a time of day as HH:MM, got {text:?}"))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_loopback() {
+        let config = Config::default();
+        config.validate().unwrap();
+        assert!(config.listen.ip().is_loopback());
+        assert_eq!(config.time_zone, "Asia/Yekaterinburg");
+    }
+
+    #[test]
+    fn file_then_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("office.toml");
+        std::fs::write(
+            &file,
+            "time_zone = \"Europe/Moscow\"\nretention_days = 30\n[working_hours]\nstart = \"09:30\"\nend = \"17:45\"\n",
+        )
+        .unwrap();
+        let overrides = Overrides {
+            data_dir: Some(dir.path().join("d")),
+            ..Overrides::default()
+        };
+        let config = Config::load(Some(&file), &overrides).unwrap();
+        assert_eq!(config.time_zone, "Europe/Moscow");
+        assert_eq!(config.retention_days, 30);
+        assert_eq!(config.working_hours.start, Time::constant(9, 30, 0, 0));
+        assert_eq!(config.data_dir, dir.path().join("d"));
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_a_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("office.toml");
+        for (body, expected) in [
+            ("time_zone = \"Mars/Olympus\"", "unknown time zone"),
+            (
+                "[working_hours]\nstart = \"18:00\"\nend = \"08:00\"",
+                "start before",
+            ),
+            ("[working_hours]\nstart = \"8am\"\nend = \"18:00\"", "HH:MM"),
+            ("listen = \"0.0.0.0:8080\"", "refusing plain HTTP"),
+            ("lisen = \"127.0.0.1:1\"", "unknown field"),
+        ] {
+            std::fs::write(&file, body).unwrap();
+            let error = Config::load(Some(&file), &Overrides::default()).unwrap_err();
+            assert!(error.to_string().contains(expected), "{body}: {error}");
+        }
+        let missing = Config::load(Some(&dir.path().join("nope.toml")), &Overrides::default());
+        assert!(matches!(missing, Err(ConfigError::MissingFile(_))));
+    }
+}

@@ -1,0 +1,19 @@
+//! The office server: the tablets' API, accounts and storage.
+//!
+//! [`app::Application`] binds a listener and serves; [`api::router`] holds the routes;
+//! [`storage::Storage`] is the one persistence interface (SQLite for now).
+
+pub mod accounts;
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod recordings;
+pub mod storage;
+pub mod threegp;
+pub mod workday;
+
+pub use app::{Application, StartError};
+pub use config::{Config, Overrides};

@@ -1,0 +1,121 @@
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use office_server::accounts::{create_admin, generated_password};
+use office_server::app::{open_storage, shutdown_signal};
+use office_server::demo::load_demo_organisation;
+use office_server::{Application, Config, Overrides};
+use tracing_subscriber::EnvFilter;
+
+/// The office server of the service-quality rating system.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the tablet API (and, later, the heads' dashboard).
+    Serve(Common),
+    /// Create an administrator account and print its password.
+    CreateAdmin {
+        #[command(flatten)]
+        common: Common,
+        /// The administrator's login.
+        #[arg(long, default_value = "admin")]
+        login: String,
+        /// The name shown for the account.
+        #[arg(long, default_value = "Администратор")]
+        display_name: String,
+        /// Read the password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Load the demo organisation (departments, sections, employees, services) into an empty directory.
+    LoadDemo(Common),
+}
+
+#[derive(Args)]
+struct Common {
+    /// TOML configuration file (see office-server/office.example.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address to listen on, e.g. 127.0.0.1:8080.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Directory for the database and recordings.
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
+impl Common {
+    fn load(&self) -> anyhow::Result<Config> {
+        let overrides = Overrides {
+            listen: self.listen,
+            data_dir: self.data.clone(),
+        };
+        Ok(Config::load(self.config.as_deref(), &overrides)?)
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(common) => {
+            let config = common.load()?;
+            let runtime =
+                tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            runtime.block_on(async {
+                let app = Application::build(config).await?;
+                println!("office server listening on {}", app.local_addr());
+                app.run_until(shutdown_signal()).await
+            })?;
+        }
+        Command::CreateAdmin {
+            common,
+            login,
+            display_name,
+            password_stdin,
+        } => {
+            let config = common.load()?;
+            let storage = open_storage(&config)?;
+            let password = if password_stdin {
+                let mut text = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut text)
+                    .context("cannot read the password from standard input")?;
+                text.trim_end_matches(['\r', '\n']).to_string()
+            } else {
+                generated_password()
+            };
+            create_admin(storage.as_ref(), &login, &display_name, &password)?;
+            println!("administrator created");
+            println!("  login:    {login}");
+            if !password_stdin {
+                println!("  password: {password}");
+            }
+        }
+        Command::LoadDemo(common) => {
+            let config = common.load()?;
+            let storage = open_storage(&config)?;
+            let loaded = load_demo_organisation(storage.as_ref())?;
+            println!(
+                "demo organisation loaded: {} departments, {} sections, {} employees, {} services",
+                loaded.departments, loaded.sections, loaded.employees, loaded.services
+            );
+        }
+    }
+    Ok(())
+}
