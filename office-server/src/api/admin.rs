@@ -30,7 +30,7 @@ pub async fn directory(
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields, tag = "role", rename_all = "snake_case")]
+#[serde(tag = "role", rename_all = "snake_case")]
 pub enum NewRole {
     Admin,
     Observer,
@@ -39,8 +39,9 @@ pub enum NewRole {
     Specialist { employee_id: i64 },
 }
 
+/// The role's fields sit beside the others (`"role": "specialist", "employee_id": 7`); serde
+/// cannot refuse unknown fields across a flatten, so extra fields are ignored here.
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct CreateAccount {
     pub login: String,
     pub display_name: String,

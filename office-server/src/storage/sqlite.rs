@@ -277,6 +277,16 @@ fn finish_visit((mut visit, started, ended): (Visit, i64, i64)) -> StorageResult
     Ok(visit)
 }
 
+/// The visit as it reads back: instants are kept to the millisecond.
+fn at_stored_precision(visit: &Visit) -> Visit {
+    let truncate = |ts: Timestamp| Timestamp::from_millisecond(ts.as_millisecond()).unwrap_or(ts);
+    Visit {
+        started_at: truncate(visit.started_at),
+        ended_at: truncate(visit.ended_at),
+        ..visit.clone()
+    }
+}
+
 /// Why a visit cannot be stored, judged before it touches the database.
 fn check_visit_alone(visit: &Visit) -> Option<(RejectReason, String)> {
     if visit.ended_at < visit.started_at {
@@ -947,7 +957,9 @@ impl Storage for SqliteStorage {
                     .map(finish_visit)
                     .transpose()?;
                 let outcome = match stored {
-                    Some(stored) if &stored == visit => VisitOutcome::AlreadyStored,
+                    Some(stored) if stored == at_stored_precision(visit) => {
+                        VisitOutcome::AlreadyStored
+                    }
                     Some(_) => VisitOutcome::Rejected {
                         reason: RejectReason::Conflict,
                         message: "a different visit with this id is already stored".into(),

@@ -1,0 +1,366 @@
+//! Black-box test harness: a real server on port 0 in a temporary data directory, and HTTP
+//! clients for an administrator, specialists and tablets.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use office_server::accounts::create_admin;
+use office_server::demo::load_demo_organisation;
+use office_server::storage::Directory;
+use office_server::{Application, Config};
+use reqwest::{Client, RequestBuilder, StatusCode};
+use serde_json::{Value, json};
+use shared_model::{
+    EnrolmentStarted, EnrolmentStatus, MicrophoneState, PROTOCOL_HEADER, PROTOCOL_VERSION, Pairing,
+    PairingCodeIssued, PairingCodeStatus, Rating, SyncBatch, SyncResponse, TabletHealth, Visit,
+};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+pub const ADMIN_LOGIN: &str = "admin";
+pub const ADMIN_PASSWORD: &str = "correct horse battery";
+pub const SPECIALIST_PASSWORD: &str = "specialist password";
+
+pub struct TestApp {
+    pub base: String,
+    pub data_dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+    pub directory: Directory,
+}
+
+/// A server with the demo organisation and an administrator, in a fresh data directory.
+pub async fn spawn_app() -> TestApp {
+    let temp = tempfile::tempdir().expect("temporary directory");
+    let dir = temp.path().to_path_buf();
+    let mut app = spawn_app_in(&dir, true).await;
+    app._temp = Some(temp);
+    app
+}
+
+/// A server on `dir`; `fresh` loads the demo organisation and creates the administrator.
+pub async fn spawn_app_in(dir: &Path, fresh: bool) -> TestApp {
+    spawn_with_config(test_config(dir), fresh).await
+}
+
+pub fn test_config(dir: &Path) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.to_path_buf(),
+        recording_max_bytes: 1024 * 1024,
+        ..Config::default()
+    }
+}
+
+pub async fn spawn_with_config(config: Config, fresh: bool) -> TestApp {
+    let dir = config.data_dir.clone();
+    let tls = config.tls.is_some();
+    let app = Application::build(config).await.expect("server starts");
+    let storage = app.state().storage.clone();
+    if fresh {
+        load_demo_organisation(storage.as_ref()).expect("demo organisation");
+        create_admin(
+            storage.as_ref(),
+            ADMIN_LOGIN,
+            "Администратор",
+            ADMIN_PASSWORD,
+        )
+        .expect("administrator");
+    }
+    let directory = storage.directory().expect("directory");
+    let scheme = if tls {
+        "https://localhost"
+    } else {
+        "http://127.0.0.1"
+    };
+    let base = format!("{scheme}:{}", app.local_addr().port());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        app.run_until(async {
+            let _ = stopped.await;
+        })
+        .await
+        .expect("server runs");
+    });
+    TestApp {
+        base,
+        data_dir: dir,
+        _temp: None,
+        stop: Some(stop),
+        server: Some(server),
+        directory,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Stops the server gracefully and waits until it has.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task");
+        }
+    }
+
+    /// Stops the server but keeps the data directory for a restart.
+    pub async fn stop_keeping_data(mut self) -> Option<tempfile::TempDir> {
+        let temp = self._temp.take();
+        self.stop_inner().await;
+        temp
+    }
+
+    async fn stop_inner(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task");
+        }
+    }
+
+    /// A signed-in client.
+    pub async fn login(&self, login: &str, password: &str) -> Client {
+        let client = Client::builder().cookie_store(true).build().unwrap();
+        let response = client
+            .post(self.url("/api/auth/login"))
+            .json(&json!({ "login": login, "password": password }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "login {login}: {}",
+            response.text().await.unwrap()
+        );
+        client
+    }
+
+    pub async fn admin(&self) -> Client {
+        self.login(ADMIN_LOGIN, ADMIN_PASSWORD).await
+    }
+
+    /// The id of the first employee of the named section.
+    pub fn employee_of(&self, section: &str, index: usize) -> i64 {
+        self.section(section).employees[index].id
+    }
+
+    pub fn section(&self, name: &str) -> &office_server::storage::SectionEntry {
+        self.directory
+            .departments
+            .iter()
+            .flat_map(|d| &d.sections)
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no section {name}"))
+    }
+
+    /// Creates a specialist account for the employee and signs it in.
+    pub async fn specialist(&self, admin: &Client, employee_id: i64) -> Client {
+        let login = format!("specialist{employee_id}");
+        let response = admin
+            .post(self.url("/api/admin/accounts"))
+            .json(&json!({
+                "login": login,
+                "display_name": format!("Сотрудник {employee_id}"),
+                "password": SPECIALIST_PASSWORD,
+                "role": "specialist",
+                "employee_id": employee_id,
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "{}",
+            response.text().await.unwrap()
+        );
+        self.login(&login, SPECIALIST_PASSWORD).await
+    }
+
+    /// Enrols a tablet: it asks for a code, the administrator approves it, it collects its token.
+    pub async fn enrol_tablet(&self, admin: &Client, name: &str) -> Tablet {
+        let plain = Client::new();
+        let started: EnrolmentStarted = plain
+            .post(self.url("/api/tablet/enrolments"))
+            .header(PROTOCOL_HEADER, PROTOCOL_VERSION)
+            .json(&json!({ "app_version": "1.0.0", "device_description": "test tablet" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let approved = admin
+            .post(self.url("/api/admin/enrolments"))
+            .json(&json!({ "code": started.code, "name": name }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(approved.status(), StatusCode::CREATED);
+        let status: EnrolmentStatus = plain
+            .get(self.url(&format!("/api/tablet/enrolments/{}", started.enrolment_id)))
+            .header(PROTOCOL_HEADER, PROTOCOL_VERSION)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let EnrolmentStatus::Approved {
+            tablet_id,
+            device_token,
+            ..
+        } = status
+        else {
+            panic!("enrolment not approved: {status:?}");
+        };
+        Tablet {
+            base: self.base.clone(),
+            client: plain,
+            token: device_token,
+            id: tablet_id,
+        }
+    }
+
+    /// Pairs the tablet to the signed-in specialist.
+    pub async fn pair(&self, tablet: &Tablet, specialist: &Client) -> Pairing {
+        let issued: PairingCodeIssued = tablet
+            .post("/api/tablet/pairing-codes")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let response = specialist
+            .post(self.url("/api/pairings"))
+            .json(&json!({ "code": issued.code }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{}",
+            response.text().await.unwrap()
+        );
+        let status: PairingCodeStatus = tablet
+            .get(&format!("/api/tablet/pairing-codes/{}", issued.request_id))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        match status {
+            PairingCodeStatus::Paired { pairing } => pairing,
+            other => panic!("not paired: {other:?}"),
+        }
+    }
+
+    /// A tablet paired to a new specialist of «Отдел учета», ready to sync.
+    pub async fn paired_tablet(&self, name: &str, employee_index: usize) -> (Tablet, Pairing) {
+        let admin = self.admin().await;
+        let tablet = self.enrol_tablet(&admin, name).await;
+        let specialist = self
+            .specialist(&admin, self.employee_of("Отдел учета", employee_index))
+            .await;
+        let pairing = self.pair(&tablet, &specialist).await;
+        (tablet, pairing)
+    }
+}
+
+pub struct Tablet {
+    pub base: String,
+    pub client: Client,
+    pub token: String,
+    pub id: i64,
+}
+
+impl Tablet {
+    pub fn post(&self, path: &str) -> RequestBuilder {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .header(PROTOCOL_HEADER, PROTOCOL_VERSION)
+            .bearer_auth(&self.token)
+    }
+
+    pub fn get(&self, path: &str) -> RequestBuilder {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .header(PROTOCOL_HEADER, PROTOCOL_VERSION)
+            .bearer_auth(&self.token)
+    }
+
+    pub async fn sync(&self, visits: &[Visit]) -> SyncResponse {
+        self.sync_at(Timestamp::now(), visits).await
+    }
+
+    /// Syncs with the tablet's clock reading `sent_at`.
+    pub async fn sync_at(&self, sent_at: Timestamp, visits: &[Visit]) -> SyncResponse {
+        let response = self
+            .post("/api/tablet/sync")
+            .json(&batch(sent_at, visits))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{}",
+            response.text().await.unwrap()
+        );
+        response.json().await.unwrap()
+    }
+}
+
+pub fn health() -> TabletHealth {
+    TabletHealth {
+        app_version: "1.0.0".into(),
+        queue_length: 3,
+        recordings_pending: 1,
+        free_storage_bytes: 8_000_000_000,
+        microphone: MicrophoneState::Ok,
+    }
+}
+
+pub fn batch(sent_at: Timestamp, visits: &[Visit]) -> SyncBatch {
+    SyncBatch {
+        sent_at,
+        health: health(),
+        visits: visits.to_vec(),
+    }
+}
+
+/// A ten-minute visit that ended a minute ago under `pairing`, with its first service.
+pub fn visit(pairing: &Pairing, rating: Option<Rating>) -> Visit {
+    let now = Timestamp::now();
+    Visit {
+        id: Uuid::now_v7(),
+        pairing_id: pairing.id,
+        service_id: pairing.services[0].id,
+        started_at: now - jiff::SignedDuration::from_mins(11),
+        ended_at: now - jiff::SignedDuration::from_mins(1),
+        rating,
+        has_recording: rating == Some(Rating::Bad),
+    }
+}
+
+/// The JSON error code of a response.
+pub async fn error_code(response: reqwest::Response) -> (StatusCode, String) {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    (
+        status,
+        body["error"].as_str().unwrap_or("<no code>").to_string(),
+    )
+}
