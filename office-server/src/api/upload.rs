@@ -79,11 +79,42 @@ pub async fn append(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<ApiJson<RecordingProgress>> {
+    let mut body = Some(body);
+    let result = accept_chunk(&state, tablet.id, visit_id, &headers, &mut body).await;
+    if let (Err(_), Some(unread)) = (&result, body) {
+        // Read the refused body before answering, so the tablet gets the answer rather than
+        // a connection closed under its feet while it is still sending.
+        drain(unread, state.config.recording_max_bytes).await;
+    }
+    result.map(ApiJson)
+}
+
+/// Reads and discards up to `limit` bytes of a body.
+async fn drain(mut body: Body, limit: u64) {
+    let mut seen = 0u64;
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Ok(data) = frame.into_data() {
+            seen += data.len() as u64;
+            if seen > limit {
+                break;
+            }
+        }
+    }
+}
+
+/// Checks the request against what is known of the visit and its upload, then takes the body.
+async fn accept_chunk(
+    state: &AppState,
+    tablet_id: i64,
+    visit_id: Uuid,
+    headers: &HeaderMap,
+    body: &mut Option<Body>,
+) -> ApiResult<RecordingProgress> {
     let promise = UploadPromise {
-        size_bytes: number_header(&headers, RECORDING_SIZE_HEADER)?,
-        sha256: sha256_header(&headers)?,
+        size_bytes: number_header(headers, RECORDING_SIZE_HEADER)?,
+        sha256: sha256_header(headers)?,
     };
-    let offset = number_header(&headers, RECORDING_OFFSET_HEADER)?;
+    let offset = number_header(headers, RECORDING_OFFSET_HEADER)?;
     let max = state.config.recording_max_bytes;
     if promise.size_bytes > max {
         return Err(ApiError::TooLarge(format!(
@@ -99,7 +130,7 @@ pub async fn append(
     let (visit, stored, open_upload) = state
         .db(move |db| {
             Ok((
-                db.visit_of_tablet(visit_id, tablet.id)?,
+                db.visit_of_tablet(visit_id, tablet_id)?,
                 db.recording(visit_id)?,
                 db.recording_upload(visit_id)?,
             ))
@@ -114,7 +145,7 @@ pub async fn append(
     }
     if let Some(recording) = stored {
         return if recording.sha256.eq_ignore_ascii_case(&promise.sha256) {
-            Ok(ApiJson(complete(&recording)))
+            Ok(complete(&recording))
         } else {
             Err(ApiError::conflict(
                 "already_stored",
@@ -139,23 +170,24 @@ pub async fn append(
             .db(move |db| db.begin_recording_upload(visit_id, &promised, Timestamp::now()))
             .await?;
     }
-    let held = partial_len(&state, visit_id)?;
+    let held = partial_len(state, visit_id)?;
     if offset != held {
         return Err(ApiError::conflict(
             "offset_mismatch",
             format!("the server holds {held} bytes of this recording; continue from there"),
         ));
     }
-    let received = receive(&state, visit_id, held, promise.size_bytes, body).await?;
+    let body = body.take().ok_or_else(|| internal(anyhow::anyhow!("body taken twice")))?;
+    let received = receive(state, visit_id, held, promise.size_bytes, body).await?;
     if received < promise.size_bytes {
-        return Ok(ApiJson(RecordingProgress {
+        return Ok(RecordingProgress {
             received_bytes: received,
             complete: false,
             sha256: None,
             duration_ms: None,
-        }));
+        });
     }
-    finish(&state, visit_id, promise).await.map(ApiJson)
+    finish(state, visit_id, promise).await
 }
 
 /// Bytes gathered in memory before one write to disk.
@@ -185,7 +217,16 @@ async fn receive(
             Some(Ok(frame)) => {
                 if let Ok(data) = frame.into_data() {
                     if writer.len() + (buffer.len() + data.len()) as u64 > size {
-                        blocking(move || writer.roll_back()).await?;
+                        let recordings = state.recordings.clone();
+                        blocking(move || {
+                            writer.roll_back()?;
+                            // Nothing held before this request: leave no empty file behind.
+                            if held == 0 {
+                                recordings.discard_partial(visit_id)?;
+                            }
+                            Ok(())
+                        })
+                        .await?;
                         return Err(ApiError::TooLarge(format!(
                             "the body runs past the declared size of {size} bytes"
                         )));

@@ -4,7 +4,7 @@
 mod sqlite;
 mod types;
 
-pub use sqlite::SqliteStorage;
+pub use sqlite::{SqliteStorage, configure_connection, migrations};
 pub use types::*;
 
 use jiff::Timestamp;
