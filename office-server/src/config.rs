@@ -243,3 +243,19 @@ mod tests {
         assert!(matches!(missing, Err(ConfigError::MissingFile(_))));
     }
 }
+
+#[cfg(test)]
+mod example {
+    use super::*;
+
+    #[test]
+    fn the_example_file_is_valid_and_says_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("office.example.toml");
+        let config = Config::load(Some(&path), &Overrides::default()).unwrap();
+        let defaults = Config::default();
+        assert_eq!(
+            serde_json::to_value(&config).unwrap(),
+            serde_json::to_value(&defaults).unwrap()
+        );
+    }
+}

@@ -111,3 +111,51 @@ pub enum RejectReason {
     /// The same id appears twice in one batch with different content.
     DuplicateInBatch,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Fuzzing budget of the sync body decoder; printed so the closing note can cite it.
+    const CASES: u32 = 20_000;
+
+    const TEMPLATE: &str = r#"{"sent_at":"2026-11-24T05:00:00Z","health":{"app_version":"1.0.0","queue_length":2,"recordings_pending":0,"free_storage_bytes":123456,"microphone":"ok"},"visits":[{"id":"01936b2e-7f00-7000-8000-000000000001","pairing_id":"01936b2e-7f00-7000-8000-000000000002","service_id":3,"started_at":"2026-11-24T04:50:00Z","ended_at":"2026-11-24T05:00:00Z","rating":1,"has_recording":true},{"id":"01936b2e-7f00-7000-8000-000000000003","pairing_id":"01936b2e-7f00-7000-8000-000000000002","service_id":3,"started_at":"2026-11-24T04:50:00Z","ended_at":"2026-11-24T05:00:00Z","rating":null,"has_recording":false}]}"#;
+
+    #[test]
+    fn the_template_decodes() {
+        let batch: SyncBatch = serde_json::from_str(TEMPLATE).unwrap();
+        assert_eq!(batch.visits.len(), 2);
+        assert_eq!(batch.visits[0].rating, Some(crate::Rating::Bad));
+        assert_eq!(batch.visits[1].rating, None);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: CASES, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn decoding_random_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..1024)) {
+            let _ = serde_json::from_slice::<SyncBatch>(&bytes);
+        }
+
+        #[test]
+        fn decoding_a_mutated_batch_never_panics_and_re_encodes(
+            flips in proptest::collection::vec((0..TEMPLATE.len(), any::<u8>()), 1..8),
+        ) {
+            let mut bytes = TEMPLATE.as_bytes().to_vec();
+            for (at, value) in flips {
+                bytes[at] = value;
+            }
+            if let Ok(batch) = serde_json::from_slice::<SyncBatch>(&bytes) {
+                // Whatever decodes must survive a round trip unchanged.
+                let again: SyncBatch = serde_json::from_str(&serde_json::to_string(&batch).unwrap()).unwrap();
+                prop_assert_eq!(again, batch);
+            }
+        }
+    }
+
+    #[test]
+    fn fuzz_budget_is_reported() {
+        println!("sync body decoder fuzzing: {} inputs per run", 2 * CASES);
+    }
+}

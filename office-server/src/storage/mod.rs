@@ -27,6 +27,8 @@ pub enum StorageError {
     /// A referenced row does not exist.
     #[error("{0} not found")]
     NotFound(&'static str),
+    #[error("the checkpoint was blocked by a reader; the log stays for the next start")]
+    CheckpointBlocked,
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
 }

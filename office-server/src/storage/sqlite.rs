@@ -1139,8 +1139,12 @@ impl Storage for SqliteStorage {
 
     fn checkpoint(&self) -> StorageResult<()> {
         let conn = self.writer();
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        // optimize may write statistics, so it goes first; then the log is folded in.
         conn.execute_batch("PRAGMA optimize")?;
+        let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))?;
+        if busy != 0 {
+            return Err(StorageError::CheckpointBlocked);
+        }
         Ok(())
     }
 }

@@ -1,23 +1,23 @@
 use jiff::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// The organisation: departments → sections → employees, and the service catalogue.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Directory {
     pub departments: Vec<DepartmentEntry>,
     pub services: Vec<ServiceEntry>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DepartmentEntry {
     pub id: i64,
     pub name: String,
     pub sections: Vec<SectionEntry>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SectionEntry {
     pub id: i64,
     pub name: String,
@@ -26,14 +26,14 @@ pub struct SectionEntry {
     pub service_ids: Vec<i64>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct EmployeeEntry {
     pub id: i64,
     pub full_name: String,
     pub position: String,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ServiceEntry {
     pub id: i64,
     pub name: String,

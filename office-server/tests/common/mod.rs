@@ -96,6 +96,31 @@ pub async fn spawn_with_config(config: Config, fresh: bool) -> TestApp {
 }
 
 impl TestApp {
+    /// Talks to a server started elsewhere (e.g. the real binary in a child process).
+    pub async fn external(base: String, data_dir: PathBuf) -> TestApp {
+        let mut app = TestApp {
+            base,
+            data_dir,
+            _temp: None,
+            stop: None,
+            server: None,
+            directory: Directory {
+                departments: Vec::new(),
+                services: Vec::new(),
+            },
+        };
+        let admin = app.admin().await;
+        app.directory = admin
+            .get(app.url("/api/directory"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        app
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
