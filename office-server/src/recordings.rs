@@ -128,14 +128,15 @@ impl PartialWriter {
         Ok(())
     }
 
-    pub fn len(&self) -> u64 {
+    /// Bytes of the file held so far, this request's included.
+    pub fn held(&self) -> u64 {
         self.start + self.written
     }
 
     /// Makes what was written durable, so the tablet may resume after it.
     pub fn sync(self) -> io::Result<u64> {
         self.file.sync_data()?;
-        Ok(self.len())
+        Ok(self.held())
     }
 
     /// Throws away what this request wrote.

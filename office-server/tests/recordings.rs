@@ -9,8 +9,8 @@ use common::*;
 use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
 use shared_model::{
-    Rating, RecordingProgress, RECORDING_OFFSET_HEADER, RECORDING_SHA256_HEADER,
-    RECORDING_SIZE_HEADER, Visit,
+    RECORDING_OFFSET_HEADER, RECORDING_SHA256_HEADER, RECORDING_SIZE_HEADER, Rating,
+    RecordingProgress, Visit,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -71,24 +71,48 @@ async fn a_bad_visits_recording_uploads_in_chunks_and_is_kept() {
     tablet.sync(std::slice::from_ref(&bad)).await;
 
     let half = GOOD.len() / 2;
-    let first: RecordingProgress = upload_chunk(&tablet, &bad, GOOD, 0, &GOOD[..half]).await.json().await.unwrap();
+    let first: RecordingProgress = upload_chunk(&tablet, &bad, GOOD, 0, &GOOD[..half])
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!((first.received_bytes, first.complete), (half as u64, false));
     assert_eq!(progress(&tablet, &bad).await.received_bytes, half as u64);
 
     // A chunk at the wrong offset is refused and changes nothing.
     let wrong = upload_chunk(&tablet, &bad, GOOD, 10, &GOOD[10..20]).await;
-    assert_eq!(error_code(wrong).await, (StatusCode::CONFLICT, "offset_mismatch".into()));
+    assert_eq!(
+        error_code(wrong).await,
+        (StatusCode::CONFLICT, "offset_mismatch".into())
+    );
 
-    let done: RecordingProgress = upload_chunk(&tablet, &bad, GOOD, half, &GOOD[half..]).await.json().await.unwrap();
+    let done: RecordingProgress = upload_chunk(&tablet, &bad, GOOD, half, &GOOD[half..])
+        .await
+        .json()
+        .await
+        .unwrap();
     assert!(done.complete);
     assert_eq!(done.sha256.as_deref(), Some(sha256(GOOD).as_str()));
     assert!((7_400..=7_600).contains(&done.duration_ms.unwrap()));
-    let stored = std::fs::read(app.data_dir.join("recordings").join(format!("{}.3gpp", bad.id))).unwrap();
+    let stored = std::fs::read(
+        app.data_dir
+            .join("recordings")
+            .join(format!("{}.3gpp", bad.id)),
+    )
+    .unwrap();
     assert_eq!(stored, GOOD);
-    assert_eq!(recording_files(&app).len(), 1, "no partial file left behind");
+    assert_eq!(
+        recording_files(&app).len(),
+        1,
+        "no partial file left behind"
+    );
 
     // Sending it again is harmless and confirms the checksum.
-    let again: RecordingProgress = upload_chunk(&tablet, &bad, GOOD, 0, GOOD).await.json().await.unwrap();
+    let again: RecordingProgress = upload_chunk(&tablet, &bad, GOOD, 0, GOOD)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert!(again.complete);
     assert_eq!(progress(&tablet, &bad).await, again);
     app.stop().await;
@@ -106,7 +130,10 @@ async fn only_a_bad_visit_may_have_a_recording() {
     tablet.sync(&visits).await;
     for visit in &visits {
         let response = upload_chunk(&tablet, visit, GOOD, 0, GOOD).await;
-        assert_eq!(error_code(response).await, (StatusCode::CONFLICT, "recording_not_allowed".into()));
+        assert_eq!(
+            error_code(response).await,
+            (StatusCode::CONFLICT, "recording_not_allowed".into())
+        );
     }
     // A visit the server has not received yet, or another tablet's visit: not found.
     let unsynced = visit(&pairing, Some(Rating::Bad));
@@ -117,7 +144,11 @@ async fn only_a_bad_visit_may_have_a_recording() {
     tablet.sync(std::slice::from_ref(&theirs)).await;
     let response = upload_chunk(&other_tablet, &theirs, GOOD, 0, GOOD).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    assert!(recording_files(&app).is_empty(), "{:?}", recording_files(&app));
+    assert!(
+        recording_files(&app).is_empty(),
+        "{:?}",
+        recording_files(&app)
+    );
     app.stop().await;
 }
 
@@ -169,7 +200,12 @@ async fn an_interrupted_upload_resumes_where_it_stopped() {
     }
     let done: RecordingProgress = response.json().await.unwrap();
     assert!(done.complete);
-    let stored = std::fs::read(app.data_dir.join("recordings").join(format!("{}.3gpp", bad.id))).unwrap();
+    let stored = std::fs::read(
+        app.data_dir
+            .join("recordings")
+            .join(format!("{}.3gpp", bad.id)),
+    )
+    .unwrap();
     assert_eq!(stored, GOOD);
     app.stop().await;
 }
@@ -179,12 +215,28 @@ async fn each_bad_file_kind_is_refused_and_nothing_is_kept() {
     let app = spawn_app().await;
     let (tablet, pairing) = app.paired_tablet("Окно 1", 0).await;
     let cases: [(&str, Vec<u8>, &str); 6] = [
-        ("mp4", include_bytes!("fixtures/visit.mp4").to_vec(), "MP4/M4A"),
-        ("m4a", include_bytes!("fixtures/visit.m4a").to_vec(), "MP4/M4A"),
+        (
+            "mp4",
+            include_bytes!("fixtures/visit.mp4").to_vec(),
+            "MP4/M4A",
+        ),
+        (
+            "m4a",
+            include_bytes!("fixtures/visit.m4a").to_vec(),
+            "MP4/M4A",
+        ),
         ("wav", include_bytes!("fixtures/visit.wav").to_vec(), "WAV"),
-        ("amr", include_bytes!("fixtures/visit-amr.3gpp").to_vec(), "AMR"),
+        (
+            "amr",
+            include_bytes!("fixtures/visit-amr.3gpp").to_vec(),
+            "AMR",
+        ),
         ("truncated", GOOD[..GOOD.len() - 1000].to_vec(), "truncated"),
-        ("junk", b"\x00\x01 definitely not a recording".repeat(100), "not an ISO media"),
+        (
+            "junk",
+            b"\x00\x01 definitely not a recording".repeat(100),
+            "not an ISO media",
+        ),
     ];
     for (name, bytes, reason) in cases {
         let bad = visit(&pairing, Some(Rating::Bad));
@@ -194,8 +246,15 @@ async fn each_bad_file_kind_is_refused_and_nothing_is_kept() {
         let body: serde_json::Value = response.json().await.unwrap();
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {body}");
         assert_eq!(body["error"], "invalid_recording", "{name}");
-        assert!(body["message"].as_str().unwrap().contains(reason), "{name}: {body}");
-        assert_eq!(progress(&tablet, &bad).await.received_bytes, 0, "{name}: partial kept");
+        assert!(
+            body["message"].as_str().unwrap().contains(reason),
+            "{name}: {body}"
+        );
+        assert_eq!(
+            progress(&tablet, &bad).await.received_bytes,
+            0,
+            "{name}: partial kept"
+        );
     }
 
     // A checksum that does not match the bytes: refused, discarded.
@@ -236,7 +295,11 @@ async fn each_bad_file_kind_is_refused_and_nothing_is_kept() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 
-    assert!(recording_files(&app).is_empty(), "{:?}", recording_files(&app));
+    assert!(
+        recording_files(&app).is_empty(),
+        "{:?}",
+        recording_files(&app)
+    );
     app.stop().await;
 }
 
@@ -244,9 +307,16 @@ async fn each_bad_file_kind_is_refused_and_nothing_is_kept() {
 async fn everything_is_still_there_after_a_restart() {
     let app = spawn_app().await;
     let (tablet, pairing) = app.paired_tablet("Окно 1", 0).await;
-    let visits = [visit(&pairing, Some(Rating::Good)), visit(&pairing, Some(Rating::Bad))];
+    let visits = [
+        visit(&pairing, Some(Rating::Good)),
+        visit(&pairing, Some(Rating::Bad)),
+    ];
     tablet.sync(&visits).await;
-    let done: RecordingProgress = upload_chunk(&tablet, &visits[1], GOOD, 0, GOOD).await.json().await.unwrap();
+    let done: RecordingProgress = upload_chunk(&tablet, &visits[1], GOOD, 0, GOOD)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert!(done.complete);
     let dir = app.data_dir.clone();
     let _keep = app.stop_keeping_data().await;
@@ -256,11 +326,27 @@ async fn everything_is_still_there_after_a_restart() {
     tablet.base = app.base.clone();
     // The credential, the pairing, the visits and the recording all survived.
     let again = tablet.sync(&visits).await;
-    assert!(again.results.iter().all(|a| a.outcome == shared_model::VisitOutcome::AlreadyStored));
-    assert!(matches!(again.pairing, shared_model::PairingStatus::Active { .. }));
+    assert!(
+        again
+            .results
+            .iter()
+            .all(|a| a.outcome == shared_model::VisitOutcome::AlreadyStored)
+    );
+    assert!(matches!(
+        again.pairing,
+        shared_model::PairingStatus::Active { .. }
+    ));
     assert_eq!(progress(&tablet, &visits[1]).await, done);
     let admin = app.admin().await;
-    assert_eq!(admin.get(app.url("/api/auth/me")).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        admin
+            .get(app.url("/api/auth/me"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
     app.stop().await;
 }
 
@@ -287,7 +373,10 @@ async fn two_uploads_of_one_recording_do_not_interleave() {
     socket.write_all(&GOOD[..1000]).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let second = upload_chunk(&tablet, &bad, GOOD, 0, GOOD).await;
-    assert_eq!(error_code(second).await, (StatusCode::CONFLICT, "upload_in_progress".into()));
+    assert_eq!(
+        error_code(second).await,
+        (StatusCode::CONFLICT, "upload_in_progress".into())
+    );
     // The first one finishes normally.
     socket.write_all(&GOOD[1000..]).await.unwrap();
     let mut response = vec![0u8; 4096];

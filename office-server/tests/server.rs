@@ -19,23 +19,59 @@ async fn login_logout_and_throttling() {
             .json(&json!({ "login": login, "password": password }))
             .send()
     };
-    assert_eq!(client.get(app.url("/api/auth/me")).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        client
+            .get(app.url("/api/auth/me"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
     let ok = login(ADMIN_LOGIN, ADMIN_PASSWORD).await.unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
     let cookie = ok.headers()["set-cookie"].to_str().unwrap().to_string();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
-    let me: Value = client.get(app.url("/api/auth/me")).send().await.unwrap().json().await.unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    let me: Value = client
+        .get(app.url("/api/auth/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(me["login"], ADMIN_LOGIN);
     assert_eq!(me["role"], "admin");
-    let out = client.post(app.url("/api/auth/logout")).send().await.unwrap();
+    let out = client
+        .post(app.url("/api/auth/logout"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(out.status(), StatusCode::NO_CONTENT);
-    assert_eq!(client.get(app.url("/api/auth/me")).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        client
+            .get(app.url("/api/auth/me"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
 
     // A wrong password and an unknown login get the same answer.
     let wrong = login(ADMIN_LOGIN, "not the password").await.unwrap();
     let unknown = login("nobody", "not the password").await.unwrap();
-    assert_eq!(error_code(wrong).await, (StatusCode::UNAUTHORIZED, "unauthenticated".into()));
-    assert_eq!(error_code(unknown).await, (StatusCode::UNAUTHORIZED, "unauthenticated".into()));
+    assert_eq!(
+        error_code(wrong).await,
+        (StatusCode::UNAUTHORIZED, "unauthenticated".into())
+    );
+    assert_eq!(
+        error_code(unknown).await,
+        (StatusCode::UNAUTHORIZED, "unauthenticated".into())
+    );
 
     // Five attempts a minute per account: the sixth is refused even with the right password.
     for _ in 0..3 {
@@ -51,30 +87,74 @@ async fn login_logout_and_throttling() {
 async fn accounts_are_created_only_by_administrators_with_checked_input() {
     let app = spawn_app().await;
     let admin = app.admin().await;
-    let create = |client: &Client, body: Value| client.post(app.url("/api/admin/accounts")).json(&body).send();
+    let create = |client: &Client, body: Value| {
+        client
+            .post(app.url("/api/admin/accounts"))
+            .json(&body)
+            .send()
+    };
     let section = app.section("Отдел учета").id;
     let ok = create(&admin, json!({ "login": "head.uchet", "display_name": "Начальник", "password": "long enough password", "role": "head_of_section", "section_id": section })).await.unwrap();
     assert_eq!(ok.status(), StatusCode::CREATED);
     let head = app.login("head.uchet", "long enough password").await;
-    let me: Value = head.get(app.url("/api/auth/me")).send().await.unwrap().json().await.unwrap();
+    let me: Value = head
+        .get(app.url("/api/auth/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(me["scope"], json!({ "kind": "section", "id": section }));
     // A head cannot create accounts or read the whole directory.
     let by_head = create(&head, json!({ "login": "x12", "display_name": "X", "password": "long enough password", "role": "observer" })).await.unwrap();
     assert_eq!(by_head.status(), StatusCode::FORBIDDEN);
-    assert_eq!(head.get(app.url("/api/directory")).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        head.get(app.url("/api/directory"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
 
     for (body, status) in [
-        (json!({ "login": "head.uchet", "display_name": "Дубль", "password": "long enough password", "role": "observer" }), StatusCode::CONFLICT),
-        (json!({ "login": "ab", "display_name": "X", "password": "long enough password", "role": "observer" }), StatusCode::BAD_REQUEST),
-        (json!({ "login": "short.pw", "display_name": "X", "password": "short", "role": "observer" }), StatusCode::BAD_REQUEST),
-        (json!({ "login": "ghost", "display_name": "X", "password": "long enough password", "role": "specialist", "employee_id": 999_999 }), StatusCode::NOT_FOUND),
-        (json!({ "login": "norole", "display_name": "X", "password": "long enough password" }), StatusCode::BAD_REQUEST),
-        (json!({ "login": "badrole", "display_name": "X", "password": "long enough password", "role": "king" }), StatusCode::BAD_REQUEST),
+        (
+            json!({ "login": "head.uchet", "display_name": "Дубль", "password": "long enough password", "role": "observer" }),
+            StatusCode::CONFLICT,
+        ),
+        (
+            json!({ "login": "ab", "display_name": "X", "password": "long enough password", "role": "observer" }),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({ "login": "short.pw", "display_name": "X", "password": "short", "role": "observer" }),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({ "login": "ghost", "display_name": "X", "password": "long enough password", "role": "specialist", "employee_id": 999_999 }),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            json!({ "login": "norole", "display_name": "X", "password": "long enough password" }),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({ "login": "badrole", "display_name": "X", "password": "long enough password", "role": "king" }),
+            StatusCode::BAD_REQUEST,
+        ),
     ] {
         let response = create(&admin, body.clone()).await.unwrap();
         assert_eq!(response.status(), status, "{body}");
     }
-    let directory: Value = admin.get(app.url("/api/directory")).send().await.unwrap().json().await.unwrap();
+    let directory: Value = admin
+        .get(app.url("/api/directory"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(directory["departments"].as_array().unwrap().len(), 2);
     app.stop().await;
 }
@@ -85,8 +165,19 @@ async fn openapi_health_and_json_errors() {
     let client = Client::new();
     let health = client.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
-    let doc: Value = client.get(app.url("/api/openapi.json")).send().await.unwrap().json().await.unwrap();
-    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
+    let doc: Value = client
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
     for path in [
         "/api/tablet/enrolments",
         "/api/tablet/enrolments/{id}",
@@ -96,20 +187,36 @@ async fn openapi_health_and_json_errors() {
         "/api/tablet/sync",
         "/api/tablet/visits/{id}/recording",
     ] {
-        assert!(doc["paths"][path].is_object(), "{path} missing from the OpenAPI document");
+        assert!(
+            doc["paths"][path].is_object(),
+            "{path} missing from the OpenAPI document"
+        );
     }
     assert!(doc["components"]["schemas"]["SyncBatch"].is_object());
 
     let missing = client.get(app.url("/no/such/page")).send().await.unwrap();
-    assert_eq!(error_code(missing).await, (StatusCode::NOT_FOUND, "not_found".into()));
+    assert_eq!(
+        error_code(missing).await,
+        (StatusCode::NOT_FOUND, "not_found".into())
+    );
     let bad_path = client
         .get(app.url("/api/tablet/enrolments/not-a-uuid"))
         .header("x-protocol-version", "1")
         .send()
         .await
         .unwrap();
-    assert_eq!(error_code(bad_path).await, (StatusCode::BAD_REQUEST, "bad_request".into()));
-    let page = client.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(
+        error_code(bad_path).await,
+        (StatusCode::BAD_REQUEST, "bad_request".into())
+    );
+    let page = client
+        .get(app.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("Отдел учета"), "{page}");
     app.stop().await;
 }
@@ -144,10 +251,18 @@ async fn serves_https_when_given_a_certificate() {
         .send()
         .await
         .unwrap();
-    assert!(login.headers()["set-cookie"].to_str().unwrap().contains("Secure"));
+    assert!(
+        login.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Secure")
+    );
     // Plain HTTP to the TLS port is not served.
     let plain = Client::new()
-        .get(app.url("/healthz").replace("https://localhost", "http://127.0.0.1"))
+        .get(
+            app.url("/healthz")
+                .replace("https://localhost", "http://127.0.0.1"),
+        )
         .send()
         .await;
     assert!(plain.map(|r| !r.status().is_success()).unwrap_or(true));
@@ -204,7 +319,10 @@ fn sync_endpoint_never_fails_on_any_body() {
                     .unwrap()
                     .status()
             });
-            prop_assert!(status == StatusCode::OK || status.is_client_error(), "status {status}");
+            prop_assert!(
+                status == StatusCode::OK || status.is_client_error(),
+                "status {status}"
+            );
             Ok(())
         })
         .unwrap();

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use sha2::{Digest, Sha256};
-use shared_model::{RECORDING_OFFSET_HEADER, RECORDING_SHA256_HEADER, RECORDING_SIZE_HEADER, Rating};
+use shared_model::{
+    RECORDING_OFFSET_HEADER, RECORDING_SHA256_HEADER, RECORDING_SIZE_HEADER, Rating,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_office-server");
@@ -24,7 +26,12 @@ fn run(args: &[&str], stdin: &str) -> String {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     let output = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
@@ -63,7 +70,10 @@ fn wait_for_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus
         if let Some(status) = child.try_wait().unwrap() {
             return status;
         }
-        assert!(start.elapsed() < limit, "the server did not stop within {limit:?}");
+        assert!(
+            start.elapsed() < limit,
+            "the server did not stop within {limit:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -74,14 +84,24 @@ async fn sigterm_finishes_the_request_in_flight_and_leaves_a_clean_database() {
     let data = dir.path().join("data");
     let data_arg = data.to_str().unwrap();
     let created = run(
-        &["create-admin", "--data", data_arg, "--login", ADMIN_LOGIN, "--password-stdin"],
+        &[
+            "create-admin",
+            "--data",
+            data_arg,
+            "--login",
+            ADMIN_LOGIN,
+            "--password-stdin",
+        ],
         &format!("{ADMIN_PASSWORD}\n"),
     );
     assert!(created.contains("administrator created"), "{created}");
     let loaded = run(&["load-demo", "--data", data_arg], "");
     assert!(loaded.contains("4 sections"), "{loaded}");
     // Loading twice is refused with a clear message rather than duplicating the organisation.
-    let again = Command::new(BINARY).args(["load-demo", "--data", data_arg]).output().unwrap();
+    let again = Command::new(BINARY)
+        .args(["load-demo", "--data", data_arg])
+        .output()
+        .unwrap();
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
 
@@ -106,10 +126,16 @@ async fn sigterm_finishes_the_request_in_flight_and_leaves_a_clean_database() {
     socket.write_all(head.as_bytes()).await.unwrap();
     socket.write_all(&GOOD[..GOOD.len() / 2]).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let killed = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
     assert!(killed.success());
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(server.try_wait().unwrap().is_none(), "exited with a request in flight");
+    assert!(
+        server.try_wait().unwrap().is_none(),
+        "exited with a request in flight"
+    );
 
     // The rest arrives after the signal; the request completes normally.
     socket.write_all(&GOOD[GOOD.len() / 2..]).await.unwrap();
@@ -127,7 +153,9 @@ async fn sigterm_finishes_the_request_in_flight_and_leaves_a_clean_database() {
     let wal_len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
     assert_eq!(wal_len, 0, "WAL left with {wal_len} bytes");
     let db = rusqlite::Connection::open(data.join("office.sqlite3")).unwrap();
-    let check: String = db.query_row("PRAGMA integrity_check", [], |row| row.get(0)).unwrap();
+    let check: String = db
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .unwrap();
     assert_eq!(check, "ok");
     let (visits, recordings): (i64, i64) = db
         .query_row(

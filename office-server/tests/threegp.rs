@@ -22,9 +22,12 @@ fn accepts_aac_in_3gp() {
     assert!((7_400..=7_600).contains(&info.duration_ms), "{info:?}");
 }
 
+/// Whether a refusal is the expected one.
+type Expected = fn(&InvalidRecording) -> bool;
+
 #[test]
 fn refuses_each_other_kind_with_its_reason() {
-    let cases: [(&str, &[u8], fn(&InvalidRecording) -> bool); 5] = [
+    let cases: [(&str, &[u8], Expected); 5] = [
         (
             "mp4",
             include_bytes!("fixtures/visit.mp4"),

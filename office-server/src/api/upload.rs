@@ -177,7 +177,9 @@ async fn accept_chunk(
             format!("the server holds {held} bytes of this recording; continue from there"),
         ));
     }
-    let body = body.take().ok_or_else(|| internal(anyhow::anyhow!("body taken twice")))?;
+    let body = body
+        .take()
+        .ok_or_else(|| internal(anyhow::anyhow!("body taken twice")))?;
     let received = receive(state, visit_id, held, promise.size_bytes, body).await?;
     if received < promise.size_bytes {
         return Ok(RecordingProgress {
@@ -216,7 +218,7 @@ async fn receive(
             }
             Some(Ok(frame)) => {
                 if let Ok(data) = frame.into_data() {
-                    if writer.len() + (buffer.len() + data.len()) as u64 > size {
+                    if writer.held() + (buffer.len() + data.len()) as u64 > size {
                         let recordings = state.recordings.clone();
                         blocking(move || {
                             writer.roll_back()?;

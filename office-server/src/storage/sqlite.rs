@@ -2,6 +2,7 @@
 //! waiting on a mutex is cheaper than on `SQLITE_BUSY`), a small pool of readers, WAL mode.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -211,6 +212,9 @@ fn load_pairing(conn: &Connection, id: Uuid) -> StorageResult<Option<PairingReco
         ended_at: optional_instant(ended_at)?,
     }))
 }
+
+/// expires_at, tablet_id, tablet name, confirmed_at, revoked_at.
+type EnrolmentRow = (i64, Option<i64>, Option<String>, Option<i64>, Option<i64>);
 
 /// What a sync needs to know about a pairing to accept a visit under it.
 struct PairingForIngest {
@@ -602,7 +606,7 @@ impl Storage for SqliteStorage {
 
     fn enrolment_state(&self, id: Uuid, now: Timestamp) -> StorageResult<Option<EnrolmentState>> {
         let conn = self.reader()?;
-        let row: Option<(i64, Option<i64>, Option<String>, Option<i64>, Option<i64>)> = conn
+        let row: Option<EnrolmentRow> = conn
             .query_row(
                 "SELECT e.expires_at, e.tablet_id, t.name, t.confirmed_at, t.revoked_at
                  FROM enrolments e LEFT JOIN tablets t ON t.id = e.tablet_id WHERE e.id = ?1",
@@ -965,9 +969,8 @@ impl Storage for SqliteStorage {
                         message: "a different visit with this id is already stored".into(),
                     },
                     None => {
-                        if !pairings.contains_key(&visit.pairing_id) {
-                            let found = pairing_for_ingest(tx, visit.pairing_id)?;
-                            pairings.insert(visit.pairing_id, found);
+                        if let Entry::Vacant(slot) = pairings.entry(visit.pairing_id) {
+                            slot.insert(pairing_for_ingest(tx, visit.pairing_id)?);
                         }
                         let pairing = pairings
                             .get(&visit.pairing_id)
