@@ -184,6 +184,7 @@ async fn openapi_health_and_json_errors() {
         "/api/tablet/pairing-codes",
         "/api/tablet/pairing-codes/{id}",
         "/api/tablet/pairing",
+        "/api/tablet/pairing/end",
         "/api/tablet/sync",
         "/api/tablet/visits/{id}/recording",
     ] {

@@ -237,6 +237,21 @@ async fn pairing_gives_the_sections_services_and_ends_in_each_way() {
         "{status:?}"
     );
 
+    // The tablet's staff panel can end its own pairing too.
+    let third = app.pair(&tablet, &specialist).await;
+    let ended: PairingStatus = tablet
+        .post("/api/tablet/pairing/end")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        matches!(ended, PairingStatus::Ended { pairing_id, reason: PairingEndReason::EndedByStaff, .. } if pairing_id == third.id),
+        "{ended:?}"
+    );
+
     // Revoking the tablet ends its access at once.
     let revoke = admin
         .post(app.url(&format!("/api/admin/tablets/{}/revoke", tablet.id)))

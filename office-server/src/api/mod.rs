@@ -44,6 +44,7 @@ pub fn router(state: AppState) -> Router {
             get(tablet::pairing_code_status),
         )
         .route("/api/tablet/pairing", get(tablet::pairing_status))
+        .route("/api/tablet/pairing/end", post(tablet::end_own_pairing))
         .route("/api/tablet/sync", post(tablet::sync))
         .route("/api/tablet/visits/{id}/recording", get(upload::progress))
         .route("/api/auth/login", post(staff::login))

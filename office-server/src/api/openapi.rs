@@ -19,6 +19,7 @@ use super::{tablet, upload};
         tablet::request_pairing_code,
         tablet::pairing_code_status,
         tablet::pairing_status,
+        tablet::end_own_pairing,
         tablet::sync,
         upload::progress,
         upload::append,

@@ -213,6 +213,31 @@ pub async fn pairing_status(
 }
 
 #[utoipa::path(
+    post, path = "/api/tablet/pairing/end", tag = "pairing",
+    params(("x-protocol-version" = u32, Header)),
+    security(("device_token" = [])),
+    responses(
+        (status = 200, body = PairingStatus, description = "Ended from the tablet's staff panel; the tablet's status after it"),
+    )
+)]
+pub async fn end_own_pairing(
+    state: axum::extract::State<AppState>,
+    TabletAuth(tablet): TabletAuth,
+) -> ApiResult<ApiJson<PairingStatus>> {
+    let now = Timestamp::now();
+    let status = state
+        .db(move |db| {
+            if let PairingStatus::Active { pairing } = db.tablet_pairing_status(tablet.id, now)? {
+                db.end_pairing(pairing.id, shared_model::PairingEndReason::EndedByStaff, now)?;
+                tracing::info!(pairing = %pairing.id, tablet_id = tablet.id, "pairing ended from the tablet");
+            }
+            db.tablet_pairing_status(tablet.id, now)
+        })
+        .await?;
+    Ok(ApiJson(status))
+}
+
+#[utoipa::path(
     post, path = "/api/tablet/sync", tag = "sync",
     request_body = SyncBatch,
     params(("x-protocol-version" = u32, Header)),
