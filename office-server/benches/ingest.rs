@@ -1,16 +1,21 @@
-//! Sync ingest benchmark.
+//! Sync ingest benchmark: the same visits, in batches of 100, along three paths.
 //!
-//! 1. Starts the real server in-process (127.0.0.1:0, fresh data directory), enrols and pairs a
-//!    few tablets, and has one client task per tablet POST `/api/tablet/sync` batches of 100
-//!    visits until `BENCH_VISITS` visits are stored. Every visit must come back `stored`.
-//! 2. In the same run, the raw baseline: a fresh SQLite file with the same schema, indexes and
-//!    pragmas (the server's own migrations and `configure_connection`), the same parent rows,
-//!    and the same visits inserted with the server's `INSERT INTO visits` statement, one
-//!    `BEGIN IMMEDIATE` transaction per batch of 100, prepared statement cached.
+//! - **HTTP**: the real server in-process (127.0.0.1:0, fresh data directory), a few enrolled
+//!   and paired tablets, one client task per tablet POSTing `/api/tablet/sync` batches one after
+//!   another, all tablets at once. Every visit must come back `stored`.
+//! - **raw**: a fresh SQLite file with the same schema, indexes and pragmas (the server's own
+//!   migrations and `configure_connection`), the same parent rows, and the same visits inserted
+//!   with the server's `INSERT INTO visits` statement on one connection, one `BEGIN IMMEDIATE`
+//!   transaction per batch, prepared statement cached.
+//! - **storage**: `SqliteStorage::ingest` and `tablet_pairing_status` called directly, batch
+//!   after batch, as the sync handler calls them: the server's database work without HTTP. It
+//!   shows how the gap between the other two splits.
 //!
-//! Prints ratings/s for both and their ratio. Run with `scripts/bench-ingest.sh` or
-//! `cargo bench -p office-server --bench ingest`; environment: `BENCH_VISITS` (default
-//! 100000), `BENCH_CLIENTS` (concurrent tablets, default 4).
+//! Each round runs all three into fresh databases (the disk is flushed with `sync` between
+//! phases, so that one phase's writeback does not slow the next one's fsyncs); the report gives
+//! medians, ratings/s and the HTTP / raw ratio. Run `scripts/bench-ingest.sh` or
+//! `cargo bench -p office-server --bench ingest`. Environment: `BENCH_VISITS` (default
+//! 100000), `BENCH_CLIENTS` (concurrent tablets, default 4), `BENCH_ROUNDS` (default 5).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -20,7 +25,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
-use office_server::storage::{configure_connection, migrations};
+use office_server::storage::{
+    IngestBatch, SqliteStorage, Storage, configure_connection, migrations,
+};
 use reqwest::StatusCode;
 use rusqlite::{Connection, params};
 use shared_model::{Pairing, Rating, SyncBatch, SyncResponse, Visit, VisitOutcome};
@@ -61,16 +68,26 @@ struct Batch {
 /// What one HTTP run measured.
 struct HttpRun {
     elapsed: Duration,
-    stored: usize,
     /// Wall time of every sync request, client side.
     latencies: Vec<Duration>,
+    /// CPU time of the whole process (server and clients) during the run, if readable.
+    cpu: Option<Duration>,
+}
+
+/// One round: the same visits through each path, each into a fresh database.
+struct Round {
+    raw: Duration,
+    storage: Duration,
+    http: HttpRun,
 }
 
 fn main() {
     let total = env_usize("BENCH_VISITS", 100_000);
     let clients = env_usize("BENCH_CLIENTS", 4);
+    let rounds = env_usize("BENCH_ROUNDS", 5);
     assert!(total > 0, "BENCH_VISITS must be positive");
     assert!(clients > 0, "BENCH_CLIENTS must be positive");
+    assert!(rounds > 0, "BENCH_ROUNDS must be positive");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -80,52 +97,171 @@ fn main() {
 
     println!(
         "sync ingest: {total} visits in batches of {BATCH}, {clients} concurrent tablet clients, \
-         {cores} cores"
+         {rounds} rounds, {cores} cores"
     );
-
-    // --- the server over HTTP --------------------------------------------------------------
-    let (pairings, batches, http) = runtime.block_on(async {
-        let app = spawn_app().await;
-        let (tablets, pairings) = pair_tablets(&app, clients).await;
+    let probe_dir = tempfile::tempdir().expect("temporary directory for the fsync probe");
+    println!(
+        "disk: 4 KiB append + fdatasync takes {:.2} ms (median of 200)",
+        fsync_probe(&probe_dir.path().join("probe")) * 1000.0
+    );
+    drop(probe_dir);
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        // Other work on the machine shows in every figure below.
+        let minute = load.split_whitespace().next().unwrap_or("?");
+        println!("load average (1 min) at start: {minute}");
+    }
+    let mut results = Vec::with_capacity(rounds);
+    for round in 1..=rounds {
+        let (app, tablets, pairings) = runtime.block_on(async {
+            let app = spawn_app().await;
+            let (tablets, pairings) = pair_tablets(&app, clients).await;
+            (app, tablets, pairings)
+        });
         let batches = make_batches(total, &pairings);
-        let http = http_ingest(tablets, &batches).await;
-        let counted = count_visits(&test_config(&app.data_dir).database_path());
-        assert_eq!(counted, total, "visits in the server's database");
-        app.stop().await;
-        (pairings, batches, http)
-    });
+
+        settle();
+        let raw = {
+            let dir = tempfile::tempdir().expect("temporary directory for the raw database");
+            let path = dir.path().join("raw.sqlite3");
+            let elapsed = raw_ingest(&path, &pairings, &batches);
+            assert_eq!(count_visits(&path), total, "visits in the raw database");
+            elapsed
+        };
+
+        settle();
+        let storage = {
+            let dir = tempfile::tempdir().expect("temporary directory for the storage database");
+            let path = dir.path().join("storage.sqlite3");
+            let elapsed = storage_ingest(&path, &pairings, &batches);
+            assert_eq!(count_visits(&path), total, "visits in the storage database");
+            elapsed
+        };
+
+        settle();
+        let http = runtime.block_on(async {
+            let http = http_ingest(tablets, &batches).await;
+            let counted = count_visits(&test_config(&app.data_dir).database_path());
+            assert_eq!(counted, total, "visits in the server's database");
+            app.stop().await;
+            http
+        });
+        println!(
+            "round {round}: raw {:.0}/s, storage {:.0}/s, HTTP {:.0}/s",
+            rate(total, raw),
+            rate(total, storage),
+            rate(total, http.elapsed)
+        );
+        results.push(Round { raw, storage, http });
+    }
     drop(runtime);
-    assert_eq!(http.stored, total, "visits the server reported stored");
+    report(total, clients, cores, results);
+}
 
-    // --- raw rusqlite ----------------------------------------------------------------------
-    let raw_dir = tempfile::tempdir().expect("temporary directory for the raw database");
-    let raw_path = raw_dir.path().join("raw.sqlite3");
-    let raw_elapsed = raw_ingest(&raw_path, &pairings, &batches);
-    assert_eq!(count_visits(&raw_path), total, "visits in the raw database");
+fn rate(visits: usize, elapsed: Duration) -> f64 {
+    visits as f64 / elapsed.as_secs_f64()
+}
 
-    // --- report ----------------------------------------------------------------------------
-    let http_rate = total as f64 / http.elapsed.as_secs_f64();
-    let raw_rate = total as f64 / raw_elapsed.as_secs_f64();
-    let ratio = http_rate / raw_rate;
-    let mut latencies = http.latencies;
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
+}
+
+/// Writes dirty pages out, so that one phase's writeback does not land on the next one's
+/// fsyncs. Best effort: without a `sync` program the phases simply run back to back.
+fn settle() {
+    let _ = std::process::Command::new("sync").status();
+}
+
+/// Median seconds of a 4 KiB append followed by `fdatasync`, like a small WAL commit: the
+/// floor under every commit with `synchronous=FULL`, and the figure that varies most between
+/// machines (and on a shared VM, between minutes).
+fn fsync_probe(path: &Path) -> f64 {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path).expect("create the fsync probe file");
+    let block = [0u8; 4096];
+    let mut times: Vec<f64> = (0..200)
+        .map(|_| {
+            let start = Instant::now();
+            file.write_all(&block).expect("write the fsync probe");
+            file.sync_data().expect("fdatasync the fsync probe");
+            start.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+/// CPU time (user + system) of this process so far, from `/proc/self/stat` (Linux only).
+fn process_cpu() -> Option<Duration> {
+    // USER_HZ, the unit of utime and stime, is 100 on every Linux architecture in use.
+    const TICKS_PER_SECOND: u64 = 100;
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces: state is
+    // field 3 of the line, utime field 14, stime field 15.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(Duration::from_millis(
+        (utime + stime) * 1000 / TICKS_PER_SECOND,
+    ))
+}
+
+fn report(total: usize, clients: usize, cores: usize, rounds: Vec<Round>) {
+    let rates = |pick: &dyn Fn(&Round) -> Duration| -> Vec<f64> {
+        rounds.iter().map(|r| rate(total, pick(r))).collect()
+    };
+    let raw = rates(&|r| r.raw);
+    let storage = rates(&|r| r.storage);
+    let http = rates(&|r| r.http.elapsed);
+    let ratios: Vec<f64> = http.iter().zip(&raw).map(|(h, r)| h / r).collect();
+    let line = |name: &str, values: &[f64]| {
+        let low = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let high = values.iter().copied().fold(0.0, f64::max);
+        println!(
+            "| {name:<34} | {:>10.0} | {low:>8.0} – {high:<8.0} |",
+            median(values.to_vec())
+        );
+    };
+    println!();
+    println!(
+        "ratings/s, median of {} rounds, {cores} cores:",
+        rounds.len()
+    );
+    println!("| path                               |  ratings/s | range (all rounds)  |");
+    println!("|------------------------------------|-----------:|---------------------|");
+    line("raw rusqlite insert, 1 connection", &raw);
+    line("SqliteStorage::ingest, no HTTP", &storage);
+    line(&format!("HTTP /api/tablet/sync, {clients} clients"), &http);
+    println!();
+    let ratio = median(ratios.clone());
+    println!(
+        "HTTP / raw: {ratio:.2} (per round: {})",
+        ratios
+            .iter()
+            .map(|r| format!("{r:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "storage / raw: {:.2}; HTTP / storage: {:.2}",
+        median(storage.clone()) / median(raw.clone()),
+        median(http.clone()) / median(storage.clone())
+    );
+    let mut latencies: Vec<Duration> = rounds
+        .iter()
+        .flat_map(|r| r.http.latencies.iter().copied())
+        .collect();
     latencies.sort();
     let percentile = |p: f64| {
         let index = ((latencies.len() - 1) as f64 * p).round() as usize;
         latencies[index].as_secs_f64() * 1000.0
     };
-    println!();
-    println!("| path                       | visits  | seconds | ratings/s |");
-    println!("|----------------------------|--------:|--------:|----------:|");
-    println!(
-        "| HTTP sync ({clients} clients)      | {total:>7} | {:>7.3} | {http_rate:>9.0} |",
-        http.elapsed.as_secs_f64()
-    );
-    println!(
-        "| raw rusqlite, 1 connection | {total:>7} | {:>7.3} | {raw_rate:>9.0} |",
-        raw_elapsed.as_secs_f64()
-    );
-    println!();
-    println!("ratio HTTP / raw: {ratio:.2}");
     println!(
         "sync request latency (ms): p50 {:.2}, p90 {:.2}, p99 {:.2}, max {:.2}",
         percentile(0.5),
@@ -133,10 +269,23 @@ fn main() {
         percentile(0.99),
         percentile(1.0)
     );
+    let busy: Vec<f64> = rounds
+        .iter()
+        .filter_map(|r| {
+            let cpu = r.http.cpu?.as_secs_f64();
+            Some(cpu / (r.http.elapsed.as_secs_f64() * cores as f64))
+        })
+        .collect();
+    if !busy.is_empty() {
+        println!(
+            "CPU busy during HTTP runs (server and clients): {:.0}% of {cores} cores",
+            median(busy) * 100.0
+        );
+    }
     let verdict = |met: bool| if met { "met" } else { "NOT met" };
     println!(
-        "goals: >= 10000 ratings/s over HTTP: {}; >= 0.5 of raw: {}",
-        verdict(http_rate >= 10_000.0),
+        "goals: >= 10000 ratings/s over HTTP: {}; HTTP >= 0.5 of raw: {}",
+        verdict(median(http) >= 10_000.0),
         verdict(ratio >= 0.5)
     );
 }
@@ -209,28 +358,29 @@ async fn http_ingest(tablets: Vec<Tablet>, batches: &[Batch]) -> HttpRun {
     for batch in batches {
         queues[batch.client].push(batch.visits.clone());
     }
+    let cpu_before = process_cpu();
     let start = Instant::now();
     let tasks: Vec<_> = tablets
         .into_iter()
         .zip(queues)
         .map(|(tablet, queue)| tokio::spawn(send_batches(tablet, queue)))
         .collect();
-    let mut stored = 0;
     let mut latencies = Vec::with_capacity(batches.len());
     for task in tasks {
-        let (task_stored, task_latencies) = task.await.expect("client task");
-        stored += task_stored;
-        latencies.extend(task_latencies);
+        latencies.extend(task.await.expect("client task"));
     }
+    let elapsed = start.elapsed();
+    let cpu = process_cpu()
+        .zip(cpu_before)
+        .map(|(after, before)| after.saturating_sub(before));
     HttpRun {
-        elapsed: start.elapsed(),
-        stored,
+        elapsed,
         latencies,
+        cpu,
     }
 }
 
-async fn send_batches(tablet: Tablet, queue: Vec<Vec<Visit>>) -> (usize, Vec<Duration>) {
-    let mut stored = 0;
+async fn send_batches(tablet: Tablet, queue: Vec<Vec<Visit>>) -> Vec<Duration> {
     let mut latencies = Vec::with_capacity(queue.len());
     for visits in queue {
         let sent = Instant::now();
@@ -263,9 +413,8 @@ async fn send_batches(tablet: Tablet, queue: Vec<Vec<Visit>>) -> (usize, Vec<Dur
                 ack.outcome
             );
         }
-        stored += count;
     }
-    (stored, latencies)
+    latencies
 }
 
 /// The same visits straight into SQLite; returns the time the inserts took.
@@ -323,6 +472,43 @@ fn raw_ingest(path: &Path, pairings: &[Pairing], batches: &[Batch]) -> Duration 
             }
         }
         tx.commit().expect("commit");
+    }
+    start.elapsed()
+}
+
+/// The same visits through the server's storage layer, as the sync handler calls it (ingest,
+/// then the tablet's pairing status), without HTTP; one call per batch, one at a time.
+fn storage_ingest(path: &Path, pairings: &[Pairing], batches: &[Batch]) -> Duration {
+    let tablet_of = {
+        let mut conn = Connection::open(path).expect("open the storage database");
+        configure_connection(&conn).expect("pragmas");
+        migrations()
+            .to_latest(&mut conn)
+            .expect("migrate the storage database");
+        insert_parents(&mut conn, pairings)
+    };
+    let storage = SqliteStorage::open(path).expect("open SqliteStorage");
+    let health = health();
+    let start = Instant::now();
+    for batch in batches {
+        let tablet_id = tablet_of[&pairings[batch.client].id];
+        let received_at = Timestamp::now();
+        let outcomes = storage
+            .ingest(&IngestBatch {
+                tablet_id,
+                received_at,
+                clock_offset_ms: 0,
+                health: &health,
+                visits: &batch.visits,
+            })
+            .expect("ingest");
+        storage
+            .tablet_pairing_status(tablet_id, received_at)
+            .expect("pairing status");
+        assert!(
+            outcomes.iter().all(|o| matches!(o, VisitOutcome::Stored)),
+            "every visit stored"
+        );
     }
     start.elapsed()
 }
