@@ -3,8 +3,11 @@
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 
-# Debian packages: a C compiler for the bundled SQLite, pkg-config for -sys crates.
-packages=(build-essential pkg-config ca-certificates curl)
+# Debian packages: a C compiler for the bundled SQLite and the AAC encoder, ALSA headers for
+# cpal; for the tests: ffmpeg (ffprobe checks recordings), Chromium and its driver (the kiosk
+# screen in a real browser), espeak-ng (speech to feed a capture device).
+packages=(build-essential pkg-config ca-certificates curl libasound2-dev
+  ffmpeg chromium chromium-driver espeak-ng)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,88 @@
+//! Every word the kiosk screen shows, in one catalogue per language. The page receives the
+//! catalogue as JSON and holds no text of its own, so an English locale can sit beside Russian.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Strings {
+    pub lang: &'static str,
+    pub title: &'static str,
+    pub enrolment_title: &'static str,
+    pub enrolment_hint: &'static str,
+    pub pairing_title: &'static str,
+    pub pairing_hint: &'static str,
+    pub waiting_for_code: &'static str,
+    pub specialist: &'static str,
+    pub start_visit: &'static str,
+    pub choose_service: &'static str,
+    pub cancel: &'static str,
+    pub visit_in_progress: &'static str,
+    pub end_visit: &'static str,
+    pub rate_prompt: &'static str,
+    pub good: &'static str,
+    pub medium: &'static str,
+    pub bad: &'static str,
+    pub thanks: &'static str,
+    /// The 152-FZ notice; `{days}` is replaced by the retention period.
+    pub recording_notice: &'static str,
+    pub staff_panel: &'static str,
+    pub close: &'static str,
+    pub queue_length: &'static str,
+    pub rejected: &'static str,
+    pub recordings_pending: &'static str,
+    pub last_sync: &'static str,
+    pub never: &'static str,
+    pub network: &'static str,
+    pub online: &'static str,
+    pub offline: &'static str,
+    pub microphone: &'static str,
+    pub end_session: &'static str,
+    pub connection_lost: &'static str,
+    /// Staff-panel notices, keyed by the codes in `StaffStatus::notices`.
+    pub notice_no_audio_disk_full: &'static str,
+    pub notice_microphone_unavailable: &'static str,
+    pub notice_app_too_old: &'static str,
+    pub notice_saving_failed: &'static str,
+}
+
+pub const RU: Strings = Strings {
+    lang: "ru",
+    title: "Оценка качества обслуживания",
+    enrolment_title: "Регистрация планшета",
+    enrolment_hint: "Сообщите этот код администратору: он подтвердит планшет в панели управления.",
+    pairing_title: "Подключение к рабочему месту",
+    pairing_hint: "Введите этот код на своей странице «Мой планшет» на рабочем компьютере.",
+    waiting_for_code: "Получаем код…",
+    specialist: "Специалист",
+    start_visit: "Начать прием",
+    choose_service: "Выберите услугу",
+    cancel: "Отмена",
+    visit_in_progress: "Идет прием",
+    end_visit: "Завершить прием",
+    rate_prompt: "Оцените, пожалуйста, качество обслуживания",
+    good: "Хорошо",
+    medium: "Средне",
+    bad: "Плохо",
+    thanks: "Спасибо за оценку!",
+    recording_notice: "Во время приема ведется аудиозапись для контроля качества обслуживания \
+        (Федеральный закон № 152-ФЗ «О персональных данных»). Запись сохраняется, только если \
+        вы оцените прием как «Плохо»: ее прослушает руководитель, и она хранится не более \
+        {days} дней. В остальных случаях запись удаляется сразу после оценки.",
+    staff_panel: "Служебная панель",
+    close: "Закрыть",
+    queue_length: "Оценок в очереди на отправку",
+    rejected: "Оценок, отклоненных сервером",
+    recordings_pending: "Записей в очереди на отправку",
+    last_sync: "Последняя успешная синхронизация",
+    never: "еще не было",
+    network: "Связь с сервером",
+    online: "есть",
+    offline: "нет (оценки сохраняются на планшете)",
+    microphone: "Микрофон",
+    end_session: "Завершить сеанс",
+    connection_lost: "Нет связи с приложением планшета…",
+    notice_no_audio_disk_full: "Мало места на планшете: приемы оцениваются без аудиозаписи.",
+    notice_microphone_unavailable: "Микрофон недоступен: приемы оцениваются без аудиозаписи.",
+    notice_app_too_old: "Версия приложения устарела: сервер не принимает оценки. Обновите приложение.",
+    notice_saving_failed: "Не удалось сохранить оценку на планшете; повторяем попытку.",
+};

@@ -1,0 +1,314 @@
+//! The kiosk screen in real headless Chromium (Debian's chromium and chromium-driver), against a
+//! running office server: enrol, pair, start, end, rate Плохо → the server holds the visit and a
+//! recording ffprobe reports as AAC, 16 kHz, mono, with the visit's duration; rate Хорошо → no
+//! recording on the tablet nor on the server.
+
+mod harness;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use harness::*;
+use kiosk_core::kiosk::{AudioChoice, KioskConfig, start};
+use kiosk_core::machine::Timings;
+use serde_json::{Value, json};
+
+struct Driver {
+    process: Child,
+    port: u16,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn chromedriver() -> Driver {
+    let port = free_port();
+    let process = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect(
+            "chromedriver (Debian package chromium-driver) must be installed: run scripts/setup.sh",
+        );
+    Driver {
+        process,
+        port,
+        _profile: tempfile::tempdir().expect("profile dir"),
+    }
+}
+
+async fn browser(driver: &Driver, width: u32, height: u32) -> Client {
+    let profile = driver._profile.path().display().to_string();
+    let capabilities = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                format!("--user-data-dir={profile}"), format!("--window-size={width},{height}"),
+            ]
+        }
+    });
+    let capabilities = capabilities.as_object().expect("object").clone();
+    let url = format!("http://127.0.0.1:{}", driver.port);
+    for _ in 0..50 {
+        if let Ok(client) = ClientBuilder::rustls()
+            .expect("TLS roots")
+            .capabilities(capabilities.clone())
+            .connect(&url)
+            .await
+        {
+            return client;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("cannot connect to chromedriver on {url}");
+}
+
+async fn text_of(browser: &Client, css: &str) -> String {
+    browser
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css} did not appear: {e}"))
+        .text()
+        .await
+        .expect("text")
+}
+
+/// Waits for a code of `digits` digits in #code (the page shows «Получаем код…» before).
+async fn code_on_screen(browser: &Client, digits: usize) -> String {
+    for _ in 0..300 {
+        let text = text_of(browser, "#code").await;
+        if text.len() == digits && text.chars().all(|c| c.is_ascii_digit()) {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no code appeared on the kiosk screen");
+}
+
+async fn click(browser: &Client, css: &str) {
+    browser
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css} did not appear: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("cannot click {css}: {e}"));
+}
+
+/// Serves one visit through the page and taps the button whose word is `rating`.
+async fn visit_through_the_page(browser: &Client, rating: &str, talk: Duration) {
+    click(browser, "#start").await;
+    click(browser, "[data-service]").await;
+    text_of(browser, "#elapsed").await;
+    tokio::time::sleep(talk).await;
+    click(browser, "#end").await;
+    // The buttons are armed a moment after they appear.
+    text_of(browser, "[data-rating-position]").await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    click(browser, &format!("[data-rating-position].{rating}")).await;
+    text_of(browser, "#thanks").await;
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn ffprobe(path: &Path) -> Value {
+    let output = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_streams",
+            "-show_format",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe (Debian package ffmpeg) must be installed: run scripts/setup.sh");
+    assert!(
+        output.status.success(),
+        "ffprobe failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("ffprobe JSON")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_visit_in_chromium() {
+    let server = spawn_server().await;
+    let tablet_dir = tempfile::tempdir().expect("tablet dir");
+    let kiosk = start(KioskConfig {
+        server: server.base.clone(),
+        data_dir: tablet_dir.path().to_path_buf(),
+        screen_port: 0,
+        audio: AudioChoice::Synthetic,
+        timings: Timings::default(),
+        retention_days: 90,
+        app_version: "browser-test".into(),
+        office_ca_pem: None,
+    })
+    .await
+    .expect("kiosk starts");
+    let driver = chromedriver();
+    let page = browser(&driver, 1280, 800).await;
+    page.goto(&kiosk.url).await.expect("kiosk page");
+
+    // Enrolment: the administrator types the code the tablet shows.
+    let admin = server.admin().await;
+    let code = code_on_screen(&page, 8).await;
+    server.approve(&admin, &code, "Окно 5").await;
+    // Pairing: the specialist types the next code on their own PC.
+    let code = code_on_screen(&page, 6).await;
+    let employee = server.employee_of("Отдел учета", 0);
+    let specialist = server.specialist(&admin, employee).await;
+    server.pair_with_code(&specialist, &code).await;
+    let name = text_of(&page, "#specialist").await;
+    assert_eq!(name, server.employee_name(employee));
+    let notice = text_of(&page, "#notice").await;
+    assert!(
+        notice.contains("152-ФЗ") && notice.contains("90 дней"),
+        "{notice}"
+    );
+    save_screenshot(&page, "kiosk-idle-1280x800.png").await;
+
+    // A visit rated Плохо: its recording reaches the server.
+    visit_through_the_page(&page, "bad", Duration::from_secs(3)).await;
+    let recordings = server.data_dir.join("recordings");
+    let stored = wait_until(Duration::from_secs(30), || {
+        let files: Vec<_> = files_in(&recordings)
+            .into_iter()
+            .filter(|f| f.ends_with(".3gpp"))
+            .collect();
+        (files.len() == 1).then(|| files[0].clone())
+    })
+    .await
+    .expect("the Плохо recording reaches the server");
+    let visit_id = stored.trim_end_matches(".3gpp");
+    let probe = ffprobe(&recordings.join(&stored));
+    let stream = &probe["streams"][0];
+    assert_eq!(stream["codec_name"], "aac", "{probe}");
+    assert_eq!(stream["sample_rate"], "16000", "{probe}");
+    assert_eq!(stream["channels"], 1, "{probe}");
+    let duration: f64 = probe["format"]["duration"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .expect("duration");
+    let visit_seconds = server.visit_duration_seconds(visit_id);
+    assert!(
+        (duration - visit_seconds).abs() < 0.6,
+        "audio {duration} s, visit {visit_seconds} s"
+    );
+    assert_eq!(server.visit_rating(visit_id), Some(1));
+    // The tablet deleted its copy once the server confirmed the checksum.
+    let tablet_files = wait_until(Duration::from_secs(15), || {
+        let left: Vec<_> = ["spool", "recordings"]
+            .iter()
+            .flat_map(|d| files_in(&tablet_dir.path().join(d)))
+            .collect();
+        left.is_empty().then_some(())
+    })
+    .await;
+    assert!(
+        tablet_files.is_some(),
+        "the tablet kept audio after the upload"
+    );
+
+    // A visit rated Хорошо: no recording anywhere.
+    text_of(&page, "#start").await;
+    visit_through_the_page(&page, "good", Duration::from_secs(2)).await;
+    let synced = wait_until(Duration::from_secs(30), || {
+        (server.visit_count() == 2).then_some(())
+    })
+    .await;
+    assert!(synced.is_some(), "the Хорошо visit reaches the server");
+    assert_eq!(
+        files_in(&recordings)
+            .iter()
+            .filter(|f| f.ends_with(".3gpp"))
+            .count(),
+        1
+    );
+    for dir in ["spool", "recordings"] {
+        assert!(
+            files_in(&tablet_dir.path().join(dir)).is_empty(),
+            "audio left in {dir}"
+        );
+    }
+
+    // The portrait layout shows the three buttons too.
+    page.set_window_size(800, 1280).await.expect("resize");
+    click(&page, "#start").await;
+    click(&page, "[data-service]").await;
+    click(&page, "#end").await;
+    text_of(&page, "[data-rating-position]").await;
+    let buttons = page
+        .find_all(Locator::Css("[data-rating-position]"))
+        .await
+        .expect("buttons");
+    assert_eq!(buttons.len(), 3);
+    for button in &buttons {
+        let (_, _, width, height) = button.rectangle().await.expect("rectangle");
+        assert!(
+            width > 300.0 && height > 150.0,
+            "a button of {width}×{height} is too small to tap"
+        );
+    }
+    save_screenshot(&page, "kiosk-rating-800x1280.png").await;
+
+    page.close().await.expect("close browser");
+    kiosk.stop().await.expect("kiosk stops");
+    server.stop().await;
+}
+
+async fn wait_until<T>(limit: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if let Some(found) = probe() {
+            return Some(found);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    None
+}
+
+/// Screenshots for docs/, taken when UPDATE_SCREENSHOTS is set.
+async fn save_screenshot(page: &Client, name: &str) {
+    if std::env::var_os("UPDATE_SCREENSHOTS").is_none() {
+        return;
+    }
+    let png = page.screenshot().await.expect("screenshot");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshots dir");
+    std::fs::write(dir.join(name), png).expect("write screenshot");
+}
