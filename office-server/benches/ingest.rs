@@ -487,7 +487,8 @@ fn storage_ingest(path: &Path, pairings: &[Pairing], batches: &[Batch]) -> Durat
             .expect("migrate the storage database");
         insert_parents(&mut conn, pairings)
     };
-    let storage = SqliteStorage::open(path).expect("open SqliteStorage");
+    let zone = jiff::tz::TimeZone::get("Asia/Yekaterinburg").expect("office time zone");
+    let storage = SqliteStorage::open(path, zone).expect("open SqliteStorage");
     let health = health();
     let start = Instant::now();
     for batch in batches {

@@ -53,6 +53,8 @@ pub struct Shared {
     pub login_throttle: LoginThrottle,
     /// Guesses at pairing codes, per account.
     pub pairing_throttle: LoginThrottle,
+    /// Live updates for open dashboard pages.
+    pub live: crate::web::LiveHub,
     uploads_in_progress: Mutex<HashSet<Uuid>>,
 }
 
@@ -79,6 +81,7 @@ impl AppState {
             recordings,
             login_throttle: LoginThrottle::new(nonzero(5), nonzero(30)),
             pairing_throttle: LoginThrottle::new(nonzero(10), nonzero(30)),
+            live: crate::web::LiveHub::new(),
             uploads_in_progress: Mutex::new(HashSet::new()),
         })))
     }
@@ -135,7 +138,10 @@ pub fn open_storage(config: &Config) -> Result<Arc<dyn Storage>, StartError> {
         path: config.data_dir.clone(),
         source,
     })?;
-    Ok(Arc::new(SqliteStorage::open(&config.database_path())?))
+    Ok(Arc::new(SqliteStorage::open(
+        &config.database_path(),
+        config.office_time_zone()?,
+    )?))
 }
 
 /// A server bound to its port, ready to run.
@@ -196,12 +202,16 @@ impl Application {
         let app =
             crate::api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let graceful = handle.clone();
+        let live = state.live.clone();
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down: finishing requests in flight");
+            // Live-update streams never finish by themselves: end them first.
+            live.shut_down();
             graceful.graceful_shutdown(Some(SHUTDOWN_GRACE));
         });
         let housekeeping = tokio::spawn(housekeeping(state.clone()));
+        let retention = tokio::spawn(crate::retention::run(state.clone()));
         let served = match &state.config.tls {
             Some(tls) => {
                 let rustls =
@@ -225,6 +235,7 @@ impl Application {
             }
         };
         housekeeping.abort();
+        retention.abort();
         let storage = Arc::clone(&state.storage);
         let checkpoint = tokio::task::spawn_blocking(move || storage.checkpoint()).await;
         match checkpoint {

@@ -29,6 +29,8 @@ pub enum ConfigError {
     PlainHttpOffLoopback(SocketAddr),
     #[error("{0} must be greater than zero")]
     Zero(&'static str),
+    #[error("{0} must be a percentage above 0 and at most 100")]
+    Percent(&'static str),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -55,6 +57,33 @@ pub struct Config {
     pub upload_timeout_secs: u64,
     /// How long a login session lasts, in hours.
     pub session_hours: u32,
+    /// When an employee's share of Плохо raises an alert for the heads.
+    pub alerts: AlertSettings,
+    /// A tablet not heard from for this many minutes during working hours raises an alert.
+    pub tablet_silent_minutes: u32,
+    /// How often the retention task looks for recordings to delete, in minutes.
+    pub retention_check_minutes: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertSettings {
+    /// The sliding window, in minutes.
+    pub window_minutes: u32,
+    /// The least number of rated visits in the window.
+    pub min_ratings: u32,
+    /// The share of Плохо among them, in percent, that raises the alert.
+    pub bad_share_percent: f64,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        Self {
+            window_minutes: 15,
+            min_ratings: 4,
+            bad_share_percent: 50.0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -90,6 +119,9 @@ impl Default for Config {
             request_timeout_secs: 30,
             upload_timeout_secs: 600,
             session_hours: 12,
+            alerts: AlertSettings::default(),
+            tablet_silent_minutes: 30,
+            retention_check_minutes: 60,
         }
     }
 }
@@ -140,12 +172,38 @@ impl Config {
             ("request_timeout_secs", self.request_timeout_secs),
             ("upload_timeout_secs", self.upload_timeout_secs),
             ("session_hours", u64::from(self.session_hours)),
+            ("retention_days", u64::from(self.retention_days)),
+            (
+                "alerts.window_minutes",
+                u64::from(self.alerts.window_minutes),
+            ),
+            ("alerts.min_ratings", u64::from(self.alerts.min_ratings)),
+            (
+                "tablet_silent_minutes",
+                u64::from(self.tablet_silent_minutes),
+            ),
+            (
+                "retention_check_minutes",
+                u64::from(self.retention_check_minutes),
+            ),
         ] {
             if value == 0 {
                 return Err(ConfigError::Zero(name));
             }
         }
+        if !(self.alerts.bad_share_percent > 0.0 && self.alerts.bad_share_percent <= 100.0) {
+            return Err(ConfigError::Percent("alerts.bad_share_percent"));
+        }
         Ok(())
+    }
+
+    /// The alert rule in the storage layer's terms.
+    pub fn alert_rule(&self) -> crate::storage::AlertRule {
+        crate::storage::AlertRule {
+            window: jiff::SignedDuration::from_mins(i64::from(self.alerts.window_minutes)),
+            min_ratings: i64::from(self.alerts.min_ratings),
+            bad_share_percent: self.alerts.bad_share_percent,
+        }
     }
 
     pub fn office_time_zone(&self) -> Result<TimeZone, ConfigError> {

@@ -45,7 +45,7 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
+    pub(crate) fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::InvalidBody(_) => (StatusCode::BAD_REQUEST, "invalid_body"),
@@ -147,3 +147,82 @@ impl<T: serde::Serialize> IntoResponse for ApiJson<T> {
 pub struct ApiPath<T>(pub T);
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// An error on a dashboard page: the API's errors, shown as a page in the office's language; a
+/// visitor who is not signed in is sent to the sign-in page and brought back afterwards.
+#[derive(Debug)]
+pub enum PageError {
+    /// Not signed in (or the session ended): sign in, then go to `next`.
+    SignIn {
+        next: String,
+    },
+    /// A form without this session's CSRF token, or from another origin.
+    StaleForm,
+    Api(ApiError),
+}
+
+impl From<ApiError> for PageError {
+    fn from(error: ApiError) -> Self {
+        PageError::Api(error)
+    }
+}
+
+impl From<StorageError> for PageError {
+    fn from(error: StorageError) -> Self {
+        PageError::Api(error.into())
+    }
+}
+
+impl PageError {
+    pub fn forbidden() -> Self {
+        PageError::Api(ApiError::Forbidden("not allowed for this role"))
+    }
+
+    pub fn not_found(what: &'static str) -> Self {
+        PageError::Api(ApiError::NotFound(what))
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        PageError::Api(ApiError::BadRequest(message.into()))
+    }
+
+    pub fn internal(error: impl Into<anyhow::Error>) -> Self {
+        PageError::Api(ApiError::Internal(error.into()))
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let t = &crate::web::strings::RU;
+        match self {
+            PageError::SignIn { next } => {
+                let location = format!("/login?next={}", crate::web::percent_encode(&next));
+                let mut response = StatusCode::SEE_OTHER.into_response();
+                if let Ok(value) = HeaderValue::from_str(&location) {
+                    response.headers_mut().insert(header::LOCATION, value);
+                }
+                response
+            }
+            PageError::StaleForm => {
+                crate::web::error_page(StatusCode::FORBIDDEN, t.error_stale_form)
+            }
+            PageError::Api(error) => {
+                let (status, _) = error.status_and_code();
+                if let ApiError::Internal(source) = &error {
+                    tracing::error!(error = ?source, "page failed");
+                }
+                let message = match status {
+                    StatusCode::FORBIDDEN => t.error_forbidden,
+                    StatusCode::NOT_FOUND => t.error_not_found,
+                    StatusCode::CONFLICT => t.error_conflict,
+                    StatusCode::TOO_MANY_REQUESTS => t.error_too_many,
+                    StatusCode::INTERNAL_SERVER_ERROR => t.error_internal,
+                    _ => t.error_bad_request,
+                };
+                crate::web::error_page(status, message)
+            }
+        }
+    }
+}
+
+pub type PageResult<T> = Result<T, PageError>;

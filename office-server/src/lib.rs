@@ -11,8 +11,11 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod recordings;
+pub mod reports;
+pub mod retention;
 pub mod storage;
 pub mod threegp;
+pub mod web;
 pub mod workday;
 
 pub use app::{Application, StartError};

@@ -54,6 +54,14 @@ impl RecordingFiles {
         }
     }
 
+    /// Deletes a kept recording; one already gone is fine.
+    pub fn delete(&self, visit: Uuid) -> io::Result<()> {
+        match fs::remove_file(self.final_path(visit)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     pub fn discard_partial(&self, visit: Uuid) -> io::Result<()> {
         match fs::remove_file(self.partial_path(visit)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),

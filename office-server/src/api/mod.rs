@@ -1,12 +1,12 @@
 //! HTTP routes. `tablet` is what tablets call (device credential), `staff` is what people call
 //! (session cookie), `admin` is the administrator's part of it.
 
-mod admin;
-mod extract;
+pub mod admin;
+pub mod extract;
 mod openapi;
-mod staff;
+pub mod staff;
 mod status;
-mod tablet;
+pub mod tablet;
 mod upload;
 
 use axum::Router;
@@ -69,8 +69,14 @@ pub fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             state.config.upload_timeout(),
         ));
+    // Dashboard pages; the recordings they play stream for as long as the player needs.
+    let page_routes = crate::web::router().layer(TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        state.config.request_timeout(),
+    ));
     json_routes
         .merge(upload_routes)
+        .merge(page_routes)
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async {
             ApiError::BadRequest("this method is not allowed on this route".into())

@@ -32,16 +32,28 @@ pub async fn login(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
-    if request.login.len() > 100 || request.password.len() > 1000 {
+    let (account, token) = sign_in(&state, peer, &request.login, request.password).await?;
+    let cookie = session_cookie(&state, &token);
+    Ok(with_cookie(ApiJson(account).into_response(), &cookie))
+}
+
+/// Checks a login and password (throttled, in constant work whether the login exists) and opens
+/// a session; returns the account and the session token for the cookie.
+pub async fn sign_in(
+    state: &AppState,
+    peer: SocketAddr,
+    login: &str,
+    password: String,
+) -> ApiResult<(Account, String)> {
+    if login.len() > 100 || password.len() > 1000 {
         return Err(ApiError::BadRequest("login or password is too long".into()));
     }
-    if !state.login_throttle.attempt(&request.login, peer.ip()) {
-        tracing::warn!(login = %request.login, peer = %peer.ip(), "login throttled");
+    if !state.login_throttle.attempt(login, peer.ip()) {
+        tracing::warn!(login = %login, peer = %peer.ip(), "login throttled");
         return Err(ApiError::TooManyAttempts);
     }
-    let login = request.login.trim().to_string();
+    let login = login.trim().to_string();
     let found = state.db(move |db| db.account_credentials(&login)).await?;
-    let password = request.password;
     let account = tokio::task::spawn_blocking(move || match found {
         Some((account, hash)) if verify_password(&hash, &password) => Some(account),
         Some(_) => None,
@@ -64,28 +76,43 @@ pub async fn login(
         .db(move |db| db.create_session(&digest, account_id, now, expires_at))
         .await?;
     tracing::info!(account_id, "signed in");
+    Ok((account, token))
+}
+
+/// The `Set-Cookie` value of a new session.
+pub fn session_cookie(state: &AppState, token: &str) -> String {
     let secure = if state.config.tls.is_some() {
         "; Secure"
     } else {
         ""
     };
     let max_age = i64::from(state.config.session_hours) * 3600;
-    let cookie = format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
-    );
-    Ok(with_cookie(ApiJson(account).into_response(), &cookie))
+    format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
 }
 
-pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
-    if let Some(token) = session_token(&headers) {
+/// The `Set-Cookie` value that ends the session in the browser.
+pub fn cleared_session_cookie() -> String {
+    format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0")
+}
+
+/// Ends the session whose token the request carries, if any.
+pub async fn sign_out(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
+    if let Some(token) = session_token(headers) {
         let digest = token_digest(token);
         state.db(move |db| db.delete_session(&digest)).await?;
     }
-    let cookie = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
-    Ok(with_cookie(StatusCode::NO_CONTENT.into_response(), &cookie))
+    Ok(())
 }
 
-fn with_cookie(mut response: Response, cookie: &str) -> Response {
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    sign_out(&state, &headers).await?;
+    Ok(with_cookie(
+        StatusCode::NO_CONTENT.into_response(),
+        &cleared_session_cookie(),
+    ))
+}
+
+pub fn with_cookie(mut response: Response, cookie: &str) -> Response {
     if let Ok(value) = HeaderValue::from_str(cookie) {
         response.headers_mut().append(SET_COOKIE, value);
     }
@@ -120,11 +147,24 @@ pub async fn pair(
     SignedIn(account): SignedIn,
     ApiJson(request): ApiJson<PairRequest>,
 ) -> ApiResult<ApiJson<Pairing>> {
-    let employee_id = specialist(&account)?;
+    Ok(ApiJson(
+        pair_tablet(&state, peer, &account, &request.code).await?,
+    ))
+}
+
+/// Pairs the tablet that shows `code` to the specialist `account` until the end of the working
+/// day. Refused for other roles, throttled per account and address.
+pub async fn pair_tablet(
+    state: &AppState,
+    peer: SocketAddr,
+    account: &Account,
+    code: &str,
+) -> ApiResult<Pairing> {
+    let employee_id = specialist(account)?;
     if !state.pairing_throttle.attempt(&account.login, peer.ip()) {
         return Err(ApiError::TooManyAttempts);
     }
-    let code = normalise_code(&request.code, PAIRING_CODE_DIGITS).ok_or_else(|| {
+    let code = normalise_code(code, PAIRING_CODE_DIGITS).ok_or_else(|| {
         ApiError::BadRequest(format!(
             "the code the tablet shows has {PAIRING_CODE_DIGITS} digits"
         ))
@@ -147,7 +187,7 @@ pub async fn pair(
             other => other,
         })?;
     tracing::info!(pairing = %pairing.id, employee_id, "tablet paired");
-    Ok(ApiJson(pairing))
+    Ok(pairing)
 }
 
 /// The signed-in specialist's active pairings.
@@ -170,6 +210,12 @@ pub async fn end_pairing(
     SignedIn(account): SignedIn,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<StatusCode> {
+    end_pairing_as(&state, &account, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Ends the pairing `id` on behalf of `account` (its specialist or an administrator).
+pub async fn end_pairing_as(state: &AppState, account: &Account, id: Uuid) -> ApiResult<()> {
     let record = state
         .db(move |db| db.pairing(id))
         .await?
@@ -195,5 +241,5 @@ pub async fn end_pairing(
         ));
     }
     tracing::info!(pairing = %id, by = account.id, "pairing ended");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }

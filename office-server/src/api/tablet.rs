@@ -5,6 +5,8 @@ use shared_model::{
     EnrolmentRequest, EnrolmentStarted, EnrolmentStatus, ErrorBody, MAX_SYNC_BATCH,
     PairingCodeIssued, PairingCodeStatus, PairingStatus, SyncBatch, SyncResponse, VisitAck,
 };
+use std::collections::{BTreeMap, BTreeSet};
+
 use uuid::Uuid;
 
 use super::extract::{TabletAuth, TabletProtocol};
@@ -14,6 +16,7 @@ use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::storage::{
     EnrolmentState, IngestBatch, NewEnrolment, NewPairingRequest, PairingRequestState, StorageError,
 };
+use crate::web::LiveEvent;
 
 pub const ENROLMENT_CODE_DIGITS: usize = 8;
 pub const PAIRING_CODE_DIGITS: usize = 6;
@@ -267,9 +270,10 @@ pub async fn sync(
         .as_millis()
         .clamp(i64::MIN.into(), i64::MAX.into()) as i64;
     let tablet_id = tablet.id;
-    let (outcomes, pairing) = state
+    let rule = state.config.alert_rule();
+    let (outcomes, pairing, stored, alerts) = state
         .db(move |db| {
-            let outcomes = db.ingest(&IngestBatch {
+            let ingested = db.ingest_visits(&IngestBatch {
                 tablet_id,
                 received_at,
                 clock_offset_ms,
@@ -277,10 +281,54 @@ pub async fn sync(
                 visits: &batch.visits,
             })?;
             let pairing = db.tablet_pairing_status(tablet_id, received_at)?;
+            // Each employee's latest newly rated visit closes the window the alert rule looks at.
+            let mut latest: BTreeMap<i64, Timestamp> = BTreeMap::new();
+            for place in ingested.stored.iter().filter(|p| p.rating.is_some()) {
+                let at = latest.entry(place.employee_id).or_insert(place.at);
+                *at = (*at).max(place.at);
+            }
+            let mut alerts = Vec::new();
+            for (employee_id, window_end) in latest {
+                if let Some(alert) =
+                    db.check_bad_share(employee_id, window_end, &rule, Timestamp::now())?
+                {
+                    alerts.push(alert);
+                }
+            }
             let ids = batch.visits.iter().map(|visit| visit.id);
-            Ok::<_, StorageError>((ids.zip(outcomes).collect::<Vec<_>>(), pairing))
+            Ok::<_, StorageError>((
+                ids.zip(ingested.outcomes).collect::<Vec<_>>(),
+                pairing,
+                ingested.stored,
+                alerts,
+            ))
         })
         .await?;
+    // Committed: tell the open dashboards.
+    let places: BTreeSet<(i64, i64)> = stored
+        .iter()
+        .map(|p| (p.department_id, p.section_id))
+        .collect();
+    for (department_id, section_id) in places {
+        state.live.publish(LiveEvent::Visits {
+            department_id,
+            section_id,
+        });
+    }
+    for alert in &alerts {
+        tracing::info!(
+            alert = alert.id,
+            employee_id = alert.employee_id,
+            bad = alert.bad,
+            rated = alert.rated,
+            "alert raised: share of Плохо"
+        );
+        state.live.publish(LiveEvent::Alert {
+            department_id: alert.department_id,
+            section_id: alert.section_id,
+            alert_id: alert.id,
+        });
+    }
     let stored = outcomes.iter().filter(|(_, o)| o.is_stored()).count();
     tracing::debug!(
         tablet_id,

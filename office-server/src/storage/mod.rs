@@ -4,7 +4,9 @@
 mod sqlite;
 mod types;
 
-pub use sqlite::{SqliteStorage, configure_connection, migrations};
+pub use sqlite::{
+    SqliteStorage, TotalsAccumulator, configure_connection, migrations, set_totals_zone,
+};
 pub use types::*;
 
 use jiff::Timestamp;
@@ -119,7 +121,12 @@ pub trait Storage: Send + Sync + 'static {
     // --- sync ------------------------------------------------------------------------------
     /// Stores a batch in one transaction, records the tablet's health and clock offset, and
     /// returns one outcome per visit in order.
-    fn ingest(&self, sync: &IngestBatch<'_>) -> StorageResult<Vec<VisitOutcome>>;
+    /// The report totals of every stored visit are updated in the same transaction.
+    fn ingest(&self, sync: &IngestBatch<'_>) -> StorageResult<Vec<VisitOutcome>> {
+        Ok(self.ingest_visits(sync)?.outcomes)
+    }
+    /// [`Storage::ingest`], also telling where each newly stored visit belongs.
+    fn ingest_visits(&self, sync: &IngestBatch<'_>) -> StorageResult<Ingested>;
 
     // --- recordings ------------------------------------------------------------------------
     fn visit_of_tablet(&self, visit_id: Uuid, tablet_id: i64) -> StorageResult<Option<Visit>>;
@@ -134,8 +141,91 @@ pub trait Storage: Send + Sync + 'static {
     fn complete_recording(&self, visit_id: Uuid, recording: &StoredRecording) -> StorageResult<()>;
     fn recording(&self, visit_id: Uuid) -> StorageResult<Option<StoredRecording>>;
 
+    // --- reports -----------------------------------------------------------------------------
+    /// Sums the report totals of one span, grouped; groups without visits are absent.
+    fn totals(
+        &self,
+        filter: &ReportFilter,
+        group: GroupBy,
+        span: PeriodSpan,
+    ) -> StorageResult<Vec<(i64, Tally)>>;
+    /// Recomputes every report total from the visits (after a change of time zone).
+    fn rebuild_totals(&self) -> StorageResult<u64>;
+    /// Плохо visits, newest first.
+    fn bad_visits(&self, query: &BadVisitQuery) -> StorageResult<Vec<BadVisit>>;
+    fn bad_visit(&self, visit_id: Uuid) -> StorageResult<Option<BadVisit>>;
+    /// Records (or replaces) the verdict on a Плохо visit.
+    fn record_verdict(
+        &self,
+        visit_id: Uuid,
+        account_id: i64,
+        correct: bool,
+        comment: &str,
+        now: Timestamp,
+    ) -> StorageResult<()>;
+
+    // --- audit -------------------------------------------------------------------------------
+    /// Logs an event; `false` when it was a playback already logged for this session.
+    fn log_audit(&self, event: &AuditEvent) -> StorageResult<bool>;
+    /// The newest entries first, before the entry `before` if given.
+    fn audit_log(&self, limit: u32, before: Option<i64>) -> StorageResult<Vec<AuditEntry>>;
+
+    // --- alerts ------------------------------------------------------------------------------
+    /// Raises an alert when the employee's share of Плохо in the window that ends at
+    /// `window_end` reaches the rule, unless an alert already covers part of that window.
+    fn check_bad_share(
+        &self,
+        employee_id: i64,
+        window_end: Timestamp,
+        rule: &AlertRule,
+        now: Timestamp,
+    ) -> StorageResult<Option<Alert>>;
+    fn alerts(
+        &self,
+        filter: &ReportFilter,
+        open_only: bool,
+        limit: u32,
+    ) -> StorageResult<Vec<Alert>>;
+    fn alert(&self, id: i64) -> StorageResult<Option<Alert>>;
+    /// `false` if it was already acknowledged.
+    fn acknowledge_alert(&self, id: i64, account_id: i64, now: Timestamp) -> StorageResult<bool>;
+
+    // --- retention ---------------------------------------------------------------------------
+    /// Stored recordings (not yet purged) of visits rated before `rated_before`.
+    fn recordings_rated_before(
+        &self,
+        rated_before: Timestamp,
+        limit: u32,
+    ) -> StorageResult<Vec<Uuid>>;
+    fn mark_recording_purged(&self, visit_id: Uuid, now: Timestamp) -> StorageResult<()>;
+
+    // --- administration ----------------------------------------------------------------------
+    fn rename_department(&self, id: i64, name: &str) -> StorageResult<()>;
+    fn rename_section(&self, id: i64, name: &str) -> StorageResult<()>;
+    fn update_employee(
+        &self,
+        id: i64,
+        section_id: i64,
+        full_name: &str,
+        position: &str,
+    ) -> StorageResult<()>;
+    fn rename_service(&self, id: i64, name: &str) -> StorageResult<()>;
+    fn rename_tablet(&self, id: i64, name: &str) -> StorageResult<()>;
+    fn accounts(&self) -> StorageResult<Vec<AccountSummary>>;
+    /// Sets a new password hash and ends the account's sessions.
+    fn set_password(&self, account_id: i64, password_hash: &str) -> StorageResult<()>;
+
     /// Flushes the write-ahead log into the database file; called at shutdown.
     fn checkpoint(&self) -> StorageResult<()>;
+}
+
+/// What [`Storage::ingest_visits`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ingested {
+    /// One per visit of the batch, in order.
+    pub outcomes: Vec<VisitOutcome>,
+    /// The visits stored by this batch (not those already stored).
+    pub stored: Vec<VisitPlace>,
 }
 
 /// One sync, as the storage layer needs it.

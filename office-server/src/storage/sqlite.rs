@@ -8,6 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use jiff::Timestamp;
+use jiff::tz::TimeZone;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use rusqlite_migration::{M, Migrations};
@@ -17,8 +18,12 @@ use shared_model::{
 use uuid::Uuid;
 
 use super::*;
+use crate::reports::{PeriodKeys, visit_instant_ms};
 
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_initial.sql"),
+    include_str!("../../migrations/0002_dashboard.sql"),
+];
 
 /// How many read connections the pool keeps.
 const READERS: u32 = 4;
@@ -26,6 +31,8 @@ const READERS: u32 = 4;
 pub struct SqliteStorage {
     writer: Mutex<Connection>,
     readers: r2d2::Pool<SqliteConnectionManager>,
+    /// The office's time zone: the report totals are kept in its calendar.
+    zone: TimeZone,
 }
 
 /// The migrations, for the server and for benchmarks that need the same schema.
@@ -43,25 +50,49 @@ pub fn configure_connection(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 impl SqliteStorage {
-    /// Opens (creating if needed) the database file and brings its schema up to date.
-    pub fn open(path: &Path) -> StorageResult<Self> {
+    /// Opens (creating if needed) the database file and brings its schema up to date. The report
+    /// totals are kept in the calendar of `zone`; if they were computed in another time zone
+    /// (or before the totals existed), they are rebuilt from the visits.
+    pub fn open(path: &Path, zone: TimeZone) -> StorageResult<Self> {
         let mut writer = Connection::open(path)?;
         configure_connection(&writer)?;
+        writer.set_prepared_statement_cache_capacity(64);
         migrations().to_latest(&mut writer)?;
         let manager = SqliteConnectionManager::file(path)
             .with_flags(rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .with_init(|conn| {
                 conn.busy_timeout(Duration::from_secs(5))?;
+                conn.set_prepared_statement_cache_capacity(64);
                 conn.pragma_update(None, "foreign_keys", "ON")
             });
         let readers = r2d2::Pool::builder()
             .max_size(READERS)
             .min_idle(Some(1))
             .build(manager)?;
-        Ok(Self {
+        let storage = Self {
             writer: Mutex::new(writer),
             readers,
-        })
+            zone,
+        };
+        let zone_name = zone_name(&storage.zone);
+        let kept: Option<String> = storage
+            .writer()
+            .query_row(
+                "SELECT value FROM report_meta WHERE key = 'time_zone'",
+                [],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if kept.as_deref() != Some(zone_name.as_str()) {
+            let visits = storage.rebuild_totals()?;
+            tracing::info!(
+                time_zone = %zone_name,
+                previous = ?kept,
+                visits,
+                "report totals rebuilt for the office time zone"
+            );
+        }
+        Ok(storage)
     }
 
     fn writer(&self) -> MutexGuard<'_, Connection> {
@@ -306,6 +337,274 @@ fn check_visit_alone(visit: &Visit) -> Option<(RejectReason, String)> {
         ));
     }
     None
+}
+
+/// The name the totals' time zone is recorded under.
+fn zone_name(zone: &TimeZone) -> String {
+    zone.iana_name().map_or_else(
+        || format!("{:?}", zone.to_fixed_offset().ok()),
+        str::to_string,
+    )
+}
+
+type TotalsKey = (i64, i64, i64, i64, i64, i64);
+type SectionKey = (i64, i64, i64, i64);
+
+/// Report totals to add: visits are counted in memory and written with one upsert per key, so a
+/// batch of a hundred visits of one specialist costs a handful of writes, not hundreds.
+#[derive(Default)]
+pub struct TotalsAccumulator {
+    totals: HashMap<TotalsKey, Tally>,
+    sections: HashMap<SectionKey, Tally>,
+}
+
+impl TotalsAccumulator {
+    /// Counts one visit (rating score 3, 2, 1 or none) at every level of its office-local date.
+    pub fn add(
+        &mut self,
+        keys: &PeriodKeys,
+        department_id: i64,
+        section_id: i64,
+        employee_id: i64,
+        service_id: i64,
+        score: Option<u8>,
+    ) {
+        let one = Tally::one(score);
+        for level in Level::ALL {
+            let period = keys.key(level);
+            self.totals
+                .entry((
+                    level.code(),
+                    period,
+                    department_id,
+                    section_id,
+                    employee_id,
+                    service_id,
+                ))
+                .or_default()
+                .add(&one);
+            self.sections
+                .entry((level.code(), period, department_id, section_id))
+                .or_default()
+                .add(&one);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.totals.is_empty()
+    }
+
+    /// Adds the counted visits to the stored totals and empties the accumulator.
+    pub fn flush(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        let mut totals = conn.prepare_cached(
+            "INSERT INTO report_totals (level, period, department_id, section_id, employee_id,
+                                        service_id, visits, good, medium, bad)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (level, period, department_id, section_id, employee_id, service_id)
+             DO UPDATE SET visits = visits + excluded.visits, good = good + excluded.good,
+                           medium = medium + excluded.medium, bad = bad + excluded.bad",
+        )?;
+        for ((level, period, department, section, employee, service), t) in self.totals.drain() {
+            totals.execute(params![
+                level, period, department, section, employee, service, t.visits, t.good, t.medium,
+                t.bad
+            ])?;
+        }
+        let mut sections = conn.prepare_cached(
+            "INSERT INTO report_section_totals (level, period, department_id, section_id,
+                                                visits, good, medium, bad)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (level, period, department_id, section_id)
+             DO UPDATE SET visits = visits + excluded.visits, good = good + excluded.good,
+                           medium = medium + excluded.medium, bad = bad + excluded.bad",
+        )?;
+        for ((level, period, department, section), t) in self.sections.drain() {
+            sections.execute(params![
+                level, period, department, section, t.visits, t.good, t.medium, t.bad
+            ])?;
+        }
+        Ok(())
+    }
+}
+
+/// Records the time zone the totals are kept in.
+pub fn set_totals_zone(conn: &Connection, zone: &TimeZone) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT OR REPLACE INTO report_meta (key, value) VALUES ('time_zone', ?1)",
+        [zone_name(zone)],
+    )?;
+    Ok(())
+}
+
+const BAD_VISIT_SELECT: &str = "
+    SELECT v.id, v.department_id, v.section_id, s.name, v.employee_id, e.full_name, v.service_id,
+           sv.name, v.ended_at - v.clock_offset_ms, v.has_recording, r.visit_id IS NOT NULL,
+           r.duration_ms, r.purged_at, vd.correct, vd.comment, vd.account_id, a.display_name,
+           vd.decided_at
+    FROM visits v
+    JOIN sections s ON s.id = v.section_id
+    JOIN employees e ON e.id = v.employee_id
+    JOIN services sv ON sv.id = v.service_id
+    LEFT JOIN recordings r ON r.visit_id = v.id
+    LEFT JOIN verdicts vd ON vd.visit_id = v.id
+    LEFT JOIN accounts a ON a.id = vd.account_id";
+
+fn bad_visit_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<BadVisitRow> {
+    Ok(BadVisitRow {
+        visit_id: row.get(0)?,
+        department_id: row.get(1)?,
+        section_id: row.get(2)?,
+        section_name: row.get(3)?,
+        employee_id: row.get(4)?,
+        employee_name: row.get(5)?,
+        service_id: row.get(6)?,
+        service_name: row.get(7)?,
+        rated_at: row.get(8)?,
+        has_recording: row.get(9)?,
+        stored: row.get(10)?,
+        duration_ms: row.get(11)?,
+        purged_at: row.get(12)?,
+        correct: row.get(13)?,
+        comment: row.get(14)?,
+        decided_by_id: row.get(15)?,
+        decided_by: row.get(16)?,
+        decided_at: row.get(17)?,
+    })
+}
+
+struct BadVisitRow {
+    visit_id: Uuid,
+    department_id: i64,
+    section_id: i64,
+    section_name: String,
+    employee_id: i64,
+    employee_name: String,
+    service_id: i64,
+    service_name: String,
+    rated_at: i64,
+    has_recording: bool,
+    stored: bool,
+    duration_ms: Option<u64>,
+    purged_at: Option<i64>,
+    correct: Option<bool>,
+    comment: Option<String>,
+    decided_by_id: Option<i64>,
+    decided_by: Option<String>,
+    decided_at: Option<i64>,
+}
+
+impl BadVisitRow {
+    fn finish(self) -> StorageResult<BadVisit> {
+        let recording = match (self.stored, self.purged_at, self.duration_ms) {
+            (true, Some(at), _) => RecordingState::Purged { at: instant(at)? },
+            (true, None, duration) => RecordingState::Stored {
+                duration_ms: duration.unwrap_or(0),
+            },
+            (false, ..) if self.has_recording => RecordingState::Pending,
+            (false, ..) => RecordingState::Missing,
+        };
+        let verdict = match (self.correct, self.decided_by_id, self.decided_at) {
+            (Some(correct), Some(account_id), Some(at)) => Some(Verdict {
+                correct,
+                comment: self.comment.unwrap_or_default(),
+                account_id,
+                decided_by: self.decided_by.unwrap_or_default(),
+                decided_at: instant(at)?,
+            }),
+            _ => None,
+        };
+        Ok(BadVisit {
+            visit_id: self.visit_id,
+            department_id: self.department_id,
+            section_id: self.section_id,
+            section_name: self.section_name,
+            employee_id: self.employee_id,
+            employee_name: self.employee_name,
+            service_id: self.service_id,
+            service_name: self.service_name,
+            rated_at: instant(self.rated_at)?,
+            recording,
+            verdict,
+        })
+    }
+}
+
+const ALERT_SELECT: &str = "
+    SELECT al.id, al.employee_id, e.full_name, al.section_id, s.name, al.department_id,
+           al.window_start, al.window_end, al.rated, al.bad, al.raised_at, al.acknowledged_at,
+           a.display_name
+    FROM alerts al
+    JOIN employees e ON e.id = al.employee_id
+    JOIN sections s ON s.id = al.section_id
+    LEFT JOIN accounts a ON a.id = al.acknowledged_by";
+
+type AlertRow = (
+    i64,
+    i64,
+    String,
+    i64,
+    String,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    Option<i64>,
+    Option<String>,
+);
+
+fn alert_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRow> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+        row.get(6)?,
+        row.get(7)?,
+        row.get(8)?,
+        row.get(9)?,
+        row.get(10)?,
+        row.get(11)?,
+        row.get(12)?,
+    ))
+}
+
+fn finish_alert(r: AlertRow) -> StorageResult<Alert> {
+    Ok(Alert {
+        id: r.0,
+        employee_id: r.1,
+        employee_name: r.2,
+        section_id: r.3,
+        section_name: r.4,
+        department_id: r.5,
+        window_start: instant(r.6)?,
+        window_end: instant(r.7)?,
+        rated: r.8,
+        bad: r.9,
+        raised_at: instant(r.10)?,
+        acknowledged_at: optional_instant(r.11)?,
+        acknowledged_by: r.12,
+    })
+}
+
+fn load_alert(conn: &Connection, id: i64) -> StorageResult<Option<Alert>> {
+    conn.prepare_cached(&format!("{ALERT_SELECT} WHERE al.id = ?1"))?
+        .query_row([id], alert_from_row)
+        .optional()?
+        .map(finish_alert)
+        .transpose()
+}
+
+/// Fails with `NotFound(what)` when an UPDATE touched no row.
+fn changed_one(changed: usize, what: &'static str) -> StorageResult<()> {
+    if changed == 0 {
+        Err(StorageError::NotFound(what))
+    } else {
+        Ok(())
+    }
 }
 
 impl Storage for SqliteStorage {
@@ -940,9 +1239,11 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn ingest(&self, sync: &IngestBatch<'_>) -> StorageResult<Vec<VisitOutcome>> {
+    fn ingest_visits(&self, sync: &IngestBatch<'_>) -> StorageResult<Ingested> {
         self.write(|tx| {
             let received_at = ms(sync.received_at);
+            let mut totals = TotalsAccumulator::default();
+            let mut newly_stored = Vec::new();
             let mut pairings: HashMap<Uuid, Option<PairingForIngest>> = HashMap::new();
             let mut existing = tx.prepare_cached(&format!(
                 "SELECT {VISIT_COLUMNS} FROM visits WHERE id = ?1"
@@ -1007,6 +1308,27 @@ impl Storage for SqliteStorage {
                                     received_at,
                                     sync.clock_offset_ms
                                 ])?;
+                                let at_ms =
+                                    visit_instant_ms(ms(visit.ended_at), sync.clock_offset_ms);
+                                let at = Timestamp::from_millisecond(at_ms)
+                                    .unwrap_or(visit.ended_at);
+                                let score = visit.rating.map(Rating::score);
+                                totals.add(
+                                    &PeriodKeys::at(at, &self.zone),
+                                    p.department_id,
+                                    p.section_id,
+                                    p.employee_id,
+                                    visit.service_id,
+                                    score,
+                                );
+                                newly_stored.push(VisitPlace {
+                                    visit_id: visit.id,
+                                    department_id: p.department_id,
+                                    section_id: p.section_id,
+                                    employee_id: p.employee_id,
+                                    rating: score,
+                                    at,
+                                });
                                 VisitOutcome::Stored
                             }
                         }
@@ -1041,7 +1363,11 @@ impl Storage for SqliteStorage {
                     sync.visits.len() as i64
                 ],
             )?;
-            Ok(outcomes)
+            totals.flush(tx)?;
+            Ok(Ingested {
+                outcomes,
+                stored: newly_stored,
+            })
         })
     }
 
@@ -1138,6 +1464,467 @@ impl Storage for SqliteStorage {
             })
         })
         .transpose()
+    }
+
+    fn totals(
+        &self,
+        filter: &ReportFilter,
+        group: GroupBy,
+        span: PeriodSpan,
+    ) -> StorageResult<Vec<(i64, Tally)>> {
+        // Per-section totals answer whatever does not need the employee or the service.
+        let by_section = filter.employee_id.is_none()
+            && filter.service_id.is_none()
+            && !matches!(group, GroupBy::Employee | GroupBy::Service);
+        let key = match group {
+            GroupBy::Department => "department_id",
+            GroupBy::Section => "section_id",
+            GroupBy::Employee => "employee_id",
+            GroupBy::Service => "service_id",
+            GroupBy::Period => "period",
+            GroupBy::Total => "0",
+        };
+        let sql = if by_section {
+            format!(
+                "SELECT {key}, sum(visits), sum(good), sum(medium), sum(bad)
+                 FROM report_section_totals
+                 WHERE level = ?1 AND period BETWEEN ?2 AND ?3
+                   AND (?4 IS NULL OR department_id = ?4) AND (?5 IS NULL OR section_id = ?5)
+                 GROUP BY 1"
+            )
+        } else {
+            format!(
+                "SELECT {key}, sum(visits), sum(good), sum(medium), sum(bad)
+                 FROM report_totals
+                 WHERE level = ?1 AND period BETWEEN ?2 AND ?3
+                   AND (?4 IS NULL OR department_id = ?4) AND (?5 IS NULL OR section_id = ?5)
+                   AND (?6 IS NULL OR employee_id = ?6) AND (?7 IS NULL OR service_id = ?7)
+                 GROUP BY 1"
+            )
+        };
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut bind = vec![
+            rusqlite::types::Value::Integer(span.level.code()),
+            rusqlite::types::Value::Integer(span.from),
+            rusqlite::types::Value::Integer(span.to),
+        ];
+        let optional = |id: Option<i64>| {
+            id.map_or(
+                rusqlite::types::Value::Null,
+                rusqlite::types::Value::Integer,
+            )
+        };
+        bind.push(optional(filter.department_id));
+        bind.push(optional(filter.section_id));
+        if !by_section {
+            bind.push(optional(filter.employee_id));
+            bind.push(optional(filter.service_id));
+        }
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(bind), |row| {
+                Ok((
+                    row.get(0)?,
+                    Tally {
+                        visits: row.get(1)?,
+                        good: row.get(2)?,
+                        medium: row.get(3)?,
+                        bad: row.get(4)?,
+                    },
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    fn rebuild_totals(&self) -> StorageResult<u64> {
+        self.write(|tx| {
+            tx.execute("DELETE FROM report_totals", [])?;
+            tx.execute("DELETE FROM report_section_totals", [])?;
+            let mut totals = TotalsAccumulator::default();
+            let mut stmt = tx.prepare(
+                "SELECT department_id, section_id, employee_id, service_id,
+                        ended_at - clock_offset_ms, rating
+                 FROM visits",
+            )?;
+            let mut rows = stmt.query([])?;
+            let mut count = 0u64;
+            while let Some(row) = rows.next()? {
+                let at: i64 = row.get(4)?;
+                let keys = PeriodKeys::at(instant(at)?, &self.zone);
+                totals.add(
+                    &keys,
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(5)?,
+                );
+                count += 1;
+            }
+            drop(rows);
+            drop(stmt);
+            totals.flush(tx)?;
+            set_totals_zone(tx, &self.zone)?;
+            Ok(count)
+        })
+    }
+
+    fn bad_visits(&self, query: &BadVisitQuery) -> StorageResult<Vec<BadVisit>> {
+        let conn = self.reader()?;
+        let f = &query.filter;
+        let mut stmt = conn.prepare_cached(&format!(
+            "{BAD_VISIT_SELECT}
+             WHERE v.rating = 1
+               AND (?1 IS NULL OR v.department_id = ?1) AND (?2 IS NULL OR v.section_id = ?2)
+               AND (?3 IS NULL OR v.employee_id = ?3) AND (?4 IS NULL OR v.service_id = ?4)
+               AND (?5 = 0 OR vd.visit_id IS NULL)
+             ORDER BY v.ended_at - v.clock_offset_ms DESC, v.id DESC
+             LIMIT ?6 OFFSET ?7"
+        ))?;
+        let rows = stmt
+            .query_map(
+                params![
+                    f.department_id,
+                    f.section_id,
+                    f.employee_id,
+                    f.service_id,
+                    query.undecided_only,
+                    query.limit,
+                    query.offset
+                ],
+                bad_visit_from_row,
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter().map(BadVisitRow::finish).collect()
+    }
+
+    fn bad_visit(&self, visit_id: Uuid) -> StorageResult<Option<BadVisit>> {
+        let conn = self.reader()?;
+        conn.prepare_cached(&format!(
+            "{BAD_VISIT_SELECT} WHERE v.id = ?1 AND v.rating = 1"
+        ))?
+        .query_row([visit_id], bad_visit_from_row)
+        .optional()?
+        .map(BadVisitRow::finish)
+        .transpose()
+    }
+
+    fn record_verdict(
+        &self,
+        visit_id: Uuid,
+        account_id: i64,
+        correct: bool,
+        comment: &str,
+        now: Timestamp,
+    ) -> StorageResult<()> {
+        self.write(|tx| {
+            let bad: Option<i64> = tx
+                .query_row(
+                    "SELECT 1 FROM visits WHERE id = ?1 AND rating = 1",
+                    [visit_id],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            if bad.is_none() {
+                return Err(StorageError::NotFound("visit rated Плохо"));
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO verdicts (visit_id, correct, comment, account_id, decided_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![visit_id, correct, comment, account_id, ms(now)],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn log_audit(&self, event: &AuditEvent) -> StorageResult<bool> {
+        self.write(|tx| {
+            let changed = tx.execute(
+                "INSERT OR IGNORE INTO audit_log (at, account_id, action, visit_id, session_tag, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    ms(event.at),
+                    event.account_id,
+                    event.action.as_str(),
+                    event.visit_id,
+                    event.session_tag,
+                    event.detail
+                ],
+            )?;
+            Ok(changed > 0)
+        })
+    }
+
+    fn audit_log(&self, limit: u32, before: Option<i64>) -> StorageResult<Vec<AuditEntry>> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT l.id, l.at, a.login, a.display_name, l.action, l.visit_id, l.detail
+             FROM audit_log l JOIN accounts a ON a.id = l.account_id
+             WHERE (?1 IS NULL OR l.id < ?1)
+             ORDER BY l.id DESC LIMIT ?2",
+        )?;
+        let rows = stmt
+            .query_map(params![before, limit], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, String>(4)?,
+                    row.get::<_, Option<Uuid>>(5)?,
+                    row.get::<_, String>(6)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(id, at, login, name, action, visit_id, detail)| {
+                Ok(AuditEntry {
+                    id,
+                    at: instant(at)?,
+                    account_login: login,
+                    account_name: name,
+                    action: AuditAction::parse(&action)
+                        .ok_or_else(|| StorageError::Corrupt(format!("audit action {action}")))?,
+                    visit_id,
+                    detail,
+                })
+            })
+            .collect()
+    }
+
+    fn check_bad_share(
+        &self,
+        employee_id: i64,
+        window_end: Timestamp,
+        rule: &AlertRule,
+        now: Timestamp,
+    ) -> StorageResult<Option<Alert>> {
+        let end = ms(window_end);
+        let start = end.saturating_sub(rule.window.as_millis().clamp(0, i64::MAX.into()) as i64);
+        let id = self.write(|tx| {
+            let (rated, bad): (i64, i64) = tx
+                .prepare_cached(
+                    "SELECT count(*), coalesce(sum(rating = 1), 0) FROM visits
+                     WHERE employee_id = ?1 AND ended_at - clock_offset_ms > ?2
+                       AND ended_at - clock_offset_ms <= ?3 AND rating IS NOT NULL",
+                )?
+                .query_row(params![employee_id, start, end], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })?;
+            if rated < rule.min_ratings.max(1)
+                || (bad as f64) * 100.0 < rule.bad_share_percent * rated as f64
+            {
+                return Ok(None);
+            }
+            let covered: Option<i64> = tx
+                .prepare_cached(
+                    "SELECT id FROM alerts
+                     WHERE employee_id = ?1 AND window_end > ?2 AND window_start < ?3 LIMIT 1",
+                )?
+                .query_row(params![employee_id, start, end], |row| row.get(0))
+                .optional()?;
+            if covered.is_some() {
+                return Ok(None);
+            }
+            let (section_id, department_id): (i64, i64) = tx
+                .prepare_cached(
+                    "SELECT section_id, department_id FROM visits
+                     WHERE employee_id = ?1 AND ended_at - clock_offset_ms > ?2
+                       AND ended_at - clock_offset_ms <= ?3
+                     ORDER BY ended_at - clock_offset_ms DESC LIMIT 1",
+                )?
+                .query_row(params![employee_id, start, end], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })?;
+            tx.execute(
+                "INSERT INTO alerts (employee_id, section_id, department_id, window_start,
+                                     window_end, rated, bad, raised_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    employee_id,
+                    section_id,
+                    department_id,
+                    start,
+                    end,
+                    rated,
+                    bad,
+                    ms(now)
+                ],
+            )?;
+            Ok(Some(tx.last_insert_rowid()))
+        })?;
+        match id {
+            Some(id) => self.alert(id),
+            None => Ok(None),
+        }
+    }
+
+    fn alerts(
+        &self,
+        filter: &ReportFilter,
+        open_only: bool,
+        limit: u32,
+    ) -> StorageResult<Vec<Alert>> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "{ALERT_SELECT}
+             WHERE (?1 IS NULL OR al.department_id = ?1) AND (?2 IS NULL OR al.section_id = ?2)
+               AND (?3 IS NULL OR al.employee_id = ?3) AND (?4 = 0 OR al.acknowledged_at IS NULL)
+             ORDER BY al.raised_at DESC, al.id DESC LIMIT ?5"
+        ))?;
+        let rows = stmt
+            .query_map(
+                params![
+                    filter.department_id,
+                    filter.section_id,
+                    filter.employee_id,
+                    open_only,
+                    limit
+                ],
+                alert_from_row,
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter().map(finish_alert).collect()
+    }
+
+    fn alert(&self, id: i64) -> StorageResult<Option<Alert>> {
+        let conn = self.reader()?;
+        load_alert(&conn, id)
+    }
+
+    fn acknowledge_alert(&self, id: i64, account_id: i64, now: Timestamp) -> StorageResult<bool> {
+        self.write(|tx| {
+            let changed = tx.execute(
+                "UPDATE alerts SET acknowledged_at = ?1, acknowledged_by = ?2
+                 WHERE id = ?3 AND acknowledged_at IS NULL",
+                params![ms(now), account_id, id],
+            )?;
+            Ok(changed > 0)
+        })
+    }
+
+    fn recordings_rated_before(
+        &self,
+        rated_before: Timestamp,
+        limit: u32,
+    ) -> StorageResult<Vec<Uuid>> {
+        let conn = self.reader()?;
+        let ids = conn
+            .prepare_cached(
+                "SELECT r.visit_id FROM recordings r JOIN visits v ON v.id = r.visit_id
+                 WHERE r.purged_at IS NULL AND v.ended_at - v.clock_offset_ms < ?1
+                 LIMIT ?2",
+            )?
+            .query_map(params![ms(rated_before), limit], |row| row.get(0))?
+            .collect::<rusqlite::Result<Vec<Uuid>>>()?;
+        Ok(ids)
+    }
+
+    fn mark_recording_purged(&self, visit_id: Uuid, now: Timestamp) -> StorageResult<()> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE recordings SET purged_at = ?1 WHERE visit_id = ?2 AND purged_at IS NULL",
+                params![ms(now), visit_id],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn rename_department(&self, id: i64, name: &str) -> StorageResult<()> {
+        self.write(|tx| {
+            let changed = tx
+                .execute(
+                    "UPDATE departments SET name = ?1 WHERE id = ?2",
+                    params![name, id],
+                )
+                .map_err(unique("department"))?;
+            changed_one(changed, "department")
+        })
+    }
+
+    fn rename_section(&self, id: i64, name: &str) -> StorageResult<()> {
+        self.write(|tx| {
+            let changed = tx
+                .execute(
+                    "UPDATE sections SET name = ?1 WHERE id = ?2",
+                    params![name, id],
+                )
+                .map_err(unique("section"))?;
+            changed_one(changed, "section")
+        })
+    }
+
+    fn update_employee(
+        &self,
+        id: i64,
+        section_id: i64,
+        full_name: &str,
+        position: &str,
+    ) -> StorageResult<()> {
+        self.write(|tx| {
+            let changed = tx
+                .execute(
+                    "UPDATE employees SET section_id = ?1, full_name = ?2, position = ?3 WHERE id = ?4",
+                    params![section_id, full_name, position, id],
+                )
+                .map_err(unique("section"))?;
+            changed_one(changed, "employee")
+        })
+    }
+
+    fn rename_service(&self, id: i64, name: &str) -> StorageResult<()> {
+        self.write(|tx| {
+            let changed = tx
+                .execute(
+                    "UPDATE services SET name = ?1 WHERE id = ?2",
+                    params![name, id],
+                )
+                .map_err(unique("service"))?;
+            changed_one(changed, "service")
+        })
+    }
+
+    fn rename_tablet(&self, id: i64, name: &str) -> StorageResult<()> {
+        self.write(|tx| {
+            let changed = tx.execute(
+                "UPDATE tablets SET name = ?1 WHERE id = ?2",
+                params![name, id],
+            )?;
+            changed_one(changed, "tablet")
+        })
+    }
+
+    fn accounts(&self) -> StorageResult<Vec<AccountSummary>> {
+        let conn = self.reader()?;
+        let rows = conn
+            .prepare(&format!(
+                "SELECT {ACCOUNT_COLUMNS}, a.created_at FROM accounts a ORDER BY a.login"
+            ))?
+            .query_map([], |row| {
+                Ok((account_from_row(row)?, row.get::<_, i64>(7)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(account, created_at)| {
+                Ok(AccountSummary {
+                    account,
+                    created_at: instant(created_at)?,
+                })
+            })
+            .collect()
+    }
+
+    fn set_password(&self, account_id: i64, password_hash: &str) -> StorageResult<()> {
+        self.write(|tx| {
+            let changed = tx.execute(
+                "UPDATE accounts SET password_hash = ?1 WHERE id = ?2",
+                params![password_hash, account_id],
+            )?;
+            changed_one(changed, "account")?;
+            tx.execute("DELETE FROM sessions WHERE account_id = ?1", [account_id])?;
+            Ok(())
+        })
     }
 
     fn checkpoint(&self) -> StorageResult<()> {

@@ -200,3 +200,170 @@ pub struct StoredRecording {
     pub duration_ms: u64,
     pub stored_at: Timestamp,
 }
+
+pub use crate::reports::{Level, PeriodSpan, Tally};
+
+/// Which visits a report counts: every given id must match (none given: all visits).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReportFilter {
+    pub department_id: Option<i64>,
+    pub section_id: Option<i64>,
+    pub employee_id: Option<i64>,
+    pub service_id: Option<i64>,
+}
+
+/// What the rows of a report are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    Department,
+    Section,
+    Employee,
+    Service,
+    /// The period key itself (a day, a month…), for trends.
+    Period,
+    /// One row with id 0.
+    Total,
+}
+
+/// A Плохо visit, as the analysis table shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BadVisit {
+    pub visit_id: Uuid,
+    pub department_id: i64,
+    pub section_id: i64,
+    pub section_name: String,
+    pub employee_id: i64,
+    pub employee_name: String,
+    pub service_id: i64,
+    pub service_name: String,
+    /// When the visitor rated it: the end of the visit, corrected by the tablet's clock offset.
+    pub rated_at: Timestamp,
+    pub recording: RecordingState,
+    pub verdict: Option<Verdict>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordingState {
+    /// The tablet kept none (or lost it).
+    Missing,
+    /// The tablet has one and has not finished uploading it.
+    Pending,
+    Stored {
+        duration_ms: u64,
+    },
+    /// Deleted by the retention rule; the visit and verdict stay.
+    Purged {
+        at: Timestamp,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// Whether the specialist acted correctly.
+    pub correct: bool,
+    pub comment: String,
+    pub account_id: i64,
+    pub decided_by: String,
+    pub decided_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadVisitQuery {
+    pub filter: ReportFilter,
+    /// Only visits without a verdict («без решения»).
+    pub undecided_only: bool,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditAction {
+    Play,
+    Download,
+    Export,
+}
+
+impl AuditAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::Play => "play",
+            AuditAction::Download => "download",
+            AuditAction::Export => "export",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "play" => Some(AuditAction::Play),
+            "download" => Some(AuditAction::Download),
+            "export" => Some(AuditAction::Export),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    pub at: Timestamp,
+    pub account_id: i64,
+    pub action: AuditAction,
+    pub visit_id: Option<Uuid>,
+    pub session_tag: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: Timestamp,
+    pub account_login: String,
+    pub account_name: String,
+    pub action: AuditAction,
+    pub visit_id: Option<Uuid>,
+    pub detail: String,
+}
+
+/// When an employee's share of Плохо raises an alert.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AlertRule {
+    pub window: jiff::SignedDuration,
+    pub min_ratings: i64,
+    /// Percent of rated visits in the window, inclusive.
+    pub bad_share_percent: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alert {
+    pub id: i64,
+    pub employee_id: i64,
+    pub employee_name: String,
+    pub section_id: i64,
+    pub section_name: String,
+    pub department_id: i64,
+    pub window_start: Timestamp,
+    pub window_end: Timestamp,
+    pub rated: i64,
+    pub bad: i64,
+    pub raised_at: Timestamp,
+    pub acknowledged_at: Option<Timestamp>,
+    pub acknowledged_by: Option<String>,
+}
+
+/// An account as the administrator's list shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountSummary {
+    pub account: Account,
+    pub created_at: Timestamp,
+}
+
+/// Where a stored visit belongs, for live updates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VisitPlace {
+    pub visit_id: Uuid,
+    pub department_id: i64,
+    pub section_id: i64,
+    pub employee_id: i64,
+    pub rating: Option<u8>,
+    /// The corrected end instant.
+    pub at: Timestamp,
+}

@@ -1,0 +1,381 @@
+//! «Анализ оценок "Плохо"»: every Плохо visit in scope with its recording and the head's
+//! verdict; the recordings themselves, served with HTTP Range as `audio/mp4`, every playback
+//! written to the audit log once per session.
+
+use askama::Template;
+use axum::Form;
+use axum::body::Body;
+use axum::extract::{Query, Request, State};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, RANGE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use serde::Deserialize;
+use tower::ServiceExt;
+use tower_http::services::ServeFile;
+use uuid::Uuid;
+
+use super::dashboard::{AlertView, Picker, alert_views, local_time, safe_back, select};
+use super::selection::{PageQuery, Selection};
+use super::session::Viewer;
+use super::strings::{RU, fill};
+use super::{Area, Layout, LiveEvent, html, see_other};
+use crate::app::AppState;
+use crate::error::{ApiPath, PageError, PageResult};
+use crate::storage::{AuditAction, AuditEvent, BadVisit, BadVisitQuery, RecordingState};
+
+/// Rows per page of the analysis.
+pub const PAGE_SIZE: u32 = 50;
+/// The longest verdict comment, in characters.
+const MAX_COMMENT: usize = 2000;
+
+/// A Плохо visit as the table shows it.
+pub struct BadRow {
+    pub visit_id: Uuid,
+    pub employee: String,
+    pub section: String,
+    pub service: String,
+    pub rated_at: String,
+    pub audio_url: Option<String>,
+    pub audio_note: String,
+    pub verdict_text: Option<String>,
+    pub correct: Option<bool>,
+    pub comment: String,
+    pub decided_by: String,
+    pub can_decide: bool,
+    pub error: Option<String>,
+}
+
+pub fn audio_note(recording: &RecordingState, zone: &TimeZone, retention_days: u32) -> String {
+    let t = &RU;
+    match recording {
+        RecordingState::Stored { .. } => String::new(),
+        RecordingState::Missing => t.file_missing.to_string(),
+        RecordingState::Pending => t.file_pending.to_string(),
+        RecordingState::Purged { at } => format!(
+            "{} — {}",
+            fill(t.file_purged, &[("days", &retention_days.to_string())]),
+            local_time(zone, *at)
+        ),
+    }
+}
+
+pub fn bad_rows(
+    visits: &[BadVisit],
+    viewer: &Viewer,
+    zone: &TimeZone,
+    retention_days: u32,
+) -> Vec<BadRow> {
+    let t = &RU;
+    visits
+        .iter()
+        .map(|visit| BadRow {
+            visit_id: visit.visit_id,
+            employee: visit.employee_name.clone(),
+            section: visit.section_name.clone(),
+            service: visit.service_name.clone(),
+            rated_at: local_time(zone, visit.rated_at),
+            audio_url: matches!(visit.recording, RecordingState::Stored { .. })
+                .then(|| format!("/dashboard/recordings/{}", visit.visit_id)),
+            audio_note: audio_note(&visit.recording, zone, retention_days),
+            verdict_text: visit.verdict.as_ref().map(|v| {
+                if v.correct {
+                    t.verdict_correct.to_string()
+                } else {
+                    t.verdict_wrong.to_string()
+                }
+            }),
+            correct: visit.verdict.as_ref().map(|v| v.correct),
+            comment: visit
+                .verdict
+                .as_ref()
+                .map(|v| v.comment.clone())
+                .unwrap_or_default(),
+            decided_by: visit
+                .verdict
+                .as_ref()
+                .map(|v| {
+                    fill(
+                        t.verdict_by,
+                        &[
+                            ("who", &v.decided_by),
+                            ("when", &local_time(zone, v.decided_at)),
+                        ],
+                    )
+                })
+                .unwrap_or_default(),
+            can_decide: viewer.may_decide(),
+            error: None,
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "bad.html")]
+struct BadPage {
+    layout: Layout,
+    path: &'static str,
+    picker: Picker,
+    scope_label: String,
+    undecided: bool,
+    all_link: String,
+    undecided_link: String,
+    alerts: Vec<AlertView>,
+    back: String,
+    bad_rows: Vec<BadRow>,
+    previous: Option<String>,
+    next: Option<String>,
+    export_url: String,
+}
+
+/// The query of the analysis page for this selection.
+pub fn bad_query(selection: &Selection, undecided: bool, page: u32) -> String {
+    let mut query = selection.query();
+    if undecided {
+        query.push_str("&undecided=1");
+    }
+    if page > 0 {
+        query.push_str(&format!("&page={page}"));
+    }
+    query
+}
+
+pub async fn bad_page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(query): Query<PageQuery>,
+) -> PageResult<Response> {
+    render_bad_page(&state, &viewer, &query, None).await
+}
+
+async fn render_bad_page(
+    state: &AppState,
+    viewer: &Viewer,
+    query: &PageQuery,
+    error: Option<(Uuid, String, Option<bool>, String)>,
+) -> PageResult<Response> {
+    let t = &RU;
+    let (selection, directory, names) = select(state, viewer, query, true).await?;
+    let undecided = query.undecided_only();
+    let page = query.page_number().min(100_000);
+    let bad_query_ = BadVisitQuery {
+        filter: selection.filter,
+        undecided_only: undecided,
+        limit: PAGE_SIZE + 1,
+        offset: page * PAGE_SIZE,
+    };
+    let mut visits = state.db(move |db| db.bad_visits(&bad_query_)).await?;
+    let more = visits.len() > PAGE_SIZE as usize;
+    visits.truncate(PAGE_SIZE as usize);
+    let visible = selection.visibility.filter();
+    let alerts = state.db(move |db| db.alerts(&visible, true, 20)).await?;
+    let mut rows = bad_rows(&visits, viewer, &state.zone, state.config.retention_days);
+    let status = if let Some((visit_id, message, correct, comment)) = error {
+        if let Some(row) = rows.iter_mut().find(|r| r.visit_id == visit_id) {
+            row.error = Some(message);
+            row.correct = correct;
+            row.comment = comment;
+        }
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let back = format!("/dashboard/bad?{}", bad_query(&selection, undecided, page));
+    let page_view = BadPage {
+        layout: Layout::for_viewer(viewer, t.bad_title, Area::Bad),
+        path: "/dashboard/bad",
+        picker: {
+            let mut picker = Picker::new(&selection, &directory, true, true);
+            if undecided {
+                picker
+                    .hidden
+                    .push(("undecided".to_string(), "1".to_string()));
+            }
+            picker
+        },
+        scope_label: selection.scope_label(t, &names),
+        undecided,
+        all_link: format!("/dashboard/bad?{}", bad_query(&selection, false, 0)),
+        undecided_link: format!("/dashboard/bad?{}", bad_query(&selection, true, 0)),
+        alerts: alert_views(
+            &alerts,
+            viewer,
+            &state.zone,
+            state.config.alerts.window_minutes,
+        ),
+        back,
+        bad_rows: rows,
+        previous: (page > 0).then(|| {
+            format!(
+                "/dashboard/bad?{}",
+                bad_query(&selection, undecided, page - 1)
+            )
+        }),
+        next: more.then(|| {
+            format!(
+                "/dashboard/bad?{}",
+                bad_query(&selection, undecided, page + 1)
+            )
+        }),
+        export_url: format!(
+            "/dashboard/export?tab=bad&table=bad&{}",
+            bad_query(&selection, undecided, 0)
+        ),
+    };
+    Ok((status, html(&page_view)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct VerdictForm {
+    #[serde(default)]
+    csrf: String,
+    /// "yes" or "no".
+    #[serde(default)]
+    correct: String,
+    #[serde(default)]
+    comment: String,
+    #[serde(default)]
+    back: String,
+}
+
+/// Loads a Плохо visit the viewer may see; anything else is "not found".
+async fn visit_in_view(state: &AppState, viewer: &Viewer, id: Uuid) -> PageResult<BadVisit> {
+    let visibility = viewer.visibility()?;
+    state
+        .db(move |db| db.bad_visit(id))
+        .await?
+        .filter(|visit| visibility.sees(visit.department_id, visit.section_id))
+        .ok_or(PageError::not_found("visit rated Плохо"))
+}
+
+pub async fn verdict_submit(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    ApiPath(id): ApiPath<Uuid>,
+    Form(form): Form<VerdictForm>,
+) -> PageResult<Response> {
+    let t = &RU;
+    viewer.check_csrf(&form.csrf)?;
+    viewer.require_decider()?;
+    let visit = visit_in_view(&state, &viewer, id).await?;
+    let back = safe_back(&form.back, "/dashboard/bad");
+    let correct = match form.correct.as_str() {
+        "yes" => Some(true),
+        "no" => Some(false),
+        _ => None,
+    };
+    let comment = form.comment.trim().to_string();
+    let problem = match correct {
+        None => Some(t.verdict_required),
+        Some(_) if comment.chars().count() > MAX_COMMENT => Some(t.comment_too_long),
+        Some(_) => None,
+    };
+    if let Some(message) = problem {
+        // Show the same page again, with the message at this visit's form.
+        let query = back
+            .split_once('?')
+            .map(|(_, q)| q)
+            .and_then(serde_urlencoded_page_query)
+            .unwrap_or_default();
+        return render_bad_page(
+            &state,
+            &viewer,
+            &query,
+            Some((id, message.to_string(), correct, comment)),
+        )
+        .await;
+    }
+    let correct = correct.unwrap_or(false);
+    let account_id = viewer.account.id;
+    let now = Timestamp::now();
+    state
+        .db(move |db| db.record_verdict(id, account_id, correct, &comment, now))
+        .await?;
+    tracing::info!(visit = %id, by = account_id, correct, "verdict recorded");
+    state.live.publish(LiveEvent::Decision {
+        department_id: visit.department_id,
+        section_id: visit.section_id,
+    });
+    Ok(see_other(&format!("{back}#bad-{id}")))
+}
+
+/// Parses a page query from the `back` field's query string.
+fn serde_urlencoded_page_query(query: &str) -> Option<PageQuery> {
+    let uri: axum::http::Uri = format!("/?{query}").parse().ok()?;
+    Query::<PageQuery>::try_from_uri(&uri).ok().map(|q| q.0)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RecordingQuery {
+    download: Option<String>,
+}
+
+/// `GET /dashboard/recordings/{visit}`: the recording as `audio/mp4`, with Range support.
+/// A playback is logged once per account, recording and session; a download every time.
+pub async fn recording(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    ApiPath(id): ApiPath<Uuid>,
+    Query(query): Query<RecordingQuery>,
+    request: Request,
+) -> PageResult<Response> {
+    let visit = visit_in_view(&state, &viewer, id).await?;
+    if !matches!(visit.recording, RecordingState::Stored { .. }) {
+        return Err(PageError::not_found("recording"));
+    }
+    let download = query.download.is_some();
+    let path = state.recordings.final_path(id);
+    if !path.is_file() {
+        return Err(PageError::not_found("recording file"));
+    }
+    let first_bytes = request
+        .headers()
+        .get(RANGE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|range| range.trim().starts_with("bytes=0-"));
+    // A download is one request from the start; a player makes many Range requests, and the
+    // unique index keeps one playback per session.
+    if !download || first_bytes {
+        let event = AuditEvent {
+            at: Timestamp::now(),
+            account_id: viewer.account.id,
+            action: if download {
+                AuditAction::Download
+            } else {
+                AuditAction::Play
+            },
+            visit_id: Some(id),
+            session_tag: viewer.session_tag.clone(),
+            detail: format!("{} / {}", visit.employee_name, visit.service_name),
+        };
+        let logged = state.db(move |db| db.log_audit(&event)).await?;
+        if logged {
+            tracing::info!(visit = %id, by = viewer.account.id, download, "recording accessed");
+        }
+    }
+    let mime: mime::Mime = "audio/mp4"
+        .parse()
+        .map_err(|e: mime::FromStrError| PageError::internal(anyhow::anyhow!("{e}")))?;
+    let (parts, _) = request.into_parts();
+    let file_request = Request::from_parts(parts, Body::empty());
+    let response = ServeFile::new_with_mime(&path, &mime)
+        .oneshot(file_request)
+        .await
+        .map_err(PageError::internal)?;
+    let mut response = response.map(Body::new);
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("audio/mp4"));
+    if download {
+        let disposition = format!("attachment; filename=\"{id}.3gpp\"");
+        if let Ok(value) = HeaderValue::from_str(&disposition) {
+            response.headers_mut().insert(CONTENT_DISPOSITION, value);
+        }
+    }
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    Ok(response)
+}

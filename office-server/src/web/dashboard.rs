@@ -1,0 +1,948 @@
+//! The tabs ДЕПАРТАМЕНТ | ОТДЕЛ | СОТРУДНИК | УСЛУГИ, and the alerts page.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use jiff::{Span, Timestamp};
+use serde::Deserialize;
+
+use super::bad::{BadRow, bad_rows};
+use super::charts::{PieChart, pie, trend};
+use super::selection::{Names, PageQuery, Selection};
+use super::session::{Viewer, Visibility};
+use super::strings::{RU, Strings, fill};
+use super::tables::{
+    Cell, Measure, PeriodTallies, PlainTable, ReportTable, Value, measure_row, measure_rows,
+    overall, period_tallies, row_keys,
+};
+use super::{Area, Layout, LiveEvent, html, see_other};
+use crate::app::AppState;
+use crate::error::{PageError, PageResult};
+use crate::reports::{Level, Period, PeriodSpan, Tally, date_of_key, day_key, format_percent};
+use crate::storage::{
+    Alert, BadVisitQuery, Directory, GroupBy, ReportFilter, Role, Scope, Storage, StorageResult,
+};
+
+/// How many Плохо visits a tab lists before linking to the analysis page.
+const RECENT_BAD: u32 = 10;
+/// Days in the trend chart.
+const TREND_DAYS: i64 = 30;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Department,
+    Section,
+    Employee,
+    Services,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 4] = [Tab::Department, Tab::Section, Tab::Employee, Tab::Services];
+
+    pub fn slug(self) -> &'static str {
+        match self {
+            Tab::Department => "department",
+            Tab::Section => "section",
+            Tab::Employee => "employee",
+            Tab::Services => "services",
+        }
+    }
+
+    pub fn parse(slug: &str) -> Option<Tab> {
+        Tab::ALL.into_iter().find(|tab| tab.slug() == slug)
+    }
+
+    pub fn path(self) -> &'static str {
+        match self {
+            Tab::Department => "/dashboard/department",
+            Tab::Section => "/dashboard/section",
+            Tab::Employee => "/dashboard/employee",
+            Tab::Services => "/dashboard/services",
+        }
+    }
+
+    fn label(self, t: &Strings) -> &'static str {
+        match self {
+            Tab::Department => t.tab_department,
+            Tab::Section => t.tab_section,
+            Tab::Employee => t.tab_employee,
+            Tab::Services => t.tab_services,
+        }
+    }
+}
+
+pub struct TabLink {
+    pub id: &'static str,
+    pub href: String,
+    pub label: &'static str,
+    pub active: bool,
+}
+
+pub struct Choice {
+    pub id: i64,
+    pub name: String,
+    pub selected: bool,
+}
+
+/// The selection bar above the tables.
+pub struct Picker {
+    pub show_department: bool,
+    pub show_section: bool,
+    pub show_employee: bool,
+    pub department_locked: bool,
+    pub section_locked: bool,
+    pub departments: Vec<Choice>,
+    pub sections: Vec<Choice>,
+    pub employees: Vec<Choice>,
+    pub date: String,
+    pub hidden: Vec<(String, String)>,
+}
+
+impl Picker {
+    pub fn new(
+        selection: &Selection,
+        directory: &Directory,
+        show_section: bool,
+        show_employee: bool,
+    ) -> Self {
+        let departments = selection
+            .departments_in_view(directory)
+            .into_iter()
+            .map(|d| Choice {
+                id: d.id,
+                name: d.name.clone(),
+                selected: selection.department == Some(d.id),
+            })
+            .collect();
+        let sections = selection
+            .sections_in_view(directory)
+            .into_iter()
+            .map(|s| Choice {
+                id: s.id,
+                name: s.name.clone(),
+                selected: selection.section == Some(s.id),
+            })
+            .collect();
+        let employees = selection
+            .employees_in_view(directory)
+            .into_iter()
+            .map(|e| Choice {
+                id: e.id,
+                name: e.full_name.clone(),
+                selected: selection.employee == Some(e.id),
+            })
+            .collect();
+        let mut hidden = Vec::new();
+        // A locked choice is not submitted by a disabled <select>: send it along.
+        let department_locked = selection.visibility != Visibility::All;
+        let section_locked = matches!(selection.visibility, Visibility::Section(_));
+        if department_locked && let Some(d) = selection.department {
+            hidden.push(("department".to_string(), d.to_string()));
+        }
+        if section_locked && let Some(s) = selection.section {
+            hidden.push(("section".to_string(), s.to_string()));
+        }
+        Self {
+            show_department: true,
+            show_section,
+            show_employee,
+            department_locked,
+            section_locked,
+            departments,
+            sections,
+            employees,
+            date: selection.date.strftime("%Y-%m-%d").to_string(),
+            hidden,
+        }
+    }
+}
+
+/// An alert as the pages show it.
+pub struct AlertView {
+    pub id: i64,
+    pub text: String,
+    pub acknowledged: Option<String>,
+    pub can_acknowledge: bool,
+}
+
+pub fn local_time(zone: &TimeZone, at: Timestamp) -> String {
+    zone.to_datetime(at).strftime("%d.%m.%Y %H:%M").to_string()
+}
+
+pub fn alert_views(
+    alerts: &[Alert],
+    viewer: &Viewer,
+    zone: &TimeZone,
+    window_minutes: u32,
+) -> Vec<AlertView> {
+    let t = &RU;
+    alerts
+        .iter()
+        .map(|alert| {
+            let share = if alert.rated > 0 {
+                format_percent(100.0 * alert.bad as f64 / alert.rated as f64)
+            } else {
+                String::new()
+            };
+            let text = fill(
+                t.alert_text,
+                &[
+                    ("employee", &alert.employee_name),
+                    ("section", &alert.section_name),
+                    ("bad", &alert.bad.to_string()),
+                    ("rated", &alert.rated.to_string()),
+                    ("share", &share),
+                    ("minutes", &window_minutes.to_string()),
+                    ("start", &local_time(zone, alert.window_start)),
+                    ("end", &local_time(zone, alert.window_end)),
+                ],
+            );
+            AlertView {
+                id: alert.id,
+                text,
+                acknowledged: alert.acknowledged_at.map(|at| {
+                    fill(
+                        t.alert_acknowledged,
+                        &[
+                            ("who", alert.acknowledged_by.as_deref().unwrap_or("")),
+                            ("when", &local_time(zone, at)),
+                        ],
+                    )
+                }),
+                can_acknowledge: viewer.may_decide(),
+            }
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct DashboardPage {
+    layout: Layout,
+    tabs: Vec<TabLink>,
+    path: &'static str,
+    picker: Picker,
+    scope_label: String,
+    date_label: String,
+    periods_note: String,
+    alerts: Vec<AlertView>,
+    back: String,
+    message: Option<String>,
+    links: Vec<(String, String)>,
+    tables: Vec<ReportTable>,
+    pie: Option<PieChart>,
+    trend: Option<String>,
+    top: Option<PlainTable>,
+    show_bad: bool,
+    bad_rows: Vec<BadRow>,
+    bad_link: String,
+}
+
+/// Everything a tab shows below the selection bar.
+pub struct TabContent {
+    pub tables: Vec<ReportTable>,
+    pub top: Option<PlainTable>,
+    pub pie: Option<PieChart>,
+    pub trend: Option<String>,
+    pub message: Option<String>,
+    pub links: Vec<(String, String)>,
+    pub bad: Option<Vec<crate::storage::BadVisit>>,
+}
+
+/// `/dashboard`: the viewer's first tab.
+pub async fn home(viewer: Viewer) -> PageResult<Response> {
+    Ok(see_other(match viewer.account.role {
+        Role::Specialist { .. } => "/pairing",
+        Role::Head {
+            scope: Scope::Section(_),
+        } => Tab::Section.path(),
+        _ => Tab::Department.path(),
+    }))
+}
+
+pub async fn department_tab(
+    state: State<AppState>,
+    viewer: Viewer,
+    Query(query): Query<PageQuery>,
+) -> PageResult<Response> {
+    render_tab(state, viewer, query, Tab::Department).await
+}
+
+pub async fn section_tab(
+    state: State<AppState>,
+    viewer: Viewer,
+    Query(query): Query<PageQuery>,
+) -> PageResult<Response> {
+    render_tab(state, viewer, query, Tab::Section).await
+}
+
+pub async fn employee_tab(
+    state: State<AppState>,
+    viewer: Viewer,
+    Query(query): Query<PageQuery>,
+) -> PageResult<Response> {
+    render_tab(state, viewer, query, Tab::Employee).await
+}
+
+pub async fn services_tab(
+    state: State<AppState>,
+    viewer: Viewer,
+    Query(query): Query<PageQuery>,
+) -> PageResult<Response> {
+    render_tab(state, viewer, query, Tab::Services).await
+}
+
+/// Resolves the page's selection; the directory comes along for names and pickers.
+pub async fn select(
+    state: &AppState,
+    viewer: &Viewer,
+    query: &PageQuery,
+    keep_employee: bool,
+) -> PageResult<(Selection, Directory, Names)> {
+    let visibility = viewer.visibility()?;
+    let directory = state.db(|db| db.directory()).await?;
+    let names = Names::of(&directory);
+    let mut query = query.clone();
+    if !keep_employee {
+        query.employee = None;
+    }
+    let selection = Selection::resolve(&query, visibility, &names, &state.zone, Timestamp::now())?;
+    Ok((selection, directory, names))
+}
+
+async fn render_tab(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    query: PageQuery,
+    tab: Tab,
+) -> PageResult<Response> {
+    let t = &RU;
+    let (selection, directory, names) =
+        select(&state, &viewer, &query, tab == Tab::Employee).await?;
+    let content = {
+        let selection = selection.clone();
+        let directory = directory.clone();
+        state
+            .db(move |db| {
+                let names = Names::of(&directory);
+                build_tab(db, tab, &selection, &directory, &names)
+            })
+            .await?
+    };
+    let visible = selection.visibility.filter();
+    let alerts = state.db(move |db| db.alerts(&visible, true, 20)).await?;
+    let back = format!("{}?{}", tab.path(), selection.query());
+    let page = DashboardPage {
+        layout: Layout::for_viewer(&viewer, tab.label(t), Area::Dashboard),
+        tabs: Tab::ALL
+            .into_iter()
+            .map(|other| TabLink {
+                id: other.slug(),
+                href: format!(
+                    "{}?{}",
+                    other.path(),
+                    if other == Tab::Employee {
+                        selection.query()
+                    } else {
+                        selection.query_with(selection.department, selection.section, None)
+                    }
+                ),
+                label: other.label(t),
+                active: other == tab,
+            })
+            .collect(),
+        path: tab.path(),
+        picker: Picker::new(&selection, &directory, true, tab == Tab::Employee),
+        scope_label: selection.scope_label(t, &names),
+        date_label: selection.date.strftime("%d.%m.%Y").to_string(),
+        periods_note: periods_note(t, selection.date, &state.config.time_zone),
+        alerts: alert_views(
+            &alerts,
+            &viewer,
+            &state.zone,
+            state.config.alerts.window_minutes,
+        ),
+        back: back.clone(),
+        message: content.message,
+        links: content.links,
+        tables: content.tables,
+        pie: content.pie,
+        trend: content.trend,
+        top: content.top,
+        show_bad: content.bad.is_some(),
+        bad_rows: bad_rows(
+            content.bad.as_deref().unwrap_or(&[]),
+            &viewer,
+            &state.zone,
+            state.config.retention_days,
+        ),
+        bad_link: format!("/dashboard/bad?{}", selection.query()),
+    };
+    Ok(html(&page))
+}
+
+/// "За день: 24.11.2026 · За неделю: 23.11.2026–29.11.2026 · …".
+pub fn periods_note(t: &Strings, date: Date, zone: &str) -> String {
+    let mut parts = Vec::new();
+    for (index, period) in Period::ALL.iter().enumerate() {
+        let label = t.periods[index];
+        match period.dates(date) {
+            Some((first, last)) if first == last => {
+                parts.push(format!("{label}: {}", first.strftime("%d.%m.%Y")));
+            }
+            Some((first, last)) => parts.push(format!(
+                "{label}: {}–{}",
+                first.strftime("%d.%m.%Y"),
+                last.strftime("%d.%m.%Y")
+            )),
+            None => parts.push(format!("{label}: {}", t.all_time_label)),
+        }
+    }
+    format!(
+        "{}. {}",
+        parts.join(" · "),
+        fill(t.periods_in_zone, &[("zone", zone)])
+    )
+}
+
+fn export_url(tab: Tab, table: &str, selection: &Selection) -> String {
+    format!(
+        "/dashboard/export?tab={}&table={table}&{}",
+        tab.slug(),
+        selection.query()
+    )
+}
+
+/// The four tables of one grouping: average, visits, satisfaction, unrated.
+#[allow(clippy::too_many_arguments)]
+fn four_tables(
+    tab: Tab,
+    selection: &Selection,
+    tallies: &PeriodTallies,
+    keys: &[i64],
+    first_column: &str,
+    ids: [&'static str; 4],
+    titles: [&str; 4],
+    label: &dyn Fn(i64) -> String,
+    link: &dyn Fn(i64) -> Option<String>,
+    measures: &[Measure],
+) -> Vec<ReportTable> {
+    let t = &RU;
+    let all = [
+        Measure::Average,
+        Measure::Visits,
+        Measure::Satisfaction,
+        Measure::Unrated,
+    ];
+    let sum = overall(tallies);
+    all.iter()
+        .zip(ids.iter().zip(titles.iter()))
+        .filter(|(measure, _)| measures.contains(measure))
+        .map(|(measure, (id, title))| ReportTable {
+            id,
+            title: title.to_string(),
+            first_column: first_column.to_string(),
+            rows: measure_rows(keys, tallies, *measure, label, link),
+            total: Some(measure_row(t.total_row, &sum, *measure)),
+            export_url: export_url(tab, id, selection),
+        })
+        .collect()
+}
+
+/// One row per measure, for a single section or employee.
+fn summary_table(
+    tab: Tab,
+    selection: &Selection,
+    id: &'static str,
+    title: &str,
+    tallies: &[Tally; 6],
+) -> ReportTable {
+    let t = &RU;
+    ReportTable {
+        id,
+        title: title.to_string(),
+        first_column: t.col_measure.to_string(),
+        rows: vec![
+            measure_row(t.measure_average, tallies, Measure::Average),
+            measure_row(t.measure_visits, tallies, Measure::Visits),
+            measure_row(t.measure_satisfaction, tallies, Measure::Satisfaction),
+            measure_row(t.measure_unrated, tallies, Measure::Unrated),
+        ],
+        total: None,
+        export_url: export_url(tab, id, selection),
+    }
+}
+
+/// The month's visits by service: the pie and the top 10.
+fn month_by_service(
+    db: &dyn Storage,
+    tab: Tab,
+    selection: &Selection,
+    filter: &ReportFilter,
+    names: &Names,
+) -> StorageResult<(PieChart, PlainTable)> {
+    let t = &RU;
+    let month = db.totals(filter, GroupBy::Service, Period::Month.span(selection.date))?;
+    let chart = pie(
+        month
+            .iter()
+            .map(|(id, tally)| (names.service(*id), tally.visits))
+            .collect(),
+        t.other_services,
+    );
+    let mut ranked: Vec<&(i64, Tally)> = month.iter().filter(|(_, t)| t.rated() > 0).collect();
+    ranked.sort_by(|a, b| {
+        b.1.rated()
+            .cmp(&a.1.rated())
+            .then_with(|| {
+                b.1.average()
+                    .partial_cmp(&a.1.average())
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            })
+            .then_with(|| a.0.cmp(&b.0))
+    });
+    let rows = ranked
+        .iter()
+        .take(10)
+        .enumerate()
+        .map(|(index, (id, tally))| {
+            vec![
+                Value::Cell(Cell::Count(index as i64 + 1)),
+                Value::Text(names.service(*id)),
+                Value::Cell(Cell::Count(tally.rated())),
+                Value::Cell(Measure::Average.cell(tally)),
+                Value::Cell(Measure::Satisfaction.cell(tally)),
+            ]
+        })
+        .collect();
+    let top = PlainTable {
+        id: "top_services",
+        title: t.top_title.to_string(),
+        headings: vec![
+            t.col_number.to_string(),
+            t.col_service.to_string(),
+            t.top_ratings.to_string(),
+            t.top_average.to_string(),
+            t.measure_satisfaction.to_string(),
+        ],
+        rows,
+        export_url: export_url(tab, "top_services", selection),
+    };
+    Ok((chart, top))
+}
+
+/// The last 30 days up to the selected date.
+fn daily_trend(
+    db: &dyn Storage,
+    selection: &Selection,
+    filter: &ReportFilter,
+) -> StorageResult<String> {
+    let t = &RU;
+    let last = selection.date;
+    let first = last
+        .checked_sub(Span::new().days(TREND_DAYS - 1))
+        .unwrap_or(last);
+    let span = PeriodSpan {
+        level: Level::Day,
+        from: day_key(first),
+        to: day_key(last),
+    };
+    let rows = db.totals(filter, GroupBy::Period, span)?;
+    let mut days: Vec<(Date, Tally)> = Vec::with_capacity(TREND_DAYS as usize);
+    let mut day = first;
+    while day <= last {
+        days.push((day, Tally::default()));
+        match day.tomorrow() {
+            Ok(next) => day = next,
+            Err(_) => break,
+        }
+    }
+    for (key, tally) in rows {
+        if let Some(date) = date_of_key(key)
+            && let Some(slot) = days.iter_mut().find(|(d, _)| *d == date)
+        {
+            slot.1 = tally;
+        }
+    }
+    Ok(trend(&days, t.trend_visits, t.trend_average))
+}
+
+/// Builds the content of a tab; also used by the export, so files and pages agree.
+pub fn build_tab(
+    db: &dyn Storage,
+    tab: Tab,
+    selection: &Selection,
+    directory: &Directory,
+    names: &Names,
+) -> StorageResult<TabContent> {
+    let t = &RU;
+    let filter = selection.filter;
+    let mut content = TabContent {
+        tables: Vec::new(),
+        top: None,
+        pie: None,
+        trend: None,
+        message: None,
+        links: Vec::new(),
+        bad: None,
+    };
+    let date = selection.date;
+    let q = |department: Option<i64>, section: Option<i64>, employee: Option<i64>| {
+        selection.query_with(department, section, employee)
+    };
+    let all_measures = [
+        Measure::Average,
+        Measure::Visits,
+        Measure::Satisfaction,
+        Measure::Unrated,
+    ];
+    match tab {
+        Tab::Department => {
+            if selection.department.is_none() {
+                let tallies = period_tallies(db, &filter, GroupBy::Department, date)?;
+                let listed: Vec<i64> = directory.departments.iter().map(|d| d.id).collect();
+                let keys = row_keys(&listed, &tallies);
+                content.tables = four_tables(
+                    tab,
+                    selection,
+                    &tallies,
+                    &keys,
+                    t.col_department,
+                    [
+                        "departments_avg",
+                        "departments_count",
+                        "departments_satisfaction",
+                        "departments_unrated",
+                    ],
+                    [
+                        t.summary_all_avg,
+                        t.summary_all_count,
+                        t.summary_all_satisfaction,
+                        t.summary_all_unrated,
+                    ],
+                    &|id| names.department(id),
+                    &|id| {
+                        Some(format!(
+                            "{}?{}",
+                            Tab::Department.path(),
+                            q(Some(id), None, None)
+                        ))
+                    },
+                    &all_measures,
+                );
+            } else {
+                let tallies = period_tallies(db, &filter, GroupBy::Section, date)?;
+                let listed: Vec<i64> = selection
+                    .sections_in_view(directory)
+                    .iter()
+                    .filter(|s| selection.section.is_none_or(|x| x == s.id))
+                    .map(|s| s.id)
+                    .collect();
+                let keys = row_keys(&listed, &tallies);
+                content.tables = four_tables(
+                    tab,
+                    selection,
+                    &tallies,
+                    &keys,
+                    t.col_section,
+                    [
+                        "sections_avg",
+                        "sections_count",
+                        "sections_satisfaction",
+                        "sections_unrated",
+                    ],
+                    [
+                        t.sections_avg,
+                        t.sections_count,
+                        t.sections_satisfaction,
+                        t.sections_unrated,
+                    ],
+                    &|id| names.section(id),
+                    &|id| {
+                        Some(format!(
+                            "{}?{}",
+                            Tab::Section.path(),
+                            q(selection.department, Some(id), None)
+                        ))
+                    },
+                    &all_measures,
+                );
+            }
+            let (chart, top) = month_by_service(db, tab, selection, &filter, names)?;
+            content.pie = Some(chart);
+            content.top = Some(top);
+            content.trend = Some(daily_trend(db, selection, &filter)?);
+        }
+        Tab::Section => {
+            let Some(section) = selection.section else {
+                content.message = Some(t.pick_section_first.to_string());
+                content.links = selection
+                    .sections_in_view(directory)
+                    .iter()
+                    .map(|s| {
+                        (
+                            format!(
+                                "{}?{}",
+                                Tab::Section.path(),
+                                q(selection.department, Some(s.id), None)
+                            ),
+                            s.name.clone(),
+                        )
+                    })
+                    .collect();
+                return Ok(content);
+            };
+            let total = period_tallies(db, &filter, GroupBy::Total, date)?
+                .remove(&0)
+                .unwrap_or([Tally::default(); 6]);
+            content.tables.push(summary_table(
+                tab,
+                selection,
+                "section_summary",
+                t.section_summary,
+                &total,
+            ));
+            let section_entry = directory
+                .departments
+                .iter()
+                .flat_map(|d| &d.sections)
+                .find(|s| s.id == section);
+            let employees = period_tallies(db, &filter, GroupBy::Employee, date)?;
+            let listed: Vec<i64> = section_entry
+                .map(|s| s.employees.iter().map(|e| e.id).collect())
+                .unwrap_or_default();
+            let keys = row_keys(&listed, &employees);
+            content.tables.extend(four_tables(
+                tab,
+                selection,
+                &employees,
+                &keys,
+                t.col_employee,
+                ["employees_avg", "employees_count", "", ""],
+                [t.employees_avg, t.employees_count, "", ""],
+                &|id| names.employee(id),
+                &|id| {
+                    Some(format!(
+                        "{}?{}",
+                        Tab::Employee.path(),
+                        q(selection.department, Some(section), Some(id))
+                    ))
+                },
+                &[Measure::Average, Measure::Visits],
+            ));
+            let services = period_tallies(db, &filter, GroupBy::Service, date)?;
+            let listed: Vec<i64> = section_entry
+                .map(|s| s.service_ids.clone())
+                .unwrap_or_default();
+            let keys = row_keys(&listed, &services);
+            content.tables.extend(four_tables(
+                tab,
+                selection,
+                &services,
+                &keys,
+                t.col_service,
+                ["services_avg", "services_count", "", ""],
+                [t.services_avg, t.services_count, "", ""],
+                &|id| names.service(id),
+                &|_| None,
+                &[Measure::Average, Measure::Visits],
+            ));
+            content.bad = Some(recent_bad(db, &filter)?);
+        }
+        Tab::Employee => {
+            if let Some(employee) = selection.employee {
+                let total = period_tallies(db, &filter, GroupBy::Total, date)?
+                    .remove(&0)
+                    .unwrap_or([Tally::default(); 6]);
+                content.tables.push(summary_table(
+                    tab,
+                    selection,
+                    "employee_summary",
+                    &format!("{}: {}", t.employee_summary, names.employee(employee)),
+                    &total,
+                ));
+                let services = period_tallies(db, &filter, GroupBy::Service, date)?;
+                let keys = row_keys(&[], &services);
+                content.tables.extend(four_tables(
+                    tab,
+                    selection,
+                    &services,
+                    &keys,
+                    t.col_service,
+                    ["services_avg", "services_count", "", ""],
+                    [t.services_avg, t.services_count, "", ""],
+                    &|id| names.service(id),
+                    &|_| None,
+                    &[Measure::Average, Measure::Visits],
+                ));
+                content.bad = Some(recent_bad(db, &filter)?);
+            } else {
+                content.message = Some(t.pick_employee_first.to_string());
+                let employees = period_tallies(db, &filter, GroupBy::Employee, date)?;
+                let listed: Vec<i64> = selection
+                    .employees_in_view(directory)
+                    .iter()
+                    .map(|e| e.id)
+                    .collect();
+                let keys = row_keys(&listed, &employees);
+                content.tables = four_tables(
+                    tab,
+                    selection,
+                    &employees,
+                    &keys,
+                    t.col_employee,
+                    [
+                        "employees_avg",
+                        "employees_count",
+                        "employees_satisfaction",
+                        "",
+                    ],
+                    [
+                        t.employees_avg,
+                        t.employees_count,
+                        t.measure_satisfaction,
+                        "",
+                    ],
+                    &|id| names.employee(id),
+                    &|id| {
+                        Some(format!(
+                            "{}?{}",
+                            Tab::Employee.path(),
+                            q(selection.department, selection.section, Some(id))
+                        ))
+                    },
+                    &[Measure::Average, Measure::Visits],
+                );
+            }
+        }
+        Tab::Services => {
+            let services = period_tallies(db, &filter, GroupBy::Service, date)?;
+            let mut listed: Vec<i64> = Vec::new();
+            if selection.department.is_none() && selection.section.is_none() {
+                listed.extend(directory.services.iter().map(|s| s.id));
+            } else {
+                for section in selection.sections_in_view(directory) {
+                    if selection.section.is_none_or(|x| x == section.id) {
+                        listed.extend(section.service_ids.iter().copied());
+                    }
+                }
+            }
+            let keys = row_keys(&listed, &services);
+            content.tables = four_tables(
+                tab,
+                selection,
+                &services,
+                &keys,
+                t.col_service,
+                [
+                    "services_avg",
+                    "services_count",
+                    "services_satisfaction",
+                    "services_unrated",
+                ],
+                [
+                    t.services_avg,
+                    t.services_count,
+                    t.services_satisfaction,
+                    t.sections_unrated,
+                ],
+                &|id| names.service(id),
+                &|_| None,
+                &[Measure::Average, Measure::Visits, Measure::Satisfaction],
+            );
+            let (chart, top) = month_by_service(db, tab, selection, &filter, names)?;
+            content.pie = Some(chart);
+            content.top = Some(top);
+        }
+    }
+    Ok(content)
+}
+
+fn recent_bad(
+    db: &dyn Storage,
+    filter: &ReportFilter,
+) -> StorageResult<Vec<crate::storage::BadVisit>> {
+    db.bad_visits(&BadVisitQuery {
+        filter: *filter,
+        undecided_only: false,
+        limit: RECENT_BAD,
+        offset: 0,
+    })
+}
+
+// --- alerts ------------------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "alerts.html")]
+struct AlertsPage {
+    layout: Layout,
+    rule: String,
+    all_alerts: Vec<AlertView>,
+}
+
+pub async fn alerts_page(State(state): State<AppState>, viewer: Viewer) -> PageResult<Response> {
+    let t = &RU;
+    let visible = viewer.visibility()?.filter();
+    let alerts = state.db(move |db| db.alerts(&visible, false, 200)).await?;
+    let settings = &state.config.alerts;
+    let page = AlertsPage {
+        layout: Layout::for_viewer(&viewer, t.alerts_title, Area::Alerts),
+        rule: fill(
+            t.alert_rule,
+            &[
+                ("minutes", &settings.window_minutes.to_string()),
+                ("share", &format_percent(settings.bad_share_percent)),
+                ("min", &settings.min_ratings.to_string()),
+            ],
+        ),
+        all_alerts: alert_views(&alerts, &viewer, &state.zone, settings.window_minutes),
+    };
+    Ok(html(&page))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BackForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    back: String,
+}
+
+/// Only a dashboard page of this site.
+pub fn safe_back(back: &str, fallback: &str) -> String {
+    if back.starts_with("/dashboard") && !back.contains("//") && !back.contains('\\') {
+        back.to_string()
+    } else {
+        fallback.to_string()
+    }
+}
+
+pub async fn acknowledge_alert(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    crate::error::ApiPath(id): crate::error::ApiPath<i64>,
+    Form(form): Form<BackForm>,
+) -> PageResult<Response> {
+    viewer.check_csrf(&form.csrf)?;
+    viewer.require_decider()?;
+    let visibility = viewer.visibility()?;
+    let alert = state
+        .db(move |db| db.alert(id))
+        .await?
+        .filter(|a| visibility.sees(a.department_id, a.section_id))
+        .ok_or(PageError::not_found("alert"))?;
+    let account_id = viewer.account.id;
+    let now = Timestamp::now();
+    state
+        .db(move |db| db.acknowledge_alert(id, account_id, now))
+        .await?;
+    tracing::info!(alert = id, by = account_id, "alert acknowledged");
+    state.live.publish(LiveEvent::Decision {
+        department_id: alert.department_id,
+        section_id: alert.section_id,
+    });
+    Ok(see_other(&safe_back(&form.back, "/dashboard/alerts")))
+}

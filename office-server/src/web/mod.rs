@@ -1,0 +1,270 @@
+//! The heads' dashboard: server-rendered pages in Russian (templates compiled into the binary by
+//! askama, assets embedded), live updates over SSE, XLSX reports, the «Плохо» analysis with
+//! recordings and verdicts, the administrator's pages and the specialist's pairing page.
+
+mod admin;
+mod bad;
+mod charts;
+mod dashboard;
+mod export;
+mod live;
+mod pairing;
+mod selection;
+mod session;
+pub mod strings;
+mod tables;
+
+use askama::Template;
+use axum::Router;
+use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+
+pub use live::{LiveEvent, LiveHub};
+pub use session::{Viewer, Visibility};
+use strings::{RU, Strings};
+
+use crate::app::AppState;
+use crate::storage::{Role, Scope};
+
+/// The dashboard's routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/login",
+            get(session::login_form).post(session::login_submit),
+        )
+        .route("/logout", post(session::logout_submit))
+        .route("/dashboard", get(dashboard::home))
+        .route("/dashboard/department", get(dashboard::department_tab))
+        .route("/dashboard/section", get(dashboard::section_tab))
+        .route("/dashboard/employee", get(dashboard::employee_tab))
+        .route("/dashboard/services", get(dashboard::services_tab))
+        .route("/dashboard/bad", get(bad::bad_page))
+        .route("/dashboard/bad/{id}/verdict", post(bad::verdict_submit))
+        .route("/dashboard/recordings/{id}", get(bad::recording))
+        .route("/dashboard/export", get(export::export))
+        .route("/dashboard/events", get(live::events))
+        .route("/dashboard/alerts", get(dashboard::alerts_page))
+        .route(
+            "/dashboard/alerts/{id}/acknowledge",
+            post(dashboard::acknowledge_alert),
+        )
+        .route("/pairing", get(pairing::page).post(pairing::pair))
+        .route("/pairing/{id}/end", post(pairing::end))
+        .route("/admin", get(admin::overview))
+        .route("/admin/directory", get(admin::directory_page))
+        .route("/admin/departments", post(admin::create_department))
+        .route("/admin/departments/{id}", post(admin::rename_department))
+        .route("/admin/sections", post(admin::create_section))
+        .route("/admin/sections/{id}", post(admin::rename_section))
+        .route(
+            "/admin/sections/{id}/services",
+            post(admin::set_section_services),
+        )
+        .route("/admin/employees", post(admin::create_employee))
+        .route("/admin/employees/{id}", post(admin::update_employee))
+        .route("/admin/services", post(admin::create_service))
+        .route("/admin/services/{id}", post(admin::rename_service))
+        .route(
+            "/admin/accounts",
+            get(admin::accounts_page).post(admin::create_account),
+        )
+        .route("/admin/accounts/{id}/password", post(admin::reset_password))
+        .route("/admin/tablets", get(admin::tablets_page))
+        .route("/admin/tablets/enrol", post(admin::approve_enrolment))
+        .route("/admin/tablets/{id}/rename", post(admin::rename_tablet))
+        .route("/admin/tablets/{id}/revoke", post(admin::revoke_tablet))
+        .route("/admin/audit", get(admin::audit_page))
+        .route("/static/app.css", get(stylesheet))
+        .route("/static/app.js", get(script))
+        .layer(axum::middleware::map_response(page_headers))
+}
+
+/// Pages may load only this site's scripts, styles, media and images.
+async fn page_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    let is_html = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if is_html {
+        headers.insert(
+            CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; img-src 'self' data:; style-src 'self'; \
+                 frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+            ),
+        );
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert("referrer-policy", HeaderValue::from_static("same-origin"));
+    response
+}
+
+const STYLESHEET: &str = include_str!("../../static/app.css");
+const SCRIPT: &str = include_str!("../../static/app.js");
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (CONTENT_TYPE, "text/css; charset=utf-8"),
+            (CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        STYLESHEET,
+    )
+        .into_response()
+}
+
+async fn script() -> Response {
+    (
+        [
+            (CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        SCRIPT,
+    )
+        .into_response()
+}
+
+/// What every page's frame needs: language, title, the signed-in user, the navigation.
+pub struct Layout {
+    pub t: &'static Strings,
+    pub title: String,
+    pub user: Option<UserBox>,
+    pub csrf: String,
+    pub nav: Vec<NavItem>,
+    /// Whether the page listens for live updates.
+    pub live: bool,
+}
+
+pub struct UserBox {
+    pub name: String,
+    pub role: String,
+}
+
+pub struct NavItem {
+    pub href: &'static str,
+    pub label: &'static str,
+    pub active: bool,
+}
+
+/// The main sections of the site a viewer may go to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Area {
+    Dashboard,
+    Bad,
+    Alerts,
+    Admin,
+    Pairing,
+}
+
+impl Layout {
+    /// A page without a signed-in user (the sign-in page, errors).
+    pub fn bare(t: &'static Strings, title: &str) -> Self {
+        Self {
+            t,
+            title: title.to_string(),
+            user: None,
+            csrf: String::new(),
+            nav: Vec::new(),
+            live: false,
+        }
+    }
+
+    pub fn for_viewer(viewer: &Viewer, title: &str, area: Area) -> Self {
+        let t = &RU;
+        let mut nav = Vec::new();
+        let item = |href, label, this: Area| NavItem {
+            href,
+            label,
+            active: this == area,
+        };
+        match viewer.account.role {
+            Role::Specialist { .. } => nav.push(item("/pairing", t.nav_pairing, Area::Pairing)),
+            role => {
+                nav.push(item("/dashboard", t.nav_stats, Area::Dashboard));
+                nav.push(item("/dashboard/bad", t.nav_bad, Area::Bad));
+                nav.push(item("/dashboard/alerts", t.nav_alerts, Area::Alerts));
+                if role == Role::Admin {
+                    nav.push(item("/admin", t.nav_admin, Area::Admin));
+                }
+            }
+        }
+        Self {
+            t,
+            title: title.to_string(),
+            user: Some(UserBox {
+                name: viewer.account.display_name.clone(),
+                role: role_label(t, &viewer.account.role).to_string(),
+            }),
+            csrf: viewer.csrf.clone(),
+            nav,
+            live: matches!(area, Area::Dashboard | Area::Bad | Area::Alerts),
+        }
+    }
+}
+
+pub fn role_label(t: &'static Strings, role: &Role) -> &'static str {
+    match role {
+        Role::Admin => t.role_admin,
+        Role::Observer => t.role_observer,
+        Role::Head {
+            scope: Scope::Department(_),
+        } => t.role_head_department,
+        Role::Head {
+            scope: Scope::Section(_),
+        } => t.role_head_section,
+        Role::Specialist { .. } => t.role_specialist,
+    }
+}
+
+/// Renders a template, or an error page if rendering fails.
+pub fn html<T: Template>(page: &T) -> Response {
+    match page.render() {
+        Ok(body) => Html(body).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "template failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, RU.error_internal).into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    layout: Layout,
+    message: &'static str,
+}
+
+/// The page every error shows (see [`crate::error::PageError`]).
+pub fn error_page(status: StatusCode, message: &'static str) -> Response {
+    let page = ErrorPage {
+        layout: Layout::bare(&RU, RU.error_title),
+        message,
+    };
+    (status, html(&page)).into_response()
+}
+
+/// Percent-encodes everything but unreserved characters, for a URL query value.
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// A redirect after a successful form (POST → 303 → GET).
+pub fn see_other(location: &str) -> Response {
+    Redirect::to(location).into_response()
+}
