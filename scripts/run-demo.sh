@@ -1,33 +1,53 @@
 #!/usr/bin/env bash
-# Sets up, builds and runs the office server with the demo organisation loaded and an
-# administrator account, on http://127.0.0.1:8080 (set LISTEN to change it). Data lives in
-# ./demo-data; delete that folder to start over.
+# Sets up, builds and runs the system on this machine: the office server with the demo
+# organisation and an administrator, and a small fleet of simulated tablets (real kiosk cores
+# with synthetic audio) that enrol, pair and send ratings, so there is live data to look at.
+# The server is on http://127.0.0.1:8080 (LISTEN to change it; TABLETS sets the fleet size).
+# Data lives in ./demo-data; delete that folder to start over. Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 
 listen="${LISTEN:-127.0.0.1:8080}"
+tablets="${TABLETS:-3}"
 data="demo-data"
-echo "building the office server (release; the first build takes a few minutes)..."
-cargo build --release --locked -p office-server
+echo "building the office server and the kiosk (release; the first build takes several minutes)..."
+cargo build --release --locked -p office-server -p kiosk-core
 server=target/release/office-server
+kiosk=target/release/kiosk
 
 if [ ! -f "$data/admin-password.txt" ]; then
   mkdir -p "$data"
   password=$(head -c 15 /dev/urandom | base64 | tr '+/' '-_')
-  printf '%s\n' "$password" | "$server" create-admin --data "$data" --login admin --password-stdin
-  "$server" load-demo --data "$data"
+  printf '%s\n' "$password" | "$server" create-admin --data "$data/server" --login admin --password-stdin
+  "$server" load-demo --data "$data/server"
   printf '%s\n' "$password" > "$data/admin-password.txt"
   chmod 600 "$data/admin-password.txt"
 fi
+password=$(cat "$data/admin-password.txt")
+
+"$server" serve --data "$data/server" --listen "$listen" 2> "$data/server.log" &
+server_pid=$!
+simulator_pid=""
+trap 'kill $simulator_pid $server_pid 2>/dev/null; wait 2>/dev/null' EXIT INT TERM
+for _ in $(seq 50); do
+  curl -fsS "http://$listen/healthz" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+
+KIOSK_ADMIN_PASSWORD="$password" "$kiosk" --server "http://$listen" --data "$data" \
+  simulate --tablets "$tablets" 2> "$data/simulator.log" &
+simulator_pid=$!
 
 cat <<MSG
 
-  Office server:  http://$listen/
-  Tablet API:     http://$listen/api/openapi.json
-  Administrator:  login "admin", password "$(cat "$data/admin-password.txt")"
+  Office server:   http://$listen/
+  Administrator:   login "admin", password "$password"
+  Tablet API:      http://$listen/api/openapi.json
+  Simulated fleet: $tablets tablets rating visits (log: $data/simulator.log)
 
+  A kiosk screen of your own: $kiosk --server http://$listen --data $data/my-kiosk --synthetic-audio
   Stop with Ctrl-C.
 MSG
-exec "$server" serve --data "$data" --listen "$listen"
+wait "$server_pid"

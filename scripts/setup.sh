@@ -3,11 +3,13 @@
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 
-# Debian packages: a C compiler for the bundled SQLite and the AAC encoder, ALSA headers for
+# Debian packages: a C compiler for the bundled SQLite, ALSA headers for
 # cpal; for the tests: ffmpeg (ffprobe checks recordings), Chromium and its driver (the kiosk
 # screen in a real browser), espeak-ng (speech to feed a capture device).
-packages=(build-essential pkg-config ca-certificates curl libasound2-dev
-  ffmpeg chromium chromium-driver espeak-ng)
+# cmake and libclang-dev build libxaac (the AAC encoder). sox, PulseAudio and the ALSA pulse
+# plugin give the capture test a real input device with no sound card.
+packages=(build-essential pkg-config ca-certificates curl libasound2-dev cmake libclang-dev
+  ffmpeg chromium chromium-driver espeak-ng sox pulseaudio pulseaudio-utils libasound2-plugins)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -168,79 +168,104 @@ async fn serve_visitors(
 ) -> Result<(), SimulationError> {
     let server = &config.server;
     let mut views = kiosk.views();
-    // The administrator reads the enrolment code off the tablet and approves it.
-    if let Some(code) = until(&mut views, |v| match &v.screen {
-        ScreenView::Enrolment { code: Some(code) } => Some(Some(code.clone())),
-        ScreenView::Enrolment { code: None } => None,
-        _ => Some(None),
-    })
-    .await?
-    {
-        let response = admin
-            .post(format!("{server}/api/admin/enrolments"))
-            .json(&json!({ "code": code, "name": format!("Симулятор, стол {}", index + 1) }))
-            .send()
-            .await?;
-        if !response.status().is_success() {
-            return Err(SimulationError::Refused(
-                response.text().await.unwrap_or_default(),
-            ));
-        }
-    }
-    // The specialist types the pairing code on their PC.
-    if let Some(code) = until(&mut views, |v| match &v.screen {
-        ScreenView::Pairing { code: Some(code) } => Some(Some(code.clone())),
-        ScreenView::Pairing { code: None } | ScreenView::Enrolment { .. } => None,
-        _ => Some(None),
-    })
-    .await?
-    {
-        let specialist = specialist(admin, server, employee).await?;
-        let response = specialist
-            .post(format!("{server}/api/pairings"))
-            .json(&json!({ "code": code }))
-            .send()
-            .await?;
-        if !response.status().is_success() {
-            return Err(SimulationError::Refused(
-                response.text().await.unwrap_or_default(),
-            ));
-        }
-    }
     let mut done = 0;
+    let mut used_codes: Vec<String> = Vec::new();
+    // React to whatever the screen shows, the way the people around the tablet would: the
+    // administrator approves a new tablet, the specialist pairs it (again after the working
+    // day ended), visitors come and rate.
     while config.visits_per_tablet.is_none_or(|limit| done < limit) {
-        until(&mut views, |v| {
-            matches!(v.screen, ScreenView::Idle { .. }).then_some(())
+        let screen = until(&mut views, |v| match &v.screen {
+            ScreenView::Enrolment { code: Some(code) }
+            | ScreenView::Pairing { code: Some(code) }
+                if used_codes.contains(code) =>
+            {
+                None
+            }
+            ScreenView::Enrolment { code: None } | ScreenView::Pairing { code: None } => None,
+            ScreenView::Thanks | ScreenView::InVisit { .. } | ScreenView::Rating { .. } => None,
+            other => Some(other.clone()),
         })
         .await?;
-        kiosk.act(Action::Start).await;
-        let services = until(&mut views, |v| match &v.screen {
-            ScreenView::ServiceChoice { services } => Some(services.clone()),
-            _ => None,
-        })
-        .await?;
-        let service = services[rand::rng().random_range(0..services.len())].id;
-        kiosk
-            .act(Action::ChooseService {
-                service_id: service,
-            })
-            .await;
-        tokio::time::sleep(jitter(config.visit_length)).await;
-        kiosk.act(Action::End).await;
-        let buttons = until(&mut views, |v| match &v.screen {
-            ScreenView::Rating { buttons } => Some(*buttons),
-            _ => None,
-        })
-        .await?;
-        // The visitor reads the buttons, then taps (or walks away).
-        tokio::time::sleep(Duration::from_millis(900)).await;
-        if let Some(key) = pick_rating_key()
-            && let Some(position) = buttons.iter().position(|b| *b == key)
-        {
-            kiosk.act(Action::Rate { position }).await;
+        match screen {
+            ScreenView::Enrolment { code: Some(code) } => {
+                let response = admin
+                    .post(format!("{server}/api/admin/enrolments"))
+                    .json(
+                        &json!({ "code": code, "name": format!("Симулятор, стол {}", index + 1) }),
+                    )
+                    .send()
+                    .await?;
+                if !response.status().is_success() {
+                    return Err(SimulationError::Refused(
+                        response.text().await.unwrap_or_default(),
+                    ));
+                }
+                used_codes.push(code);
+            }
+            ScreenView::Pairing { code: Some(code) } => {
+                let specialist = specialist(admin, server, employee).await?;
+                let response = specialist
+                    .post(format!("{server}/api/pairings"))
+                    .json(&json!({ "code": code }))
+                    .send()
+                    .await?;
+                if !response.status().is_success() {
+                    return Err(SimulationError::Refused(
+                        response.text().await.unwrap_or_default(),
+                    ));
+                }
+                used_codes.push(code);
+            }
+            ScreenView::Idle { .. } => {
+                one_visit(config, kiosk, &mut views).await?;
+                done += 1;
+                tokio::time::sleep(jitter(config.pause)).await;
+            }
+            ScreenView::ServiceChoice { .. } => {
+                kiosk.act(Action::Cancel).await;
+            }
+            _ => {}
         }
-        done += 1;
-        tokio::time::sleep(jitter(config.pause)).await;
+    }
+    Ok(())
+}
+
+/// A visitor is served and (mostly) rates the visit.
+async fn one_visit(
+    config: &SimulationConfig,
+    kiosk: &RunningKiosk,
+    views: &mut watch::Receiver<View>,
+) -> Result<(), SimulationError> {
+    kiosk.act(Action::Start).await;
+    let services = until(views, |v| match &v.screen {
+        ScreenView::ServiceChoice { services } => Some(services.clone()),
+        _ => None,
+    })
+    .await?;
+    if services.is_empty() {
+        return Err(SimulationError::Refused(
+            "the section offers no services".into(),
+        ));
+    }
+    let service = services[rand::rng().random_range(0..services.len())].id;
+    kiosk
+        .act(Action::ChooseService {
+            service_id: service,
+        })
+        .await;
+    tokio::time::sleep(jitter(config.visit_length)).await;
+    kiosk.act(Action::End).await;
+    let buttons = until(views, |v| match &v.screen {
+        ScreenView::Rating { buttons } => Some(*buttons),
+        _ => None,
+    })
+    .await?;
+    // The visitor reads the buttons, then taps (or walks away).
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    if let Some(key) = pick_rating_key()
+        && let Some(position) = buttons.iter().position(|b| *b == key)
+    {
+        kiosk.act(Action::Rate { position }).await;
     }
     Ok(())
 }

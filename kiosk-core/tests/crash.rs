@@ -24,6 +24,8 @@ struct Kiosk {
     process: Child,
     url: String,
     http: Client,
+    /// Kept open so the kiosk never writes into a closed pipe.
+    _stdout: BufReader<std::process::ChildStdout>,
 }
 
 impl Kiosk {
@@ -32,13 +34,15 @@ impl Kiosk {
             .args(["--server", server, "--synthetic-audio", "--data"])
             .arg(data)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(match std::env::var_os("CRASH_LOG") {
+                Some(_) => Stdio::inherit(),
+                None => Stdio::null(),
+            })
             .spawn()
             .expect("kiosk binary");
         let mut line = String::new();
-        BufReader::new(process.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("kiosk prints its URL");
+        let mut stdout = BufReader::new(process.stdout.take().expect("stdout"));
+        stdout.read_line(&mut line).expect("kiosk prints its URL");
         let url = line
             .trim()
             .strip_prefix("kiosk screen: ")
@@ -48,6 +52,7 @@ impl Kiosk {
             process,
             url,
             http: Client::new(),
+            _stdout: stdout,
         }
     }
 

@@ -1,6 +1,7 @@
 //! The kiosk on a Linux PC: `kiosk --server URL --data DIR` serves the kiosk screen on
 //! 127.0.0.1 and prints the address to open; `kiosk simulate` runs a fleet of simulated tablets.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -94,8 +95,15 @@ fn main() -> anyhow::Result<()> {
                     office_ca_pem,
                 })
                 .await?;
-                println!("kiosk screen: {}", kiosk.url);
-                println!("open it in Chromium, e.g.: chromium --app='{}'", kiosk.url);
+                // Whoever started us may stop reading stdout: a closed pipe must not stop the kiosk.
+                let mut out = std::io::stdout();
+                let _ = writeln!(out, "kiosk screen: {}", kiosk.url);
+                let _ = writeln!(
+                    out,
+                    "open it in Chromium, e.g.: chromium --app='{}'",
+                    kiosk.url
+                );
+                let _ = out.flush();
                 tokio::signal::ctrl_c()
                     .await
                     .context("cannot wait for Ctrl-C")?;
