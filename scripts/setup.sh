@@ -7,9 +7,11 @@ set -euo pipefail
 # cpal; for the tests: ffmpeg (ffprobe checks recordings), Chromium and its driver (the kiosk
 # screen in a real browser), espeak-ng (speech to feed a capture device).
 # cmake and libclang-dev build libxaac (the AAC encoder). sox, PulseAudio and the ALSA pulse
-# plugin give the capture test a real input device with no sound card.
+# plugin give the capture test a real input device with no sound card. The JDK (javac, java)
+# compiles the Android shell's plain-Java classes and loads the JNI library in a desktop JVM.
 packages=(build-essential pkg-config ca-certificates curl libasound2-dev cmake libclang-dev
-  ffmpeg chromium chromium-driver espeak-ng sox pulseaudio pulseaudio-utils libasound2-plugins)
+  ffmpeg chromium chromium-driver espeak-ng sox pulseaudio pulseaudio-utils libasound2-plugins
+  python3-venv openjdk-17-jdk-headless)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -59,23 +60,79 @@ pub enum KioskError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot reach the office server: {0}")]
+    /// The office server's client could not be set up (its address, the office CA).
+    #[error(transparent)]
     Client(#[from] crate::sync::ClientError),
     #[error("the kiosk task failed: {0}")]
     Task(String),
+}
+
+/// What the app around the kiosk tells it about its own life (on Android: the Activity's
+/// callbacks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// The screen is covered or the app goes to the background. Everything already done is
+    /// durable (every change is committed as it happens); a visit under way goes on recording.
+    /// The sync loop is woken to send what is queued while the process may still run.
+    Pause,
+    /// Back on screen: the sync loop is woken (the network may be back) and the microphone is
+    /// looked at again for the staff panel.
+    Resume,
+    /// The system is short of memory: SQLite gives back its page cache. Nothing else is
+    /// dropped; the visit under way and its recording go on.
+    LowMemory,
+}
+
+/// What [`RunningKiosk`] passes to the kiosk task besides taps.
+#[derive(Debug, Clone, Copy)]
+enum Control {
+    Lifecycle(Lifecycle),
+    MicrophonePermission(bool),
 }
 
 /// A running kiosk: its screen's URL, and handles to drive and stop it.
 pub struct RunningKiosk {
     pub url: String,
     actions: mpsc::Sender<Action>,
+    controls: mpsc::Sender<Control>,
     views: watch::Receiver<View>,
+    recording: Arc<AtomicBool>,
+    microphone_permitted: Arc<AtomicBool>,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<()>,
     screen: JoinHandle<Result<(), ScreenError>>,
 }
 
 impl RunningKiosk {
+    /// Whether the user (or policy) lets the app use the microphone; assumed until told
+    /// otherwise. Refused: the staff panel says so and visits are rated without audio.
+    /// Callable from any thread, inside or outside the async runtime.
+    pub fn set_microphone_permission(&self, granted: bool) -> Result<(), KioskError> {
+        self.microphone_permitted.store(granted, Ordering::SeqCst);
+        self.control(Control::MicrophonePermission(granted))
+    }
+
+    /// Passes a lifecycle change of the app to the kiosk (see [`Lifecycle`]). Callable from
+    /// any thread, inside or outside the async runtime; it does not wait for the kiosk.
+    pub fn lifecycle(&self, event: Lifecycle) -> Result<(), KioskError> {
+        self.control(Control::Lifecycle(event))
+    }
+
+    /// Whether a visit's audio is being captured now (on Android the foreground service of
+    /// type microphone runs exactly while this is true).
+    pub fn is_recording(&self) -> bool {
+        self.recording.load(Ordering::SeqCst)
+    }
+
+    fn control(&self, control: Control) -> Result<(), KioskError> {
+        self.controls.try_send(control).map_err(|error| {
+            KioskError::Task(match error {
+                mpsc::error::TrySendError::Full(_) => "the kiosk is not responding".into(),
+                mpsc::error::TrySendError::Closed(_) => "the kiosk has stopped".into(),
+            })
+        })
+    }
+
     /// Sends a tap, exactly as the page does.
     pub async fn act(&self, action: Action) -> bool {
         self.actions.send(action).await.is_ok()
@@ -111,6 +168,7 @@ pub async fn start(config: KioskConfig) -> Result<RunningKiosk, KioskError> {
     let url = screen.url();
 
     let (actions_tx, actions_rx) = mpsc::channel(64);
+    let (controls_tx, controls_rx) = mpsc::channel(16);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let initial = View {
         screen: ScreenView::Enrolment { code: None },
@@ -123,12 +181,17 @@ pub async fn start(config: KioskConfig) -> Result<RunningKiosk, KioskError> {
         tokio::spawn(screen.serve(views_rx.clone(), actions_tx.clone(), screen_shutdown));
 
     let runtime = Runtime::new(config, paths, store, client, views_tx, shutdown_rx).await?;
-    let task = tokio::spawn(runtime.run(actions_rx));
+    let recording = Arc::clone(&runtime.recording);
+    let microphone_permitted = Arc::clone(&runtime.microphone_permitted);
+    let task = tokio::spawn(runtime.run(actions_rx, controls_rx));
     tracing::info!(%url, "kiosk screen ready");
     Ok(RunningKiosk {
         url,
         actions: actions_tx,
+        controls: controls_tx,
         views: views_rx,
+        recording,
+        microphone_permitted,
         shutdown: shutdown_tx,
         task,
         screen: screen_task,
@@ -184,6 +247,10 @@ impl Paths {
 enum Notice {
     DiskFull,
     MicrophoneUnavailable,
+    /// The app may not use the microphone (Android's permission refused). The catalogue has no
+    /// text of its own for it yet: it says the microphone is unavailable, and the staff panel's
+    /// microphone line says "denied".
+    MicrophoneDenied,
     AppTooOld,
     SavingFailed,
 }
@@ -192,7 +259,9 @@ impl Notice {
     fn key(self) -> &'static str {
         match self {
             Notice::DiskFull => "notice_no_audio_disk_full",
-            Notice::MicrophoneUnavailable => "notice_microphone_unavailable",
+            Notice::MicrophoneUnavailable | Notice::MicrophoneDenied => {
+                "notice_microphone_unavailable"
+            }
             Notice::AppTooOld => "notice_app_too_old",
             Notice::SavingFailed => "notice_saving_failed",
         }
@@ -212,6 +281,10 @@ struct Runtime {
     sync_wake: Arc<Notify>,
     sync_status: watch::Receiver<SyncStatus>,
     capture: Option<(Uuid, Capture)>,
+    /// True exactly while `capture` holds a running capture; read by [`RunningKiosk`].
+    recording: Arc<AtomicBool>,
+    /// Whether the app may use the microphone; written by [`RunningKiosk`].
+    microphone_permitted: Arc<AtomicBool>,
     spool: Option<(Uuid, SpoolInfo)>,
     /// Finished visits that could not be written yet (e.g. a full disk); retried every tick.
     unsaved: Vec<Visit>,
@@ -242,6 +315,7 @@ impl Runtime {
         ));
         let sync_wake = Arc::new(Notify::new());
         let (status_tx, status_rx) = watch::channel(SyncStatus::default());
+        let microphone_permitted = Arc::new(AtomicBool::new(true));
         let sync_task = tokio::spawn(crate::sync::run_sync_loop(
             Arc::clone(&store),
             client.clone(),
@@ -249,6 +323,7 @@ impl Runtime {
                 config.app_version.clone(),
                 config.data_dir.clone(),
                 Arc::clone(&store),
+                Arc::clone(&microphone_permitted),
             ),
             Arc::clone(&sync_wake),
             status_tx,
@@ -272,6 +347,8 @@ impl Runtime {
             sync_wake,
             sync_status: status_rx,
             capture: None,
+            recording: Arc::new(AtomicBool::new(false)),
+            microphone_permitted,
             spool: None,
             unsaved: Vec::new(),
             notices: Vec::new(),
@@ -339,7 +416,11 @@ impl Runtime {
         Ok(())
     }
 
-    async fn run(mut self, mut actions: mpsc::Receiver<Action>) {
+    async fn run(
+        mut self,
+        mut actions: mpsc::Receiver<Action>,
+        mut controls: mpsc::Receiver<Control>,
+    ) {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
@@ -350,6 +431,7 @@ impl Runtime {
                     }
                 }
                 Some(event) = self.provisioning_events.recv() => self.handle(event).await,
+                Some(control) = controls.recv() => self.on_control(control).await,
                 Ok(()) = self.sync_status.changed() => self.on_sync_status().await,
                 _ = tick.tick() => {
                     self.retry_unsaved().await;
@@ -363,6 +445,7 @@ impl Runtime {
         if let Some((_, capture)) = self.capture.take() {
             let _ = tokio::task::spawn_blocking(move || capture.stop()).await;
         }
+        self.recording.store(false, Ordering::SeqCst);
         for task in &self.tasks {
             task.abort();
         }
@@ -416,6 +499,58 @@ impl Runtime {
             self.apply(effects).await;
         }
         self.publish();
+    }
+
+    async fn on_control(&mut self, control: Control) {
+        match control {
+            Control::Lifecycle(event) => {
+                tracing::info!(?event, "app lifecycle");
+                match event {
+                    Lifecycle::Pause => self.sync_wake.notify_one(),
+                    Lifecycle::Resume => {
+                        self.sync_wake.notify_one();
+                        self.refresh_microphone().await;
+                    }
+                    Lifecycle::LowMemory => {
+                        // SQLite is built with SQLITE_ENABLE_MEMORY_MANAGEMENT (bundled), so this
+                        // frees the page caches of every connection in the process.
+                        let freed = blocking(|| {
+                            // SAFETY: a plain call into the thread-safe SQLite library; it takes
+                            // each connection's own mutex.
+                            unsafe { rusqlite::ffi::sqlite3_release_memory(i32::MAX) }
+                        })
+                        .await;
+                        tracing::info!(freed_bytes = ?freed.ok(), "low memory: SQLite caches released");
+                    }
+                }
+            }
+            Control::MicrophonePermission(granted) => {
+                tracing::info!(granted, "microphone permission");
+                self.refresh_microphone().await;
+            }
+        }
+        self.publish();
+    }
+
+    /// Brings the staff panel's microphone line and notices in line with the permission and,
+    /// when no visit is recording, with the device.
+    async fn refresh_microphone(&mut self) {
+        if self.config.audio != AudioChoice::Microphone {
+            return;
+        }
+        if !self.microphone_permitted.load(Ordering::SeqCst) {
+            self.notices.retain(|n| *n != Notice::MicrophoneUnavailable);
+            if !self.notices.contains(&Notice::MicrophoneDenied) {
+                self.notices.push(Notice::MicrophoneDenied);
+            }
+            self.microphone = "denied";
+            return;
+        }
+        self.notices.retain(|n| *n != Notice::MicrophoneDenied);
+        if self.capture.is_none() {
+            let available = blocking(audio::microphone_available).await.unwrap_or(false);
+            self.microphone = if available { "ok" } else { "unavailable" };
+        }
     }
 
     async fn on_sync_status(&mut self) {
@@ -501,6 +636,13 @@ impl Runtime {
             self.notices.push(Notice::DiskFull);
             return;
         }
+        if self.config.audio == AudioChoice::Microphone
+            && !self.microphone_permitted.load(Ordering::SeqCst)
+        {
+            // The notice is already up (set when the permission was refused).
+            tracing::info!(visit = %visit.id, "no microphone permission: the visit runs without audio");
+            return;
+        }
         let source = match self.config.audio {
             AudioChoice::Microphone => Source::Microphone,
             AudioChoice::Synthetic => Source::Synthetic {
@@ -514,6 +656,7 @@ impl Runtime {
                     self.microphone = "ok";
                 }
                 self.capture = Some((visit.id, capture));
+                self.recording.store(true, Ordering::SeqCst);
             }
             Ok(Err(error)) => {
                 tracing::warn!(%error, "recording could not start; the visit runs without audio");
@@ -528,6 +671,7 @@ impl Runtime {
         let Some((id, capture)) = self.capture.take() else {
             return;
         };
+        self.recording.store(false, Ordering::SeqCst);
         if id != visit_id {
             tracing::warn!(%id, %visit_id, "a capture of another visit was running; stopping it");
         }
@@ -694,6 +838,7 @@ fn health_reporter(
     app_version: String,
     data_dir: PathBuf,
     store: Arc<Store>,
+    microphone_permitted: Arc<AtomicBool>,
 ) -> impl Fn() -> shared_model::TabletHealth + Send + Sync + 'static {
     move || {
         let counts = store.counts().unwrap_or_default();
@@ -702,7 +847,9 @@ fn health_reporter(
             queue_length: counts.queued,
             recordings_pending: counts.recordings_pending,
             free_storage_bytes: free_bytes(&data_dir).unwrap_or(0),
-            microphone: if audio::microphone_available() {
+            microphone: if !microphone_permitted.load(Ordering::SeqCst) {
+                shared_model::MicrophoneState::PermissionDenied
+            } else if audio::microphone_available() {
                 shared_model::MicrophoneState::Ok
             } else {
                 shared_model::MicrophoneState::Unavailable

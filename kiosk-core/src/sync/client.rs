@@ -1,6 +1,7 @@
 //! The client of the office server's tablet API (reqwest over rustls).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -219,12 +220,38 @@ impl std::fmt::Debug for ServerClient {
     }
 }
 
-/// The one place TLS is configured. On Android the lead plugs the platform verifier in here.
-fn configure_tls(builder: ClientBuilder, trust: &TlsTrust) -> ClientResult<ClientBuilder> {
+/// Whether the platform's verifier can be used in this process. reqwest's rustls backend
+/// verifies with rustls-platform-verifier; on Android that calls the system's trust manager
+/// through JNI and needs a JavaVM and the app's Context first, which only the app's JNI layer
+/// has (`kiosk-android` calls `rustls_platform_verifier::android::init_with_env`, then
+/// [`platform_verifier_initialised`]). Elsewhere it needs nothing.
+static PLATFORM_VERIFIER_READY: AtomicBool = AtomicBool::new(!cfg!(target_os = "android"));
+
+/// Tells the client that the platform verifier has been initialised (on Android, from JNI).
+/// Until then a client that would use it is refused at set-up, rather than failing (the
+/// verifier panics when uninitialised) at its first TLS handshake.
+pub fn platform_verifier_initialised() {
+    PLATFORM_VERIFIER_READY.store(true, Ordering::SeqCst);
+}
+
+/// The one place TLS is configured. `platform_ready`: whether the platform verifier may be used
+/// (see [`platform_verifier_initialised`]); trusting only the office's own CA does not need it.
+fn configure_tls(
+    builder: ClientBuilder,
+    trust: &TlsTrust,
+    platform_ready: bool,
+) -> ClientResult<ClientBuilder> {
     let certificates = |pem: &[u8]| {
         reqwest::Certificate::from_pem_bundle(pem)
             .map_err(|e| ClientError::Setup(format!("office CA certificate: {e}")))
     };
+    if !platform_ready && !matches!(trust, TlsTrust::OnlyThese(_)) {
+        return Err(ClientError::Setup(
+            "the system's certificate verifier is not initialised (on Android the app must \
+             initialise it through JNI before the kiosk starts)"
+                .into(),
+        ));
+    }
     let builder = builder.tls_backend_rustls();
     Ok(match trust {
         TlsTrust::Platform => builder,
@@ -249,9 +276,10 @@ impl ServerClient {
         let builder = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .user_agent(concat!("kiosk-core/", env!("CARGO_PKG_VERSION")));
-        let http = configure_tls(builder, &config.tls)?
+        let platform_ready = PLATFORM_VERIFIER_READY.load(Ordering::SeqCst);
+        let http = configure_tls(builder, &config.tls, platform_ready)?
             .build()
-            .map_err(|e| ClientError::Setup(e.to_string()))?;
+            .map_err(|e| ClientError::Setup(with_sources(&e)))?;
         let base = config.base_url.trim_end_matches('/').to_string();
         if !(base.starts_with("https://") || base.starts_with("http://")) {
             return Err(ClientError::Setup(format!(
@@ -465,6 +493,18 @@ impl ServerClient {
     }
 }
 
+/// An error with its causes, e.g. reqwest's "builder error" with what the builder refused.
+fn with_sources(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 async fn open_recording(path: &Path, size: u64) -> ClientResult<tokio::fs::File> {
     let file_error = |source| ClientError::RecordingFile {
         path: path.to_path_buf(),
@@ -544,4 +584,39 @@ async fn json<T: DeserializeOwned>(response: reqwest::Result<Response>) -> Clien
             message,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_platform_verifier_is_refused_until_initialised() {
+        for trust in [TlsTrust::Platform, TlsTrust::PlatformAnd(Vec::new())] {
+            let error = configure_tls(reqwest::Client::builder(), &trust, false)
+                .err()
+                .unwrap_or_else(|| panic!("{trust:?} accepted without the platform verifier"));
+            assert!(
+                matches!(&error, ClientError::Setup(m) if m.contains("not initialised")),
+                "{error}"
+            );
+        }
+        let builder = configure_tls(reqwest::Client::builder(), &TlsTrust::Platform, true)
+            .expect("platform verifier once initialised");
+        builder.build().expect("client");
+    }
+
+    #[test]
+    fn an_office_ca_alone_needs_no_platform_verifier() {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let ca = rcgen::CertificateParams::new(Vec::<String>::new())
+            .expect("params")
+            .self_signed(&key)
+            .expect("certificate");
+        let trust = TlsTrust::OnlyThese(ca.pem().into_bytes());
+        configure_tls(reqwest::Client::builder(), &trust, false)
+            .expect("office CA without the platform verifier")
+            .build()
+            .expect("client");
+    }
 }

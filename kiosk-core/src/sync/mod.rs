@@ -22,7 +22,7 @@ use uuid::Uuid;
 pub use backoff::Backoff;
 pub use client::{
     ClientConfig, ClientError, ClientResult, DEFAULT_CHUNK_BYTES, RecordingFate, ServerClient,
-    TlsTrust, UploadOutcome,
+    TlsTrust, UploadOutcome, platform_verifier_initialised,
 };
 
 use crate::store::{OutboxCounts, QueuedRecording, Store, StoreError};

@@ -529,6 +529,15 @@ impl BadVisitRow {
     }
 }
 
+/// The ratings of an employee in a window: the latest 500 at most, which no real desk reaches
+/// in minutes but which bounds the work of a pathological backlog.
+const WINDOW_COUNT: &str = "
+    SELECT count(*), coalesce(sum(rating = 1), 0) FROM (
+        SELECT rating FROM visits
+        WHERE employee_id = ?1 AND ended_at - clock_offset_ms > ?2
+          AND ended_at - clock_offset_ms <= ?3 AND rating IS NOT NULL
+        ORDER BY ended_at - clock_offset_ms DESC LIMIT 500)";
+
 const ALERT_SELECT: &str = "
     SELECT al.id, al.employee_id, e.full_name, al.section_id, s.name, al.department_id,
            al.window_start, al.window_end, al.rated, al.bad, al.raised_at, al.acknowledged_at,
@@ -1702,21 +1711,27 @@ impl Storage for SqliteStorage {
     ) -> StorageResult<Option<Alert>> {
         let end = ms(window_end);
         let start = end.saturating_sub(rule.window.as_millis().clamp(0, i64::MAX.into()) as i64);
-        let id = self.write(|tx| {
-            let (rated, bad): (i64, i64) = tx
-                .prepare_cached(
-                    "SELECT count(*), coalesce(sum(rating = 1), 0) FROM visits
-                     WHERE employee_id = ?1 AND ended_at - clock_offset_ms > ?2
-                       AND ended_at - clock_offset_ms <= ?3 AND rating IS NOT NULL",
-                )?
+        let crosses = |conn: &Connection| -> StorageResult<Option<(i64, i64)>> {
+            let (rated, bad): (i64, i64) = conn
+                .prepare_cached(WINDOW_COUNT)?
                 .query_row(params![employee_id, start, end], |row| {
                     Ok((row.get(0)?, row.get(1)?))
                 })?;
-            if rated < rule.min_ratings.max(1)
-                || (bad as f64) * 100.0 < rule.bad_share_percent * rated as f64
-            {
+            let crossed = rated >= rule.min_ratings.max(1)
+                && (bad as f64) * 100.0 >= rule.bad_share_percent * rated as f64;
+            Ok(crossed.then_some((rated, bad)))
+        };
+        // Most checks find nothing: look on a reader first, take the writer only to raise.
+        let reader = self.reader()?;
+        let quiet = crosses(&reader)?.is_none();
+        drop(reader);
+        if quiet {
+            return Ok(None);
+        }
+        let id = self.write(|tx| {
+            let Some((rated, bad)) = crosses(tx)? else {
                 return Ok(None);
-            }
+            };
             let covered: Option<i64> = tx
                 .prepare_cached(
                     "SELECT id FROM alerts

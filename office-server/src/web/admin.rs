@@ -17,6 +17,7 @@ use super::dashboard::local_time;
 use super::session::Viewer;
 use super::strings::{RU, Strings, fill};
 use super::{Area, Layout, html, role_label, see_other};
+use crate::api::admin::MIN_PASSWORD_CHARS;
 use crate::api::check_new_credentials;
 use crate::api::tablet::ENROLMENT_CODE_DIGITS;
 use crate::app::AppState;
@@ -27,6 +28,22 @@ use crate::storage::{
     AccountSummary, AuditAction, AuditEntry, Directory, NewAccount, Role, Scope, StorageError,
     TabletInfo,
 };
+
+/// What is wrong with a new login or password, in the page's words (the rule is the API's).
+fn credentials_problem(login: Option<&str>, password: &str) -> Option<String> {
+    let t = &RU;
+    if let Some(login) = login
+        && check_new_credentials(login, "0123456789abcdef").is_err()
+    {
+        return Some(t.admin_bad_login.to_string());
+    }
+    check_new_credentials("login", password).err().map(|_| {
+        fill(
+            t.admin_bad_password,
+            &[("min", &MIN_PASSWORD_CHARS.to_string())],
+        )
+    })
+}
 
 /// The longest directory name.
 const MAX_NAME: usize = 300;
@@ -630,7 +647,7 @@ pub async fn create_account(
     let login = form.login.trim().to_string();
     let display_name = form.display_name.trim().to_string();
     let draft = (login.clone(), display_name.clone());
-    let problem = if let Err(message) = check_new_credentials(&login, &form.password) {
+    let problem = if let Some(message) = credentials_problem(Some(&login), &form.password) {
         Some(message)
     } else if display_name.is_empty() || display_name.chars().count() > 200 {
         Some(t.admin_name_required.to_string())
@@ -719,7 +736,7 @@ pub async fn reset_password(
     viewer.check_csrf(&form.csrf)?;
     viewer.require_admin()?;
     let key = format!("password-{id}");
-    if let Err(message) = check_new_credentials("placeholder", &form.password) {
+    if let Some(message) = credentials_problem(None, &form.password) {
         return accounts_response(
             &state,
             &viewer,
@@ -1114,6 +1131,19 @@ mod tests {
         // Saturday.
         let saturday: Timestamp = "2026-11-28T06:00:00Z".parse().unwrap();
         assert!(silent_tablets(&tablets, saturday, &zone, &hours, 30).is_empty());
+    }
+
+    #[test]
+    fn credential_problems_are_told_in_russian() {
+        assert_eq!(
+            credentials_problem(Some("a"), "long enough password"),
+            Some(RU.admin_bad_login.to_string())
+        );
+        assert_eq!(
+            credentials_problem(Some("head.new"), "short"),
+            Some("Пароль должен содержать не менее 10 знаков.".to_string())
+        );
+        assert_eq!(credentials_problem(None, "long enough password"), None);
     }
 
     #[test]

@@ -373,12 +373,20 @@ async fn render_tab(
         trend: content.trend,
         top: content.top,
         show_bad: content.bad.is_some(),
+        // The tabs list the latest Плохо visits to listen to; verdicts are given on the
+        // analysis page.
         bad_rows: bad_rows(
             content.bad.as_deref().unwrap_or(&[]),
             &viewer,
             &state.zone,
             state.config.retention_days,
-        ),
+        )
+        .into_iter()
+        .map(|row| BadRow {
+            can_decide: false,
+            ..row
+        })
+        .collect(),
         bad_link: format!("/dashboard/bad?{}", selection.query()),
     };
     Ok(html(&page))

@@ -191,6 +191,9 @@ pub struct Strings {
     pub admin_reset_password: &'static str,
     pub admin_password_reset: &'static str,
     pub admin_login_taken: &'static str,
+    pub admin_bad_login: &'static str,
+    /// `{min}`.
+    pub admin_bad_password: &'static str,
     pub admin_role_needs_scope: &'static str,
     pub role_admin: &'static str,
     pub role_observer: &'static str,
@@ -423,6 +426,8 @@ pub static RU: Strings = Strings {
     admin_reset_password: "Сменить пароль",
     admin_password_reset: "Пароль изменен; прежние сеансы этой учетной записи завершены.",
     admin_login_taken: "Учетная запись с таким логином уже есть.",
+    admin_bad_login: "Логин: от 3 до 64 букв, цифр или знаков . _ - @.",
+    admin_bad_password: "Пароль должен содержать не менее {min} знаков.",
     admin_role_needs_scope: "Для этой роли выберите департамент, отдел или сотрудника.",
     role_admin: "Администратор",
     role_observer: "Наблюдатель (вся организация, только чтение)",

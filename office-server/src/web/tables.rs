@@ -88,6 +88,10 @@ pub enum Value {
 }
 
 impl Value {
+    pub fn is_text(&self) -> bool {
+        matches!(self, Value::Text(_))
+    }
+
     pub fn text(&self) -> String {
         match self {
             Value::Text(text) => text.clone(),

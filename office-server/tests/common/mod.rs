@@ -580,9 +580,20 @@ pub async fn paired_tablet_in(
     employee_index: usize,
 ) -> (Tablet, Pairing) {
     let admin = app.admin().await;
-    let tablet = app.enrol_tablet(&admin, name).await;
+    paired_tablet_with(app, &admin, section, name, employee_index).await
+}
+
+/// Like [`paired_tablet_in`], with an administrator's client already signed in.
+pub async fn paired_tablet_with(
+    app: &TestApp,
+    admin: &Client,
+    section: &str,
+    name: &str,
+    employee_index: usize,
+) -> (Tablet, Pairing) {
+    let tablet = app.enrol_tablet(admin, name).await;
     let specialist = app
-        .specialist(&admin, app.employee_of(section, employee_index))
+        .specialist(admin, app.employee_of(section, employee_index))
         .await;
     let pairing = app.pair(&tablet, &specialist).await;
     (tablet, pairing)
