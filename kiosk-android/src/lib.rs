@@ -307,3 +307,15 @@ pub extern "system" fn Java_ru_gov_rating_kiosk_KioskNative_isRecording<'local>(
 ) -> jboolean {
     entry(env, |_env| Ok(service::is_recording()))
 }
+
+/// For the desktop test only (`KioskNativeTest.panicInNative`, a native method no class of the
+/// app declares): a panic inside an entry point must become a `KioskException`, not a crash.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_ru_gov_rating_kiosk_KioskNativeTest_panicInNative<'local>(
+    env: EnvUnowned<'local>,
+    _class: JClass<'local>,
+) -> jboolean {
+    entry(env, |_env| -> Result<jboolean, Error> {
+        panic!("a deliberate panic, from the desktop test")
+    })
+}

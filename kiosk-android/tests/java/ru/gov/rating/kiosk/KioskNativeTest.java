@@ -25,6 +25,9 @@ public final class KioskNativeTest {
     private static final Pattern KIOSK_URL = Pattern.compile("http://127\\.0\\.0\\.1:(\\d+)/k/([0-9a-f]{48})/");
     private static int checks;
 
+    /** Panics inside a native entry point (exported by the library for this test only). */
+    private static native boolean panicInNative();
+
     public static void main(String[] args) throws Exception {
         if (args.length != 2) {
             System.err.println("usage: KioskNativeTest SERVER_URL SCRATCH_DIR");
@@ -47,6 +50,9 @@ public final class KioskNativeTest {
         String data = new File(scratch, "data").getAbsolutePath();
 
         badArguments(data);
+
+        // A Rust panic inside the library is a KioskException, and the library goes on working.
+        expectKioskException(() -> panicInNative(), "internal error in the kiosk library: a deliberate panic");
 
         // Before any start: nothing runs, nothing records, lifecycle events are ignored.
         check(!KioskNative.isRecording(), "not recording before start");
