@@ -27,6 +27,12 @@ pub fn hash_password(password: &str) -> Result<String, PasswordError> {
         .map_err(PasswordError::Hash)
 }
 
+/// [`hash_password`] on tokio's blocking pool, for the async handlers.
+pub async fn hash_password_blocking(password: String) -> anyhow::Result<String> {
+    let hash = tokio::task::spawn_blocking(move || hash_password(&password)).await??;
+    Ok(hash)
+}
+
 /// Whether `password` matches `hash`. A malformed stored hash matches nothing.
 pub fn verify_password(hash: &str, password: &str) -> bool {
     PasswordHash::new(hash)

@@ -95,6 +95,34 @@ async fn wait_for(browser: &Client, css: &str) -> fantoccini::elements::Element 
         .unwrap_or_else(|e| panic!("{css} did not appear: {e}"))
 }
 
+/// Fills the sign-in form and sends it.
+async fn sign_in(browser: &Client, login: &str, password: &str) {
+    wait_for(browser, "input[name=login]")
+        .await
+        .send_keys(login)
+        .await
+        .unwrap();
+    wait_for(browser, "input[name=password]")
+        .await
+        .send_keys(password)
+        .await
+        .unwrap();
+    wait_for(browser, "form.login button")
+        .await
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Presses the sign-out button in the page header.
+async fn sign_out(browser: &Client) {
+    wait_for(browser, "form[action='/logout'] button")
+        .await
+        .click()
+        .await
+        .unwrap();
+}
+
 async fn script(browser: &Client, code: &str) -> Value {
     browser
         .execute(code, Vec::new())
@@ -234,21 +262,7 @@ async fn a_head_of_section_works_through_the_dashboard_in_chromium() {
     browser.goto(&app.url("/dashboard")).await.unwrap();
     wait_for(&browser, "form.login").await;
     screenshot(&browser, "login").await;
-    wait_for(&browser, "input[name=login]")
-        .await
-        .send_keys("head.accounting")
-        .await
-        .unwrap();
-    wait_for(&browser, "input[name=password]")
-        .await
-        .send_keys(WEB_PASSWORD)
-        .await
-        .unwrap();
-    wait_for(&browser, "form.login button")
-        .await
-        .click()
-        .await
-        .unwrap();
+    sign_in(&browser, "head.accounting", WEB_PASSWORD).await;
     wait_for(&browser, "#tab-section.active").await;
 
     // Only the section: its name, its employees, none of another department's.
@@ -481,50 +495,14 @@ async fn a_head_of_section_works_through_the_dashboard_in_chromium() {
 
     // The observer's «Сводная по всем департаментам».
     if std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
-        wait_for(&browser, "form[action='/logout'] button")
-            .await
-            .click()
-            .await
-            .unwrap();
+        sign_out(&browser).await;
         wait_for(&browser, "form.login").await;
-        wait_for(&browser, "input[name=login]")
-            .await
-            .send_keys("observer")
-            .await
-            .unwrap();
-        wait_for(&browser, "input[name=password]")
-            .await
-            .send_keys(WEB_PASSWORD)
-            .await
-            .unwrap();
-        wait_for(&browser, "form.login button")
-            .await
-            .click()
-            .await
-            .unwrap();
+        sign_in(&browser, "observer", WEB_PASSWORD).await;
         wait_for(&browser, "#tab-department.active").await;
         wait_for(&browser, "table[data-table=departments_avg]").await;
         screenshot(&browser, "tab-department").await;
-        wait_for(&browser, "form[action='/logout'] button")
-            .await
-            .click()
-            .await
-            .unwrap();
-        wait_for(&browser, "input[name=login]")
-            .await
-            .send_keys(ADMIN_LOGIN)
-            .await
-            .unwrap();
-        wait_for(&browser, "input[name=password]")
-            .await
-            .send_keys(ADMIN_PASSWORD)
-            .await
-            .unwrap();
-        wait_for(&browser, "form.login button")
-            .await
-            .click()
-            .await
-            .unwrap();
+        sign_out(&browser).await;
+        sign_in(&browser, ADMIN_LOGIN, ADMIN_PASSWORD).await;
         wait_for(&browser, "#tab-department.active").await;
         browser.goto(&app.url("/admin/tablets")).await.unwrap();
         wait_for(&browser, "table#tablets").await;

@@ -34,6 +34,16 @@ async fn page(client: &Client, app: &TestApp, path: &str) -> String {
     body
 }
 
+/// Posts `form` (urlencoded) to `path`.
+async fn post_form(
+    client: &Client,
+    app: &TestApp,
+    path: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    client.post(app.url(path)).form(form).send().await.unwrap()
+}
+
 fn sync_ok(response: &shared_model::SyncResponse) {
     for ack in &response.results {
         assert!(ack.outcome.is_stored(), "{ack:?}");
@@ -329,16 +339,17 @@ async fn bad_visits_play_with_range_get_verdicts_and_every_playback_is_audited_o
 
     // A verdict: first without a choice (refused on the form), then a real one.
     let path = format!("/dashboard/bad/{}/verdict", with_file.id);
-    let refused = client
-        .post(app.url(&path))
-        .form(&[
+    let refused = post_form(
+        &client,
+        &app,
+        &path,
+        &[
             ("csrf", csrf.as_str()),
             ("comment", "?"),
             ("back", "/dashboard/bad"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
     assert!(
         refused
@@ -347,24 +358,26 @@ async fn bad_visits_play_with_range_get_verdicts_and_every_playback_is_audited_o
             .unwrap()
             .contains("Отметьте, правильно ли")
     );
-    let no_token = client
-        .post(app.url(&path))
-        .form(&[("correct", "yes"), ("comment", "ok")])
-        .send()
-        .await
-        .unwrap();
+    let no_token = post_form(
+        &client,
+        &app,
+        &path,
+        &[("correct", "yes"), ("comment", "ok")],
+    )
+    .await;
     assert_eq!(no_token.status(), StatusCode::FORBIDDEN);
-    let decided = client
-        .post(app.url(&path))
-        .form(&[
+    let decided = post_form(
+        &client,
+        &app,
+        &path,
+        &[
             ("csrf", csrf.as_str()),
             ("correct", "no"),
             ("comment", "Не объяснил порядок очереди"),
             ("back", "/dashboard/bad"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(decided.status(), StatusCode::SEE_OTHER);
     let html = page(&client, &app, "/dashboard/bad").await;
     assert!(html.contains("Специалист действовал неправильно"));
@@ -396,12 +409,13 @@ async fn bad_visits_play_with_range_get_verdicts_and_every_playback_is_audited_o
     let (observer, observer_csrf) = web_login(&app, &observer, WEB_PASSWORD).await;
     let html = page(&observer, &app, "/dashboard/bad").await;
     assert!(!html.contains("verdict-form"));
-    let forbidden = observer
-        .post(app.url(&path))
-        .form(&[("csrf", observer_csrf.as_str()), ("correct", "yes")])
-        .send()
-        .await
-        .unwrap();
+    let forbidden = post_form(
+        &observer,
+        &app,
+        &path,
+        &[("csrf", observer_csrf.as_str()), ("correct", "yes")],
+    )
+    .await;
     assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
     app.stop().await;
 }
@@ -473,19 +487,21 @@ async fn a_burst_of_bad_ratings_raises_an_alert_for_the_heads_in_scope() {
             }
         }
     };
-    let refused = other_client
-        .post(app.url(&format!("/dashboard/alerts/{id}/acknowledge")))
-        .form(&[("csrf", other_csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let refused = post_form(
+        &other_client,
+        &app,
+        &format!("/dashboard/alerts/{id}/acknowledge"),
+        &[("csrf", other_csrf.as_str())],
+    )
+    .await;
     assert_eq!(refused.status(), StatusCode::NOT_FOUND);
-    let done = head_client
-        .post(app.url(&format!("/dashboard/alerts/{id}/acknowledge")))
-        .form(&[("csrf", csrf.as_str()), ("back", "/dashboard/alerts")])
-        .send()
-        .await
-        .unwrap();
+    let done = post_form(
+        &head_client,
+        &app,
+        &format!("/dashboard/alerts/{id}/acknowledge"),
+        &[("csrf", csrf.as_str()), ("back", "/dashboard/alerts")],
+    )
+    .await;
     assert_eq!(done.status(), StatusCode::SEE_OTHER);
     let html = page(&head_client, &app, "/dashboard/alerts").await;
     assert!(
@@ -568,16 +584,17 @@ async fn recordings_past_retention_are_deleted_and_the_visit_says_so() {
     upload_recording(&tablet, &recent, RECORDING).await;
     let (admin, csrf) = web_login(&app, ADMIN_LOGIN, ADMIN_PASSWORD).await;
     // A verdict before the purge stays after it.
-    let decided = admin
-        .post(app.url(&format!("/dashboard/bad/{}/verdict", old.id)))
-        .form(&[
+    let decided = post_form(
+        &admin,
+        &app,
+        &format!("/dashboard/bad/{}/verdict", old.id),
+        &[
             ("csrf", csrf.as_str()),
             ("correct", "yes"),
             ("comment", "Все верно"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(decided.status(), StatusCode::SEE_OTHER);
     let _keep = app.stop_keeping_data().await;
     // The retention task runs at start.
@@ -946,57 +963,55 @@ async fn sign_in_and_out_through_the_forms() {
     let (status, html) = get_text(&client, &app, "/login?next=/dashboard/bad").await;
     assert_eq!(status, StatusCode::OK);
     let token = csrf_of(&html).unwrap();
-    let wrong = client
-        .post(app.url("/login"))
-        .form(&[
+    let wrong = post_form(
+        &client,
+        &app,
+        "/login",
+        &[
             ("login", ADMIN_LOGIN),
             ("password", "wrong password"),
             ("next", "/dashboard/bad"),
             ("csrf", &token),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     let html = wrong.text().await.unwrap();
     assert!(html.contains("Неверный логин или пароль"));
     let token = csrf_of(&html).unwrap();
     // A foreign `next` is ignored.
-    let ok = client
-        .post(app.url("/login"))
-        .form(&[
+    let ok = post_form(
+        &client,
+        &app,
+        "/login",
+        &[
             ("login", ADMIN_LOGIN),
             ("password", ADMIN_PASSWORD),
             ("next", "//evil.example/"),
             ("csrf", &token),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(ok.status(), StatusCode::SEE_OTHER);
     assert_eq!(ok.headers()["location"], "/dashboard");
     let html = page(&client, &app, "/dashboard/department").await;
     let csrf = csrf_of(&html).unwrap();
-    let out = client
-        .post(app.url("/logout"))
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let out = post_form(&client, &app, "/logout", &[("csrf", csrf.as_str())]).await;
     assert_eq!(out.status(), StatusCode::SEE_OTHER);
     let (status, _) = get_text(&client, &app, "/dashboard/department").await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     // Without the sign-in page's token, a posted login is refused.
-    let forged = web_client()
-        .post(app.url("/login"))
-        .form(&[
+    let forged = post_form(
+        &web_client(),
+        &app,
+        "/login",
+        &[
             ("login", ADMIN_LOGIN),
             ("password", ADMIN_PASSWORD),
             ("csrf", "x"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
     app.stop().await;
 }
@@ -1092,15 +1107,16 @@ async fn administration_forms_say_what_is_wrong_and_do_what_is_asked() {
         .parse()
         .unwrap();
     let admin2 = admin.clone();
-    let reset = admin2
-        .post(app.url(&format!("/admin/accounts/{id}/password")))
-        .form(&[
+    let reset = post_form(
+        &admin2,
+        &app,
+        &format!("/admin/accounts/{id}/password"),
+        &[
             ("csrf", csrf.as_str()),
             ("password", "a brand new password"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(reset.status(), StatusCode::SEE_OTHER);
     // The old session ended; the new password works.
     let (status, _) = get_text(&head, &app, "/dashboard/section").await;
@@ -1159,12 +1175,13 @@ async fn a_specialist_pairs_and_ends_through_the_pairing_page() {
     let html = page(&client, &app, "/pairing").await;
     assert!(html.contains("Сейчас ни один планшет не привязан"));
     let (status, html) = {
-        let response = client
-            .post(app.url("/pairing"))
-            .form(&[("csrf", csrf.as_str()), ("code", "000000")])
-            .send()
-            .await
-            .unwrap();
+        let response = post_form(
+            &client,
+            &app,
+            "/pairing",
+            &[("csrf", csrf.as_str()), ("code", "000000")],
+        )
+        .await;
         (response.status(), response.text().await.unwrap())
     };
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -1177,23 +1194,25 @@ async fn a_specialist_pairs_and_ends_through_the_pairing_page() {
         .json()
         .await
         .unwrap();
-    let paired = client
-        .post(app.url("/pairing"))
-        .form(&[("csrf", csrf.as_str()), ("code", issued.code.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let paired = post_form(
+        &client,
+        &app,
+        "/pairing",
+        &[("csrf", csrf.as_str()), ("code", issued.code.as_str())],
+    )
+    .await;
     assert_eq!(paired.status(), StatusCode::SEE_OTHER);
     let html = page(&client, &app, "/pairing?done=paired").await;
     assert!(html.contains("Планшет привязан"));
     let start = html.find("data-pairing=\"").unwrap() + 14;
     let id = &html[start..start + 36];
-    let ended = client
-        .post(app.url(&format!("/pairing/{id}/end")))
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let ended = post_form(
+        &client,
+        &app,
+        &format!("/pairing/{id}/end"),
+        &[("csrf", csrf.as_str())],
+    )
+    .await;
     assert_eq!(ended.status(), StatusCode::SEE_OTHER);
     let html = page(&client, &app, "/pairing").await;
     assert!(html.contains("Сейчас ни один планшет не привязан"));

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use super::extract::SignedIn;
 use super::tablet::ENROLMENT_CODE_DIGITS;
 use crate::app::AppState;
-use crate::auth::{hash_password, normalise_code};
+use crate::auth::{hash_password_blocking, normalise_code};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::storage::{Directory, NewAccount, Role, Scope, TabletInfo};
 
@@ -75,6 +75,28 @@ pub fn check_new_credentials(login: &str, password: &str) -> Result<(), String> 
     Ok(())
 }
 
+/// Hashes `password` off the runtime and stores the account: a taken login is
+/// [`ApiError::Conflict`], a scope that names no row [`ApiError::NotFound`].
+pub async fn store_new_account(
+    state: &AppState,
+    login: String,
+    display_name: String,
+    password: String,
+    role: Role,
+) -> ApiResult<i64> {
+    let password_hash = hash_password_blocking(password)
+        .await
+        .map_err(ApiError::Internal)?;
+    let account = NewAccount {
+        login,
+        display_name,
+        password_hash,
+        role,
+        created_at: Timestamp::now(),
+    };
+    state.db(move |db| db.create_account(&account)).await
+}
+
 pub async fn create_account(
     State(state): State<AppState>,
     signed_in: SignedIn,
@@ -100,19 +122,7 @@ pub async fn create_account(
         },
         NewRole::Specialist { employee_id } => Role::Specialist { employee_id },
     };
-    let password = request.password;
-    let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    let account = NewAccount {
-        login,
-        display_name,
-        password_hash,
-        role,
-        created_at: Timestamp::now(),
-    };
-    let id = state.db(move |db| db.create_account(&account)).await?;
+    let id = store_new_account(&state, login, display_name, request.password, role).await?;
     tracing::info!(id, by = signed_in.0.id, "account created");
     Ok((StatusCode::CREATED, ApiJson(Created { id })))
 }

@@ -117,6 +117,23 @@ impl SqliteStorage {
         tx.commit()?;
         Ok(value)
     }
+
+    /// Renames one directory row with `update` (`?1` the name, `?2` the id): a taken name is
+    /// [`StorageError::AlreadyExists`], a missing row [`StorageError::NotFound`], both `what`.
+    fn rename_row(
+        &self,
+        update: &str,
+        what: &'static str,
+        id: i64,
+        name: &str,
+    ) -> StorageResult<()> {
+        self.write(|tx| {
+            let changed = tx
+                .execute(update, params![name, id])
+                .map_err(unique(what))?;
+            changed_one(changed, what)
+        })
+    }
 }
 
 fn ms(ts: Timestamp) -> i64 {
@@ -1847,27 +1864,21 @@ impl Storage for SqliteStorage {
     }
 
     fn rename_department(&self, id: i64, name: &str) -> StorageResult<()> {
-        self.write(|tx| {
-            let changed = tx
-                .execute(
-                    "UPDATE departments SET name = ?1 WHERE id = ?2",
-                    params![name, id],
-                )
-                .map_err(unique("department"))?;
-            changed_one(changed, "department")
-        })
+        self.rename_row(
+            "UPDATE departments SET name = ?1 WHERE id = ?2",
+            "department",
+            id,
+            name,
+        )
     }
 
     fn rename_section(&self, id: i64, name: &str) -> StorageResult<()> {
-        self.write(|tx| {
-            let changed = tx
-                .execute(
-                    "UPDATE sections SET name = ?1 WHERE id = ?2",
-                    params![name, id],
-                )
-                .map_err(unique("section"))?;
-            changed_one(changed, "section")
-        })
+        self.rename_row(
+            "UPDATE sections SET name = ?1 WHERE id = ?2",
+            "section",
+            id,
+            name,
+        )
     }
 
     fn update_employee(
@@ -1889,15 +1900,12 @@ impl Storage for SqliteStorage {
     }
 
     fn rename_service(&self, id: i64, name: &str) -> StorageResult<()> {
-        self.write(|tx| {
-            let changed = tx
-                .execute(
-                    "UPDATE services SET name = ?1 WHERE id = ?2",
-                    params![name, id],
-                )
-                .map_err(unique("service"))?;
-            changed_one(changed, "service")
-        })
+        self.rename_row(
+            "UPDATE services SET name = ?1 WHERE id = ?2",
+            "service",
+            id,
+            name,
+        )
     }
 
     fn rename_tablet(&self, id: i64, name: &str) -> StorageResult<()> {

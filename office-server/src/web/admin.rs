@@ -17,16 +17,15 @@ use super::dashboard::local_time;
 use super::session::Viewer;
 use super::strings::{RU, Strings, fill};
 use super::{Area, Layout, html, role_label, see_other};
-use crate::api::admin::MIN_PASSWORD_CHARS;
+use crate::api::admin::{MIN_PASSWORD_CHARS, store_new_account};
 use crate::api::check_new_credentials;
 use crate::api::tablet::ENROLMENT_CODE_DIGITS;
 use crate::app::AppState;
-use crate::auth::{hash_password, normalise_code};
+use crate::auth::{hash_password_blocking, normalise_code};
 use crate::config::WorkingHours;
 use crate::error::{ApiError, ApiPath, PageError, PageResult};
 use crate::storage::{
-    AccountSummary, AuditAction, AuditEntry, Directory, NewAccount, Role, Scope, StorageError,
-    TabletInfo,
+    AccountSummary, AuditAction, AuditEntry, Directory, Role, Scope, StorageError, TabletInfo,
 };
 
 /// What is wrong with a new login or password, in the page's words (the rule is the API's).
@@ -54,6 +53,14 @@ pub struct FormError {
     pub message: String,
 }
 
+/// The message of `error` when it belongs to the form `form`.
+fn error_for<'a>(error: &'a Option<FormError>, form: &str) -> Option<&'a str> {
+    error
+        .as_ref()
+        .filter(|e| e.form == form)
+        .map(|e| e.message.as_str())
+}
+
 fn form_error(form: &str, message: impl Into<String>) -> Option<FormError> {
     Some(FormError {
         form: form.to_string(),
@@ -79,6 +86,12 @@ fn notice(t: &'static Strings, ok: &OkQuery) -> Option<&'static str> {
 fn clean_name(name: &str) -> Option<String> {
     let name = name.trim();
     (!name.is_empty() && name.chars().count() <= MAX_NAME).then(|| name.to_string())
+}
+
+/// A tablet's name typed into a form: trimmed, 1 to 100 characters.
+fn tablet_name(name: &str) -> Option<String> {
+    let name = name.trim();
+    (!name.is_empty() && name.chars().count() <= 100).then(|| name.to_string())
 }
 
 fn parse_id(text: &str) -> Option<i64> {
@@ -171,10 +184,7 @@ struct DirectoryPage {
 
 impl DirectoryPage {
     fn error_for(&self, form: &str) -> Option<&str> {
-        self.error
-            .as_ref()
-            .filter(|e| e.form == form)
-            .map(|e| e.message.as_str())
+        error_for(&self.error, form)
     }
 
     fn offers(&self, section: &crate::storage::SectionEntry, service: &i64) -> bool {
@@ -270,18 +280,33 @@ pub struct NameForm {
     name: String,
 }
 
+/// A form with one name (a new department or service, or a new name for a row): the name is
+/// checked, then `work` runs as a directory change answered on the form `key`.
+async fn named_change<F>(
+    state: &AppState,
+    viewer: &Viewer,
+    key: &str,
+    form: NameForm,
+    work: F,
+) -> PageResult<Response>
+where
+    F: FnOnce(&dyn crate::storage::Storage, &str) -> Result<(), StorageError> + Send + 'static,
+{
+    viewer.check_csrf(&form.csrf)?;
+    viewer.require_admin()?;
+    let Some(name) = clean_name(&form.name) else {
+        return refuse(state, viewer, key, RU.admin_name_required).await;
+    };
+    directory_change(state, viewer, key, move |db| work(db, &name)).await
+}
+
 pub async fn create_department(
     State(state): State<AppState>,
     viewer: Viewer,
     Form(form): Form<NameForm>,
 ) -> PageResult<Response> {
-    viewer.check_csrf(&form.csrf)?;
-    viewer.require_admin()?;
-    let Some(name) = clean_name(&form.name) else {
-        return refuse(&state, &viewer, "department-new", RU.admin_name_required).await;
-    };
-    directory_change(&state, &viewer, "department-new", move |db| {
-        db.create_department(&name).map(|_| ())
+    named_change(&state, &viewer, "department-new", form, |db, name| {
+        db.create_department(name).map(|_| ())
     })
     .await
 }
@@ -292,14 +317,9 @@ pub async fn rename_department(
     ApiPath(id): ApiPath<i64>,
     Form(form): Form<NameForm>,
 ) -> PageResult<Response> {
-    viewer.check_csrf(&form.csrf)?;
-    viewer.require_admin()?;
     let key = format!("department-{id}");
-    let Some(name) = clean_name(&form.name) else {
-        return refuse(&state, &viewer, &key, RU.admin_name_required).await;
-    };
-    directory_change(&state, &viewer, &key, move |db| {
-        db.rename_department(id, &name)
+    named_change(&state, &viewer, &key, form, move |db, name| {
+        db.rename_department(id, name)
     })
     .await
 }
@@ -340,14 +360,9 @@ pub async fn rename_section(
     ApiPath(id): ApiPath<i64>,
     Form(form): Form<NameForm>,
 ) -> PageResult<Response> {
-    viewer.check_csrf(&form.csrf)?;
-    viewer.require_admin()?;
     let key = format!("section-{id}");
-    let Some(name) = clean_name(&form.name) else {
-        return refuse(&state, &viewer, &key, RU.admin_name_required).await;
-    };
-    directory_change(&state, &viewer, &key, move |db| {
-        db.rename_section(id, &name)
+    named_change(&state, &viewer, &key, form, move |db, name| {
+        db.rename_section(id, name)
     })
     .await
 }
@@ -454,13 +469,8 @@ pub async fn create_service(
     viewer: Viewer,
     Form(form): Form<NameForm>,
 ) -> PageResult<Response> {
-    viewer.check_csrf(&form.csrf)?;
-    viewer.require_admin()?;
-    let Some(name) = clean_name(&form.name) else {
-        return refuse(&state, &viewer, "service-new", RU.admin_name_required).await;
-    };
-    directory_change(&state, &viewer, "service-new", move |db| {
-        db.create_service(&name).map(|_| ())
+    named_change(&state, &viewer, "service-new", form, |db, name| {
+        db.create_service(name).map(|_| ())
     })
     .await
 }
@@ -471,14 +481,9 @@ pub async fn rename_service(
     ApiPath(id): ApiPath<i64>,
     Form(form): Form<NameForm>,
 ) -> PageResult<Response> {
-    viewer.check_csrf(&form.csrf)?;
-    viewer.require_admin()?;
     let key = format!("service-{id}");
-    let Some(name) = clean_name(&form.name) else {
-        return refuse(&state, &viewer, &key, RU.admin_name_required).await;
-    };
-    directory_change(&state, &viewer, &key, move |db| {
-        db.rename_service(id, &name)
+    named_change(&state, &viewer, &key, form, move |db, name| {
+        db.rename_service(id, name)
     })
     .await
 }
@@ -508,10 +513,7 @@ struct AccountsPage {
 
 impl AccountsPage {
     fn error_for(&self, form: &str) -> Option<&str> {
-        self.error
-            .as_ref()
-            .filter(|e| e.form == form)
-            .map(|e| e.message.as_str())
+        error_for(&self.error, form)
     }
 }
 
@@ -581,6 +583,18 @@ async fn accounts_response(
         draft_name: draft.1,
     };
     Ok((status, html(&page)).into_response())
+}
+
+/// The accounts page again, with `message` on the form `key` and the form's draft kept.
+async fn accounts_refusal(
+    state: &AppState,
+    viewer: &Viewer,
+    status: StatusCode,
+    key: &str,
+    message: impl Into<String>,
+    draft: (String, String),
+) -> PageResult<Response> {
+    accounts_response(state, viewer, status, None, form_error(key, message), draft).await
 }
 
 pub async fn accounts_page(
@@ -655,62 +669,50 @@ pub async fn create_account(
         None
     };
     if let Some(message) = problem {
-        return accounts_response(
+        return accounts_refusal(
             &state,
             &viewer,
             StatusCode::BAD_REQUEST,
-            None,
-            form_error("account-new", message),
+            "account-new",
+            message,
             draft,
         )
         .await;
     }
     let Some(role) = role_of(&form.role, &form.scope) else {
-        return accounts_response(
+        return accounts_refusal(
             &state,
             &viewer,
             StatusCode::BAD_REQUEST,
-            None,
-            form_error("account-new", t.admin_role_needs_scope),
+            "account-new",
+            t.admin_role_needs_scope,
             draft,
         )
         .await;
     };
-    let password = form.password;
-    let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(PageError::internal)?
-        .map_err(PageError::internal)?;
-    let account = NewAccount {
-        login,
-        display_name,
-        password_hash,
-        role,
-        created_at: Timestamp::now(),
-    };
-    match state.db(move |db| db.create_account(&account)).await {
+    match store_new_account(&state, login, display_name, form.password, role).await {
         Ok(id) => {
             tracing::info!(id, by = viewer.account.id, "account created");
             Ok(see_other("/admin/accounts?ok=1"))
         }
         Err(ApiError::Conflict { .. }) => {
-            accounts_response(
+            accounts_refusal(
                 &state,
                 &viewer,
                 StatusCode::CONFLICT,
-                None,
-                form_error("account-new", t.admin_login_taken),
+                "account-new",
+                t.admin_login_taken,
                 draft,
             )
             .await
         }
         Err(ApiError::NotFound(_)) => {
-            accounts_response(
+            accounts_refusal(
                 &state,
                 &viewer,
                 StatusCode::BAD_REQUEST,
-                None,
-                form_error("account-new", t.admin_role_needs_scope),
+                "account-new",
+                t.admin_role_needs_scope,
                 draft,
             )
             .await
@@ -737,20 +739,18 @@ pub async fn reset_password(
     viewer.require_admin()?;
     let key = format!("password-{id}");
     if let Some(message) = credentials_problem(None, &form.password) {
-        return accounts_response(
+        return accounts_refusal(
             &state,
             &viewer,
             StatusCode::BAD_REQUEST,
-            None,
-            form_error(&key, message),
+            &key,
+            message,
             (String::new(), String::new()),
         )
         .await;
     }
-    let password = form.password;
-    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+    let hash = hash_password_blocking(form.password)
         .await
-        .map_err(PageError::internal)?
         .map_err(PageError::internal)?;
     match state.db(move |db| db.set_password(id, &hash)).await {
         Ok(()) => {
@@ -792,10 +792,7 @@ struct TabletsPage {
 
 impl TabletsPage {
     fn error_for(&self, form: &str) -> Option<&str> {
-        self.error
-            .as_ref()
-            .filter(|e| e.form == form)
-            .map(|e| e.message.as_str())
+        error_for(&self.error, form)
     }
 }
 
@@ -880,6 +877,18 @@ async fn tablets_response(
     Ok((status, html(&page)).into_response())
 }
 
+/// The tablets page again, with `message` on the form `key` and the form's draft kept.
+async fn tablets_refusal(
+    state: &AppState,
+    viewer: &Viewer,
+    status: StatusCode,
+    key: &str,
+    message: impl Into<String>,
+    draft: (String, String),
+) -> PageResult<Response> {
+    tablets_response(state, viewer, status, None, form_error(key, message), draft).await
+}
+
 pub async fn tablets_page(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -920,17 +929,7 @@ pub async fn approve_enrolment(
         let draft = draft.clone();
         let state = state.clone();
         let viewer = viewer.clone();
-        async move {
-            tablets_response(
-                &state,
-                &viewer,
-                status,
-                None,
-                form_error("enrol", message),
-                draft,
-            )
-            .await
-        }
+        async move { tablets_refusal(&state, &viewer, status, "enrol", message, draft).await }
     };
     let Some(code) = normalise_code(&form.code, ENROLMENT_CODE_DIGITS) else {
         return refuse(
@@ -942,10 +941,9 @@ pub async fn approve_enrolment(
         )
         .await;
     };
-    let name = form.name.trim().to_string();
-    if name.is_empty() || name.chars().count() > 100 {
+    let Some(name) = tablet_name(&form.name) else {
         return refuse(StatusCode::BAD_REQUEST, t.tablets_name_required.to_string()).await;
-    }
+    };
     match state
         .db(move |db| db.approve_enrolment(&code, &name, Timestamp::now()))
         .await
@@ -974,18 +972,17 @@ pub async fn rename_tablet(
     let t = &RU;
     viewer.check_csrf(&form.csrf)?;
     viewer.require_admin()?;
-    let name = form.name.trim().to_string();
-    if name.is_empty() || name.chars().count() > 100 {
-        return tablets_response(
+    let Some(name) = tablet_name(&form.name) else {
+        return tablets_refusal(
             &state,
             &viewer,
             StatusCode::BAD_REQUEST,
-            None,
-            form_error(&format!("tablet-{id}"), t.tablets_name_required),
+            &format!("tablet-{id}"),
+            t.tablets_name_required,
             (String::new(), String::new()),
         )
         .await;
-    }
+    };
     match state.db(move |db| db.rename_tablet(id, &name)).await {
         Ok(()) => Ok(see_other("/admin/tablets?ok=1")),
         Err(ApiError::NotFound(_)) => Err(PageError::not_found("tablet")),

@@ -313,6 +313,24 @@ pub async fn select(
     Ok((selection, directory, names))
 }
 
+/// [`build_tab`] for the page's selection, on the blocking pool.
+pub async fn load_tab(
+    state: &AppState,
+    tab: Tab,
+    selection: &Selection,
+    directory: &Directory,
+) -> PageResult<TabContent> {
+    let selection = selection.clone();
+    let directory = directory.clone();
+    let content = state
+        .db(move |db| {
+            let names = Names::of(&directory);
+            build_tab(db, tab, &selection, &directory, &names)
+        })
+        .await?;
+    Ok(content)
+}
+
 async fn render_tab(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -322,16 +340,7 @@ async fn render_tab(
     let t = &RU;
     let (selection, directory, names) =
         select(&state, &viewer, &query, tab == Tab::Employee).await?;
-    let content = {
-        let selection = selection.clone();
-        let directory = directory.clone();
-        state
-            .db(move |db| {
-                let names = Names::of(&directory);
-                build_tab(db, tab, &selection, &directory, &names)
-            })
-            .await?
-    };
+    let content = load_tab(&state, tab, &selection, &directory).await?;
     let visible = selection.visibility.filter();
     let alerts = state.db(move |db| db.alerts(&visible, true, 20)).await?;
     let back = format!("{}?{}", tab.path(), selection.query());

@@ -9,8 +9,8 @@ use jiff::Timestamp;
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
 
 use super::bad::{PAGE_SIZE, audio_note};
-use super::dashboard::{Tab, build_tab, local_time, periods_note, select};
-use super::selection::{Names, PageQuery};
+use super::dashboard::{Tab, load_tab, local_time, periods_note, select};
+use super::selection::PageQuery;
 use super::session::Viewer;
 use super::strings::{RU, Strings, fill};
 use super::tables::{Cell, PlainTable, ReportTable, Value};
@@ -206,16 +206,7 @@ pub async fn export(
             }
         }
         Some(tab) => {
-            let built = {
-                let selection = selection.clone();
-                let directory = directory.clone();
-                state
-                    .db(move |db| {
-                        let names = Names::of(&directory);
-                        build_tab(db, tab, &selection, &directory, &names)
-                    })
-                    .await?
-            };
+            let built = load_tab(&state, tab, &selection, &directory).await?;
             if let Some(table) = built.tables.into_iter().find(|x| x.id == table_id) {
                 table.into()
             } else if let Some(top) = built.top.filter(|x| x.id == table_id) {
