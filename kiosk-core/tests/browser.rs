@@ -81,16 +81,26 @@ async fn browser(driver: &Driver, width: u32, height: u32) -> Client {
     panic!("cannot connect to chromedriver on {url}");
 }
 
+/// The text of the first element matching `css`, once it appears. The page redraws a screen
+/// when it changes, so an element found a moment ago may be gone: look again.
 async fn text_of(browser: &Client, css: &str) -> String {
-    browser
-        .wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css} did not appear: {e}"))
-        .text()
-        .await
-        .expect("text")
+    let mut last_error = String::new();
+    for _ in 0..20 {
+        let found = browser
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css(css))
+            .await;
+        match found {
+            Ok(element) => match element.text().await {
+                Ok(text) => return text,
+                Err(e) => last_error = e.to_string(),
+            },
+            Err(e) => panic!("{css} did not appear: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("cannot read {css}: {last_error}");
 }
 
 /// Waits for a code of `digits` digits in #code (the page shows «Получаем код…» before).
@@ -106,15 +116,23 @@ async fn code_on_screen(browser: &Client, digits: usize) -> String {
 }
 
 async fn click(browser: &Client, css: &str) {
-    browser
-        .wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css} did not appear: {e}"))
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("cannot click {css}: {e}"));
+    let mut last_error = String::new();
+    for _ in 0..20 {
+        let found = browser
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css(css))
+            .await;
+        match found {
+            Ok(element) => match element.click().await {
+                Ok(()) => return,
+                Err(e) => last_error = e.to_string(),
+            },
+            Err(e) => panic!("{css} did not appear: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("cannot click {css}: {last_error}");
 }
 
 /// Serves one visit through the page and taps the button whose word is `rating`.
