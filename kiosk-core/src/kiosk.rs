@@ -380,6 +380,10 @@ impl Runtime {
             let store = Arc::clone(&self.store);
             blocking(move || store.finish_visit(&visit)).await??;
         }
+        // An encoding cut short leaves `<visit>.3gpp.part`; its spool is still there and is
+        // encoded again below, so the fragment is of no use.
+        let recordings_dir = self.paths.recordings.clone();
+        blocking(move || remove_unfinished_encodings(&recordings_dir)).await?;
         let spool_dir = self.paths.spool.clone();
         let leftovers = blocking(move || audio::leftover_spools(&spool_dir))
             .await?
@@ -816,6 +820,19 @@ impl Runtime {
                 true
             }
         });
+    }
+}
+
+fn remove_unfinished_encodings(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|ext| ext == "part") {
+            tracing::info!(path = %path.display(), "removing an encoding cut short");
+            remove_file(&path);
+        }
     }
 }
 

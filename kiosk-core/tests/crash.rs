@@ -220,7 +220,7 @@ async fn ratings_survive_sigkill_at_any_point() {
 
     // A last life to let everything drain, then the accounting.
     let kiosk = Kiosk::start(&server.base, tablet.path());
-    let drained = wait_until(Duration::from_secs(90), || {
+    let drained = wait_until(Duration::from_secs(180), || {
         let stored = server.rated_visits();
         let acknowledged_all = acknowledged.keys().all(|k| stored.contains_key(k));
         let recordings_done = files(&tablet.path().join("recordings")).is_empty()
@@ -230,9 +230,22 @@ async fn ratings_survive_sigkill_at_any_point() {
     .await;
     kiosk.kill();
     let stored = server.rated_visits();
+    let missing: Vec<_> = acknowledged
+        .keys()
+        .filter(|k| !stored.contains_key(k))
+        .collect();
+    let left_on_tablet: Vec<_> = ["recordings", "spool"]
+        .iter()
+        .flat_map(|dir| {
+            files(&tablet.path().join(dir))
+                .into_iter()
+                .map(move |f| format!("{dir}/{f}"))
+        })
+        .collect();
     assert!(
         drained.is_some(),
-        "not everything drained: {} acknowledged, {} on the server",
+        "not everything drained: {} acknowledged, {} on the server; acknowledged but missing: \
+         {missing:?}; audio left on the tablet: {left_on_tablet:?}",
         acknowledged.len(),
         stored.len()
     );
