@@ -190,24 +190,14 @@ impl TestApp {
     /// Creates a specialist account for the employee and signs it in.
     pub async fn specialist(&self, admin: &Client, employee_id: i64) -> Client {
         let login = format!("specialist{employee_id}");
-        let response = admin
-            .post(self.url("/api/admin/accounts"))
-            .json(&json!({
-                "login": login,
-                "display_name": format!("Сотрудник {employee_id}"),
-                "password": SPECIALIST_PASSWORD,
-                "role": "specialist",
-                "employee_id": employee_id,
-            }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            response.status(),
-            StatusCode::CREATED,
-            "{}",
-            response.text().await.unwrap()
-        );
+        let body = json!({
+            "login": login,
+            "display_name": format!("Сотрудник {employee_id}"),
+            "password": SPECIALIST_PASSWORD,
+            "role": "specialist",
+            "employee_id": employee_id,
+        });
+        post_new_account(self, admin, &body).await;
         self.login(&login, SPECIALIST_PASSWORD).await
     }
 
@@ -416,9 +406,15 @@ pub async fn create_account(app: &TestApp, admin: &Client, login: &str, role: Va
             body.insert(key.clone(), value.clone());
         }
     }
+    post_new_account(app, admin, &body).await;
+    login.to_string()
+}
+
+/// Creates an account through the administrator's JSON API; the account must be created.
+async fn post_new_account(app: &TestApp, admin: &Client, body: &Value) {
     let response = admin
         .post(app.url("/api/admin/accounts"))
-        .json(&body)
+        .json(body)
         .send()
         .await
         .unwrap();
@@ -428,7 +424,6 @@ pub async fn create_account(app: &TestApp, admin: &Client, login: &str, role: Va
         "{}",
         response.text().await.unwrap()
     );
-    login.to_string()
 }
 
 /// A signed-in dashboard client (no redirects followed) and its session's CSRF token.
