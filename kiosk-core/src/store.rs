@@ -18,13 +18,13 @@
 //!   checksum, then calls [`Store::recording_done`].
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::MutexGuard;
 
 use jiff::Timestamp;
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
-use rusqlite_migration::{M, Migrations};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite_migration::Migrations;
 use shared_model::{EnrolmentStarted, Pairing, Rating, Visit, VisitAck, VisitOutcome};
+use sqlite_db::{OpenError, Writer, millis as ms};
 use uuid::Uuid;
 
 const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_initial.sql")];
@@ -33,8 +33,8 @@ const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_initial.sql")];
 pub enum StoreError {
     #[error("tablet database: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("cannot bring the tablet database up to date: {0}")]
-    Migration(#[from] rusqlite_migration::Error),
+    #[error("tablet database: {0}")]
+    Open(#[from] OpenError),
     #[error("the tablet database holds an unreadable value: {0}")]
     Corrupt(String),
     #[error("the recording path {0:?} is not UTF-8")]
@@ -128,51 +128,31 @@ pub struct AckSummary {
     pub unknown: usize,
 }
 
+/// One connection (the project's [`Writer`]) serialises the work: a handful of small
+/// transactions a minute on a tablet.
 pub struct Store {
-    conn: Mutex<Connection>,
+    db: Writer,
 }
 
 /// The migrations of the tablet database.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect())
-}
-
-fn configure(conn: &Connection) -> rusqlite::Result<()> {
-    conn.busy_timeout(Duration::from_secs(5))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    // FULL on every transaction, not only ratings: the others are rare and small, and one
-    // setting cannot be forgotten on a path that writes a rating.
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    Ok(())
+    sqlite_db::migrations(MIGRATIONS)
 }
 
 impl Store {
     /// Opens (creating if needed) the database file and brings its schema up to date.
     pub fn open(path: &Path) -> StoreResult<Store> {
-        let mut conn = Connection::open(path)?;
-        configure(&conn)?;
-        migrations().to_latest(&mut conn)?;
+        let db = sqlite_db::open_writer(path, MIGRATIONS)?;
         tracing::debug!(path = %path.display(), "tablet store open");
-        Ok(Store {
-            conn: Mutex::new(conn),
-        })
+        Ok(Store { db })
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
-        // rusqlite rolls an unfinished transaction back on drop, so a panic while the lock was
-        // held leaves nothing half-written: a poisoned lock is safe to use.
-        self.conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.db.lock()
     }
 
     fn write<T>(&self, work: impl FnOnce(&Transaction<'_>) -> StoreResult<T>) -> StoreResult<T> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let value = work(&tx)?;
-        tx.commit()?;
-        Ok(value)
+        self.db.write(work)
     }
 
     // ---- provisioning ----
@@ -736,13 +716,8 @@ fn reject_reason(reason: &shared_model::RejectReason) -> String {
     }
 }
 
-fn ms(ts: Timestamp) -> i64 {
-    ts.as_millisecond()
-}
-
 fn instant(millis: i64) -> StoreResult<Timestamp> {
-    Timestamp::from_millisecond(millis)
-        .map_err(|e| StoreError::Corrupt(format!("instant {millis}: {e}")))
+    sqlite_db::instant(millis).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 #[cfg(test)]
@@ -750,17 +725,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_connection_is_wal_and_synchronous_full() {
+    fn the_store_uses_the_durable_setup() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("tablet.sqlite3")).unwrap();
-        let conn = store.conn();
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-            .unwrap();
-        let synchronous: i64 = conn
+        let synchronous: i64 = store
+            .conn()
             .query_row("PRAGMA synchronous", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(mode, "wal");
         assert_eq!(synchronous, 2, "2 is FULL");
     }
 

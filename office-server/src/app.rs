@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::auth::LoginThrottle;
 use crate::config::{Config, ConfigError};
-use crate::error::{ApiError, ApiResult};
+use crate::live::LiveHub;
 use crate::recordings::RecordingFiles;
 use crate::storage::{SqliteStorage, Storage, StorageError, StorageResult};
 
@@ -41,6 +41,20 @@ pub enum StartError {
     Serve(std::io::Error),
 }
 
+/// Blocking work that panicked (the panic is caught by tokio and costs one request).
+#[derive(Debug, thiserror::Error)]
+#[error("blocking work panicked: {0}")]
+pub struct Panicked(tokio::task::JoinError);
+
+/// Why [`AppState::db`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Panicked(#[from] Panicked),
+}
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
@@ -54,7 +68,7 @@ pub struct Shared {
     /// Guesses at pairing codes, per account.
     pub pairing_throttle: LoginThrottle,
     /// Live updates for open dashboard pages.
-    pub live: crate::web::LiveHub,
+    pub live: LiveHub,
     uploads_in_progress: Mutex<HashSet<Uuid>>,
 }
 
@@ -81,22 +95,32 @@ impl AppState {
             recordings,
             login_throttle: LoginThrottle::new(nonzero(5), nonzero(30)),
             pairing_throttle: LoginThrottle::new(nonzero(10), nonzero(30)),
-            live: crate::web::LiveHub::new(),
+            live: LiveHub::new(),
             uploads_in_progress: Mutex::new(HashSet::new()),
         })))
     }
 
-    /// Runs blocking storage work on tokio's blocking pool.
-    pub async fn db<T, F>(&self, work: F) -> ApiResult<T>
+    /// Runs blocking work — a use case, storage, password hashing — on tokio's blocking pool.
+    pub async fn blocking<T, F>(&self, work: F) -> Result<T, Panicked>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Shared) -> T + Send + 'static,
+    {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || work(&state))
+            .await
+            .map_err(Panicked)
+    }
+
+    /// Reads (or writes) storage on the blocking pool.
+    pub async fn db<T, F>(&self, work: F) -> Result<T, DbError>
     where
         T: Send + 'static,
         F: FnOnce(&dyn Storage) -> StorageResult<T> + Send + 'static,
     {
-        let storage = Arc::clone(&self.storage);
-        tokio::task::spawn_blocking(move || work(storage.as_ref()))
-            .await
-            .map_err(|e| ApiError::Internal(e.into()))?
-            .map_err(ApiError::from)
+        Ok(self
+            .blocking(move |state| work(state.storage.as_ref()))
+            .await??)
     }
 
     /// Marks an upload of `visit` as running; `None` if one already is.

@@ -3,13 +3,15 @@
 //! [`app::Application`] binds a listener and serves; [`api::router`] holds the routes;
 //! [`storage::Storage`] is the one persistence interface (SQLite for now).
 
-pub mod accounts;
 pub mod api;
 pub mod app;
 pub mod auth;
 pub mod config;
 pub mod demo;
-pub mod error;
+pub mod domain;
+pub mod http;
+pub mod live;
+pub mod ops;
 pub mod recordings;
 pub mod reports;
 pub mod retention;

@@ -4,9 +4,12 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use office_server::accounts::{create_admin, generated_password};
+use jiff::Timestamp;
 use office_server::app::{open_storage, shutdown_signal};
 use office_server::demo::load_demo_organisation;
+use office_server::domain::{DisplayName, Login, Password};
+use office_server::ops::accounts::{NewAccountRequest, create_account, generated_password};
+use office_server::storage::Role;
 use office_server::{Application, Config, Overrides};
 use tracing_subscriber::EnvFilter;
 
@@ -100,9 +103,17 @@ fn main() -> anyhow::Result<()> {
             } else {
                 generated_password()
             };
-            create_admin(storage.as_ref(), &login, &display_name, &password)?;
+            let request = NewAccountRequest {
+                login: Login::parse(&login)
+                    .with_context(|| format!("the login {login:?} cannot be used"))?,
+                display_name: DisplayName::parse(&display_name)
+                    .context("the display name cannot be used")?,
+                password: Password::new_secret(&password).context("the password cannot be used")?,
+                role: Role::Admin,
+            };
+            create_account(storage.as_ref(), &request, None, Timestamp::now())?;
             println!("administrator created");
-            println!("  login:    {login}");
+            println!("  login:    {}", request.login);
             if !password_stdin {
                 println!("  password: {password}");
             }

@@ -1,18 +1,18 @@
-//! Who is calling: a tablet with its device credential, or a person with a session cookie.
+//! Who is calling: a tablet with its device credential, or a person with a session cookie
+//! (any role, or an administrator).
 
 use axum::extract::FromRequestParts;
-use axum::http::HeaderMap;
-use axum::http::header::{AUTHORIZATION, COOKIE};
+use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use jiff::Timestamp;
 use shared_model::{MIN_SUPPORTED_PROTOCOL, PROTOCOL_HEADER, PROTOCOL_VERSION};
 
+use super::error::ApiError;
 use crate::app::AppState;
 use crate::auth::token_digest;
-use crate::error::ApiError;
+use crate::http::session_token;
+use crate::ops::accounts::session_account;
 use crate::storage::{Account, Role, TabletIdentity};
-
-pub const SESSION_COOKIE: &str = "office_session";
 
 /// A request from a tablet app that speaks a protocol version this server accepts.
 pub struct TabletProtocol;
@@ -75,40 +75,34 @@ impl FromRequestParts<AppState> for TabletAuth {
 /// A person signed in with a session cookie.
 pub struct SignedIn(pub Account);
 
-impl SignedIn {
-    pub fn require_admin(&self) -> Result<(), ApiError> {
-        match self.0.role {
-            Role::Admin => Ok(()),
-            _ => Err(ApiError::Forbidden("only an administrator may do this")),
-        }
-    }
-}
-
-/// The session token from the `Cookie` header, if there is one.
-pub fn session_token(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| value)
-}
-
 impl FromRequestParts<AppState> for SignedIn {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token =
-            session_token(&parts.headers).ok_or(ApiError::Unauthenticated("please sign in"))?;
-        let digest = token_digest(token);
+        let token = session_token(&parts.headers)
+            .ok_or(ApiError::Unauthenticated("please sign in"))?
+            .to_string();
         let account = state
-            .db(move |db| db.session_account(&digest, Timestamp::now()))
+            .db(move |db| session_account(db, &token, Timestamp::now()))
             .await?
             .ok_or(ApiError::Unauthenticated(
                 "the session has expired or ended; please sign in again",
             ))?;
         Ok(Self(account))
+    }
+}
+
+/// An administrator signed in with a session cookie.
+pub struct AdminSession(pub Account);
+
+impl FromRequestParts<AppState> for AdminSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let SignedIn(account) = SignedIn::from_request_parts(parts, state).await?;
+        match account.role {
+            Role::Admin => Ok(Self(account)),
+            _ => Err(ApiError::Forbidden("only an administrator may do this")),
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! (session cookie), `admin` is the administrator's part of it.
 
 pub mod admin;
+pub mod error;
 pub mod extract;
 mod openapi;
 pub mod staff;
@@ -18,12 +19,11 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-pub use admin::check_new_credentials;
-pub use extract::{SESSION_COOKIE, SignedIn, TabletAuth};
+pub use extract::{SignedIn, TabletAuth};
 pub use openapi::TabletApi;
 
 use crate::app::AppState;
-use crate::error::ApiError;
+use error::ApiError;
 
 /// The largest JSON body: a full sync batch of 500 visits is about 150 KB.
 const JSON_BODY_LIMIT: usize = 1024 * 1024;

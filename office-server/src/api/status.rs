@@ -3,8 +3,8 @@
 use axum::extract::State;
 use axum::response::Html;
 
+use super::error::ApiResult;
 use crate::app::AppState;
-use crate::error::ApiResult;
 
 pub async fn healthz() -> &'static str {
     "ok"

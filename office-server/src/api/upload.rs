@@ -11,9 +11,9 @@ use shared_model::{
 };
 use uuid::Uuid;
 
+use super::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use super::extract::TabletAuth;
 use crate::app::AppState;
-use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::recordings::FinishError;
 use crate::storage::{StoredRecording, UploadPromise};
 

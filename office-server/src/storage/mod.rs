@@ -1,17 +1,24 @@
-//! Everything the server keeps, behind one trait so that a PostgreSQL backend can follow the
-//! SQLite one. Methods are blocking: the HTTP layer calls them on tokio's blocking pool.
+//! Everything the server keeps, behind traits split by area — directory, accounts and
+//! sessions, tablets and pairings, visits, reports, alerts, recordings, audit — so that a second
+//! backend (PostgreSQL) can be written and tested area by area. [`Storage`] is all of them.
+//!
+//! Storage holds no rules: it reads and writes. Whether a visit is accepted, when an alert is
+//! due, what a name may be — those live in [`crate::domain`] and are applied by [`crate::ops`].
+//!
+//! Methods are blocking; the HTTP layer calls them on tokio's blocking pool (see
+//! `ARCHITECTURE.md` for why they stay blocking).
 
 mod sqlite;
 mod types;
 
-pub use sqlite::{
-    SqliteStorage, TotalsAccumulator, configure_connection, migrations, set_totals_zone,
-};
+pub use sqlite::{SqliteStorage, TotalsAccumulator, migrations, set_totals_zone};
 pub use types::*;
 
 use jiff::Timestamp;
 use shared_model::{PairingEndReason, PairingStatus, TabletHealth, Visit, VisitOutcome};
 use uuid::Uuid;
+
+use crate::domain::acceptance::{Judgement, VisitFacts};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -19,8 +26,8 @@ pub enum StorageError {
     Database(#[from] rusqlite::Error),
     #[error("database pool error: {0}")]
     Pool(#[from] r2d2::Error),
-    #[error("database migration failed: {0}")]
-    Migration(#[from] rusqlite_migration::Error),
+    #[error(transparent)]
+    Open(#[from] sqlite_db::OpenError),
     #[error("could not open the data directory: {0}")]
     Io(#[from] std::io::Error),
     /// A uniqueness rule was broken (a login or a name that already exists).
@@ -35,29 +42,66 @@ pub enum StorageError {
     Corrupt(String),
 }
 
+impl From<sqlite_db::BadInstant> for StorageError {
+    fn from(error: sqlite_db::BadInstant) -> Self {
+        StorageError::Corrupt(error.to_string())
+    }
+}
+
 pub type StorageResult<T> = Result<T, StorageError>;
 
 /// The server's persistent state. Every write that is acknowledged to a client is durable when
 /// the method returns.
-pub trait Storage: Send + Sync + 'static {
-    // --- directory -------------------------------------------------------------------------
+pub trait Storage:
+    DirectoryStore
+    + AccountStore
+    + TabletStore
+    + VisitStore
+    + ReportStore
+    + AlertStore
+    + RecordingStore
+    + AuditStore
+{
+    /// Sizes of what the server holds.
+    fn counts(&self) -> StorageResult<Counts>;
+    /// Flushes the write-ahead log into the database file; called at shutdown.
+    fn checkpoint(&self) -> StorageResult<()>;
+}
+
+/// Departments, sections, employees and the service catalogue.
+pub trait DirectoryStore: Send + Sync + 'static {
     fn create_department(&self, name: &str) -> StorageResult<i64>;
+    fn rename_department(&self, id: i64, name: &str) -> StorageResult<()>;
     fn create_section(&self, department_id: i64, name: &str) -> StorageResult<i64>;
+    fn rename_section(&self, id: i64, name: &str) -> StorageResult<()>;
+    /// Replaces the services a section offers, in display order.
+    fn set_section_services(&self, section_id: i64, service_ids: &[i64]) -> StorageResult<()>;
     fn create_employee(
         &self,
         section_id: i64,
         full_name: &str,
         position: &str,
     ) -> StorageResult<i64>;
+    fn update_employee(
+        &self,
+        id: i64,
+        section_id: i64,
+        full_name: &str,
+        position: &str,
+    ) -> StorageResult<()>;
     fn create_service(&self, name: &str) -> StorageResult<i64>;
-    /// Replaces the services a section offers, in display order.
-    fn set_section_services(&self, section_id: i64, service_ids: &[i64]) -> StorageResult<()>;
+    fn rename_service(&self, id: i64, name: &str) -> StorageResult<()>;
     fn directory(&self) -> StorageResult<Directory>;
-    fn counts(&self) -> StorageResult<Counts>;
+}
 
-    // --- accounts and sessions -------------------------------------------------------------
+/// People's accounts and their sign-in sessions.
+pub trait AccountStore: Send + Sync + 'static {
     fn create_account(&self, account: &NewAccount) -> StorageResult<i64>;
+    /// The account with this (normalised) login and its password hash.
     fn account_credentials(&self, login: &str) -> StorageResult<Option<(Account, String)>>;
+    fn accounts(&self) -> StorageResult<Vec<AccountSummary>>;
+    /// Sets a new password hash and ends the account's sessions.
+    fn set_password(&self, account_id: i64, password_hash: &str) -> StorageResult<()>;
     fn create_session(
         &self,
         token_hash: &[u8; 32],
@@ -71,8 +115,10 @@ pub trait Storage: Send + Sync + 'static {
         now: Timestamp,
     ) -> StorageResult<Option<Account>>;
     fn delete_session(&self, token_hash: &[u8; 32]) -> StorageResult<()>;
+}
 
-    // --- tablets and enrolment -------------------------------------------------------------
+/// Tablets, their enrolment and credential, and their pairings to specialists.
+pub trait TabletStore: Send + Sync + 'static {
     fn create_enrolment(&self, enrolment: &NewEnrolment) -> StorageResult<()>;
     /// Approves the open enrolment with this code and creates its tablet.
     fn approve_enrolment(
@@ -90,10 +136,11 @@ pub trait Storage: Send + Sync + 'static {
         token_hash: &[u8; 32],
         now: Timestamp,
     ) -> StorageResult<Option<TabletIdentity>>;
+    /// Revokes the tablet and ends its open pairings.
     fn revoke_tablet(&self, tablet_id: i64, now: Timestamp) -> StorageResult<()>;
+    fn rename_tablet(&self, id: i64, name: &str) -> StorageResult<()>;
     fn tablets(&self) -> StorageResult<Vec<TabletInfo>>;
 
-    // --- pairing ---------------------------------------------------------------------------
     fn create_pairing_request(&self, request: &NewPairingRequest) -> StorageResult<()>;
     fn pairing_request_state(
         &self,
@@ -111,37 +158,34 @@ pub trait Storage: Send + Sync + 'static {
         employee_id: i64,
         now: Timestamp,
     ) -> StorageResult<Vec<shared_model::Pairing>>;
+    /// `false` when the pairing had already ended.
     fn end_pairing(
         &self,
         id: Uuid,
         reason: PairingEndReason,
         now: Timestamp,
     ) -> StorageResult<bool>;
+}
 
-    // --- sync ------------------------------------------------------------------------------
-    /// Stores a batch in one transaction, records the tablet's health and clock offset, and
-    /// returns one outcome per visit in order.
-    /// The report totals of every stored visit are updated in the same transaction.
-    fn ingest(&self, sync: &IngestBatch<'_>) -> StorageResult<Vec<VisitOutcome>> {
-        Ok(self.ingest_visits(sync)?.outcomes)
-    }
-    /// [`Storage::ingest`], also telling where each newly stored visit belongs.
-    fn ingest_visits(&self, sync: &IngestBatch<'_>) -> StorageResult<Ingested>;
+/// How the acceptance rule is handed to [`VisitStore::ingest`].
+pub type Judge<'a> = dyn Fn(&VisitFacts<'_>) -> Judgement + 'a;
 
-    // --- recordings ------------------------------------------------------------------------
+/// Visits as the tablets sent them.
+pub trait VisitStore: Send + Sync + 'static {
+    /// Stores a sync in one transaction: for each visit, gathers its facts (the visit stored
+    /// under its id — earlier visits of the same batch included — and the pairing it names),
+    /// lets `judge` decide, and writes what was decided, with the report totals; records the
+    /// tablet's health and clock offset. Returns one outcome per visit, in order.
+    fn ingest(&self, sync: &IngestBatch<'_>, judge: &Judge<'_>) -> StorageResult<Ingested>;
+    /// A visit the tablet sent.
     fn visit_of_tablet(&self, visit_id: Uuid, tablet_id: i64) -> StorageResult<Option<Visit>>;
-    fn recording_upload(&self, visit_id: Uuid) -> StorageResult<Option<UploadPromise>>;
-    fn begin_recording_upload(
-        &self,
-        visit_id: Uuid,
-        promise: &UploadPromise,
-        now: Timestamp,
-    ) -> StorageResult<()>;
-    fn abandon_recording_upload(&self, visit_id: Uuid) -> StorageResult<()>;
-    fn complete_recording(&self, visit_id: Uuid, recording: &StoredRecording) -> StorageResult<()>;
-    fn recording(&self, visit_id: Uuid) -> StorageResult<Option<StoredRecording>>;
+    /// Stored visits, by id; of one tablet if given.
+    fn visits(&self, tablet_id: Option<i64>) -> StorageResult<Vec<VisitRecord>>;
+}
 
-    // --- reports -----------------------------------------------------------------------------
+/// The report totals kept beside the visits (in the ingest transaction), the Плохо analysis
+/// and its verdicts.
+pub trait ReportStore: Send + Sync + 'static {
     /// Sums the report totals of one span, grouped; groups without visits are absent.
     fn totals(
         &self,
@@ -151,6 +195,7 @@ pub trait Storage: Send + Sync + 'static {
     ) -> StorageResult<Vec<(i64, Tally)>>;
     /// Recomputes every report total from the visits (after a change of time zone).
     fn rebuild_totals(&self) -> StorageResult<u64>;
+
     /// Плохо visits, newest first.
     fn bad_visits(&self, query: &BadVisitQuery) -> StorageResult<Vec<BadVisit>>;
     fn bad_visit(&self, visit_id: Uuid) -> StorageResult<Option<BadVisit>>;
@@ -163,23 +208,20 @@ pub trait Storage: Send + Sync + 'static {
         comment: &str,
         now: Timestamp,
     ) -> StorageResult<()>;
+}
 
-    // --- audit -------------------------------------------------------------------------------
-    /// Logs an event; `false` when it was a playback already logged for this session.
-    fn log_audit(&self, event: &AuditEvent) -> StorageResult<bool>;
-    /// The newest entries first, before the entry `before` if given.
-    fn audit_log(&self, limit: u32, before: Option<i64>) -> StorageResult<Vec<AuditEntry>>;
-
-    // --- alerts ------------------------------------------------------------------------------
-    /// Raises an alert when the employee's share of Плохо in the window that ends at
-    /// `window_end` reaches the rule, unless an alert already covers part of that window.
-    fn check_bad_share(
+/// Alerts about an employee's share of Плохо.
+pub trait AlertStore: Send + Sync + 'static {
+    /// The employee's rated visits in the window `(start, end]` (corrected instants), and how
+    /// many of them are Плохо.
+    fn ratings_in_window(
         &self,
         employee_id: i64,
-        window_end: Timestamp,
-        rule: &AlertRule,
-        now: Timestamp,
-    ) -> StorageResult<Option<Alert>>;
+        start: Timestamp,
+        end: Timestamp,
+    ) -> StorageResult<WindowCount>;
+    /// Stores the alert unless one of the employee's alerts already covers part of its window.
+    fn raise_alert(&self, alert: &NewAlert) -> StorageResult<Option<Alert>>;
     fn alerts(
         &self,
         filter: &ReportFilter,
@@ -189,8 +231,22 @@ pub trait Storage: Send + Sync + 'static {
     fn alert(&self, id: i64) -> StorageResult<Option<Alert>>;
     /// `false` if it was already acknowledged.
     fn acknowledge_alert(&self, id: i64, account_id: i64, now: Timestamp) -> StorageResult<bool>;
+}
 
-    // --- retention ---------------------------------------------------------------------------
+/// Recordings of Плохо visits: uploads in progress, stored files, retention.
+pub trait RecordingStore: Send + Sync + 'static {
+    fn recording_upload(&self, visit_id: Uuid) -> StorageResult<Option<UploadPromise>>;
+    fn begin_recording_upload(
+        &self,
+        visit_id: Uuid,
+        promise: &UploadPromise,
+        now: Timestamp,
+    ) -> StorageResult<()>;
+    fn abandon_recording_upload(&self, visit_id: Uuid) -> StorageResult<()>;
+    fn complete_recording(&self, visit_id: Uuid, recording: &StoredRecording) -> StorageResult<()>;
+    fn recording(&self, visit_id: Uuid) -> StorageResult<Option<StoredRecording>>;
+    /// The visits with a stored recording row, purged or not.
+    fn recording_ids(&self) -> StorageResult<Vec<Uuid>>;
     /// Stored recordings (not yet purged) of visits rated before `rated_before`.
     fn recordings_rated_before(
         &self,
@@ -198,28 +254,17 @@ pub trait Storage: Send + Sync + 'static {
         limit: u32,
     ) -> StorageResult<Vec<Uuid>>;
     fn mark_recording_purged(&self, visit_id: Uuid, now: Timestamp) -> StorageResult<()>;
-
-    // --- administration ----------------------------------------------------------------------
-    fn rename_department(&self, id: i64, name: &str) -> StorageResult<()>;
-    fn rename_section(&self, id: i64, name: &str) -> StorageResult<()>;
-    fn update_employee(
-        &self,
-        id: i64,
-        section_id: i64,
-        full_name: &str,
-        position: &str,
-    ) -> StorageResult<()>;
-    fn rename_service(&self, id: i64, name: &str) -> StorageResult<()>;
-    fn rename_tablet(&self, id: i64, name: &str) -> StorageResult<()>;
-    fn accounts(&self) -> StorageResult<Vec<AccountSummary>>;
-    /// Sets a new password hash and ends the account's sessions.
-    fn set_password(&self, account_id: i64, password_hash: &str) -> StorageResult<()>;
-
-    /// Flushes the write-ahead log into the database file; called at shutdown.
-    fn checkpoint(&self) -> StorageResult<()>;
 }
 
-/// What [`Storage::ingest_visits`] did.
+/// Who listened to, downloaded or exported what.
+pub trait AuditStore: Send + Sync + 'static {
+    /// Logs an event; `false` when it was a playback already logged for this session.
+    fn log_audit(&self, event: &AuditEvent) -> StorageResult<bool>;
+    /// The newest entries first, before the entry `before` if given.
+    fn audit_log(&self, limit: u32, before: Option<i64>) -> StorageResult<Vec<AuditEntry>>;
+}
+
+/// What [`VisitStore::ingest`] did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ingested {
     /// One per visit of the batch, in order.

@@ -367,3 +367,34 @@ pub struct VisitPlace {
     /// The corrected end instant.
     pub at: Timestamp,
 }
+
+/// A stored visit with where it belongs and when it arrived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VisitRecord {
+    pub visit: shared_model::Visit,
+    pub tablet_id: i64,
+    pub employee_id: i64,
+    pub section_id: i64,
+    pub department_id: i64,
+    pub received_at: Timestamp,
+    /// The tablet's clock minus the server's, measured at the sync that delivered it.
+    pub clock_offset_ms: i64,
+}
+
+/// Rated visits of an employee in a window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WindowCount {
+    pub rated: i64,
+    pub bad: i64,
+}
+
+/// An alert to raise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewAlert {
+    pub employee_id: i64,
+    pub window_start: Timestamp,
+    pub window_end: Timestamp,
+    pub rated: i64,
+    pub bad: i64,
+    pub raised_at: Timestamp,
+}

@@ -1,51 +1,36 @@
 //! The administrator's pages: the directory (departments, sections, employees, services and
 //! which sections provide them), accounts and roles, tablets and their health, the audit log.
-//! Bad input is answered on the same page, next to the form it came from.
+//! Every page takes [`Staff<Admin>`], every form [`AdminForm`]; the changes are the use cases
+//! of [`crate::ops`]. Bad input is answered on the same page, next to the form it came from.
 
 use std::collections::HashSet;
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use jiff::tz::TimeZone;
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use serde::Deserialize;
 
 use super::dashboard::local_time;
+use super::error::{PageError, PagePath, PageResult};
+use super::forms::{Admin, Staff, StaffForm};
 use super::session::Viewer;
 use super::strings::{RU, Strings, fill};
 use super::{Area, Layout, html, role_label, see_other};
-use crate::api::admin::{MIN_PASSWORD_CHARS, store_new_account};
-use crate::api::check_new_credentials;
-use crate::api::tablet::ENROLMENT_CODE_DIGITS;
 use crate::app::AppState;
-use crate::auth::{hash_password_blocking, normalise_code};
-use crate::config::WorkingHours;
-use crate::error::{ApiError, ApiPath, PageError, PageResult};
-use crate::storage::{
-    AccountSummary, AuditAction, AuditEntry, Directory, Role, Scope, StorageError, TabletInfo,
+use crate::domain::tablets::silent_tablets;
+use crate::domain::{
+    DirectoryName, DisplayName, EnrolmentCode, Login, Password, Position, TabletName,
 };
+use crate::ops;
+use crate::ops::accounts::{CreateAccountError, NewAccountRequest, ResetPasswordError};
+use crate::ops::directory::{DirectoryChange, DirectoryError};
+use crate::ops::tablets::{ApproveError, TabletError};
+use crate::storage::{AccountSummary, AuditAction, AuditEntry, Directory, Role, Scope, TabletInfo};
 
-/// What is wrong with a new login or password, in the page's words (the rule is the API's).
-fn credentials_problem(login: Option<&str>, password: &str) -> Option<String> {
-    let t = &RU;
-    if let Some(login) = login
-        && check_new_credentials(login, "0123456789abcdef").is_err()
-    {
-        return Some(t.admin_bad_login.to_string());
-    }
-    check_new_credentials("login", password).err().map(|_| {
-        fill(
-            t.admin_bad_password,
-            &[("min", &MIN_PASSWORD_CHARS.to_string())],
-        )
-    })
-}
-
-/// The longest directory name.
-const MAX_NAME: usize = 300;
+/// A form of the administrator's pages.
+type AdminForm<T> = StaffForm<Admin, T>;
 
 /// A message for one form of a page.
 pub struct FormError {
@@ -82,49 +67,8 @@ fn notice(t: &'static Strings, ok: &OkQuery) -> Option<&'static str> {
     }
 }
 
-/// A name typed into a form: trimmed, 1 to [`MAX_NAME`] characters.
-fn clean_name(name: &str) -> Option<String> {
-    let name = name.trim();
-    (!name.is_empty() && name.chars().count() <= MAX_NAME).then(|| name.to_string())
-}
-
-/// A tablet's name typed into a form: trimmed, 1 to 100 characters.
-fn tablet_name(name: &str) -> Option<String> {
-    let name = name.trim();
-    (!name.is_empty() && name.chars().count() <= 100).then(|| name.to_string())
-}
-
 fn parse_id(text: &str) -> Option<i64> {
     text.trim().parse().ok()
-}
-
-// --- the tablets' silence ----------------------------------------------------------------------
-
-/// Tablets not heard from for `minutes` while the office is open (Monday to Friday, within the
-/// working hours). Revoked tablets are left out; one never heard from counts from its
-/// enrolment.
-pub fn silent_tablets<'a>(
-    tablets: &'a [TabletInfo],
-    now: Timestamp,
-    zone: &TimeZone,
-    hours: &WorkingHours,
-    minutes: u32,
-) -> Vec<&'a TabletInfo> {
-    let local = zone.to_datetime(now);
-    let weekday = local.date().weekday().to_monday_one_offset();
-    let open = weekday <= 5 && local.time() >= hours.start && local.time() < hours.end;
-    if !open {
-        return Vec::new();
-    }
-    let limit = SignedDuration::from_mins(i64::from(minutes));
-    tablets
-        .iter()
-        .filter(|tablet| tablet.revoked_at.is_none())
-        .filter(|tablet| {
-            let heard = tablet.last_seen_at.unwrap_or(tablet.enrolled_at);
-            now.duration_since(heard) > limit
-        })
-        .collect()
 }
 
 // --- overview ----------------------------------------------------------------------------------
@@ -137,9 +81,11 @@ struct OverviewPage {
     counts: crate::storage::Counts,
 }
 
-pub async fn overview(State(state): State<AppState>, viewer: Viewer) -> PageResult<Response> {
+pub async fn overview(
+    State(state): State<AppState>,
+    Staff { viewer, .. }: Staff<Admin>,
+) -> PageResult<Response> {
     let t = &RU;
-    viewer.require_admin()?;
     let (tablets, counts) = state.db(|db| Ok((db.tablets()?, db.counts()?))).await?;
     let page = OverviewPage {
         layout: Layout::for_viewer(&viewer, t.admin_title, Area::Admin),
@@ -212,122 +158,79 @@ async fn directory_response(
 
 pub async fn directory_page(
     State(state): State<AppState>,
-    viewer: Viewer,
+    Staff { viewer, .. }: Staff<Admin>,
     Query(ok): Query<OkQuery>,
 ) -> PageResult<Response> {
-    viewer.require_admin()?;
     directory_response(&state, &viewer, StatusCode::OK, notice(&RU, &ok), None).await
 }
 
-/// Runs a directory change; a bad name, a taken name or a vanished row is shown on the form.
-async fn directory_change<F>(
+/// Makes a directory change, answered on the form `key`: a refused field (`Err` from the
+/// form's parsing), a taken name or a vanished row is shown there.
+async fn directory_change(
     state: &AppState,
     viewer: &Viewer,
-    form: &str,
-    work: F,
-) -> PageResult<Response>
-where
-    F: FnOnce(&dyn crate::storage::Storage) -> Result<(), StorageError> + Send + 'static,
-{
+    key: &str,
+    change: Result<DirectoryChange, &'static str>,
+) -> PageResult<Response> {
     let t = &RU;
-    match state.db(work).await {
-        Ok(()) => Ok(see_other("/admin/directory?ok=1")),
-        Err(ApiError::Conflict { .. }) => {
-            directory_response(
+    let change = match change {
+        Ok(change) => change,
+        Err(message) => {
+            return directory_response(
                 state,
                 viewer,
-                StatusCode::CONFLICT,
+                StatusCode::BAD_REQUEST,
                 None,
-                form_error(form, t.admin_name_taken),
+                form_error(key, message),
             )
-            .await
+            .await;
         }
-        Err(ApiError::NotFound(_)) => {
-            directory_response(
-                state,
-                viewer,
-                StatusCode::NOT_FOUND,
-                None,
-                form_error(form, t.admin_not_found),
-            )
-            .await
-        }
-        Err(other) => Err(PageError::Api(other)),
-    }
+    };
+    let by = viewer.account.id;
+    let result = state
+        .blocking(move |s| ops::directory::change_directory(s.storage.as_ref(), &change, by))
+        .await?;
+    let (status, message) = match result {
+        Ok(_) => return Ok(see_other("/admin/directory?ok=1")),
+        Err(DirectoryError::NameTaken) => (StatusCode::CONFLICT, t.admin_name_taken),
+        Err(DirectoryError::NotFound(_)) => (StatusCode::NOT_FOUND, t.admin_not_found),
+        Err(DirectoryError::Storage(error)) => return Err(error.into()),
+    };
+    directory_response(state, viewer, status, None, form_error(key, message)).await
 }
 
-async fn refuse(
-    state: &AppState,
-    viewer: &Viewer,
-    form: &str,
-    message: &str,
-) -> PageResult<Response> {
-    directory_response(
-        state,
-        viewer,
-        StatusCode::BAD_REQUEST,
-        None,
-        form_error(form, message),
-    )
-    .await
+/// A name typed into a directory form.
+fn directory_name(text: &str) -> Result<DirectoryName, &'static str> {
+    DirectoryName::parse(text).map_err(|_| RU.admin_name_required)
 }
 
 #[derive(Debug, Deserialize)]
 pub struct NameForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     name: String,
-}
-
-/// A form with one name (a new department or service, or a new name for a row): the name is
-/// checked, then `work` runs as a directory change answered on the form `key`.
-async fn named_change<F>(
-    state: &AppState,
-    viewer: &Viewer,
-    key: &str,
-    form: NameForm,
-    work: F,
-) -> PageResult<Response>
-where
-    F: FnOnce(&dyn crate::storage::Storage, &str) -> Result<(), StorageError> + Send + 'static,
-{
-    viewer.check_csrf(&form.csrf)?;
-    viewer.require_admin()?;
-    let Some(name) = clean_name(&form.name) else {
-        return refuse(state, viewer, key, RU.admin_name_required).await;
-    };
-    directory_change(state, viewer, key, move |db| work(db, &name)).await
 }
 
 pub async fn create_department(
     State(state): State<AppState>,
-    viewer: Viewer,
-    Form(form): Form<NameForm>,
+    form: AdminForm<NameForm>,
 ) -> PageResult<Response> {
-    named_change(&state, &viewer, "department-new", form, |db, name| {
-        db.create_department(name).map(|_| ())
-    })
-    .await
+    let change =
+        directory_name(&form.fields.name).map(|name| DirectoryChange::CreateDepartment { name });
+    directory_change(&state, &form.viewer, "department-new", change).await
 }
 
 pub async fn rename_department(
     State(state): State<AppState>,
-    viewer: Viewer,
-    ApiPath(id): ApiPath<i64>,
-    Form(form): Form<NameForm>,
+    PagePath(id): PagePath<i64>,
+    form: AdminForm<NameForm>,
 ) -> PageResult<Response> {
-    let key = format!("department-{id}");
-    named_change(&state, &viewer, &key, form, move |db, name| {
-        db.rename_department(id, name)
-    })
-    .await
+    let change = directory_name(&form.fields.name)
+        .map(|name| DirectoryChange::RenameDepartment { id, name });
+    directory_change(&state, &form.viewer, &format!("department-{id}"), change).await
 }
 
 #[derive(Debug, Deserialize)]
 pub struct SectionForm {
-    #[serde(default)]
-    csrf: String,
     #[serde(default)]
     department_id: String,
     #[serde(default)]
@@ -336,78 +239,57 @@ pub struct SectionForm {
 
 pub async fn create_section(
     State(state): State<AppState>,
-    viewer: Viewer,
-    Form(form): Form<SectionForm>,
+    form: AdminForm<SectionForm>,
 ) -> PageResult<Response> {
-    viewer.check_csrf(&form.csrf)?;
-    viewer.require_admin()?;
-    let key = "section-new";
-    let Some(department_id) = parse_id(&form.department_id) else {
-        return refuse(&state, &viewer, key, RU.admin_pick_department).await;
-    };
-    let Some(name) = clean_name(&form.name) else {
-        return refuse(&state, &viewer, key, RU.admin_name_required).await;
-    };
-    directory_change(&state, &viewer, key, move |db| {
-        db.create_section(department_id, &name).map(|_| ())
-    })
-    .await
+    let fields = &form.fields;
+    let change = parse_id(&fields.department_id)
+        .ok_or(RU.admin_pick_department)
+        .and_then(|department_id| {
+            Ok(DirectoryChange::CreateSection {
+                department_id,
+                name: directory_name(&fields.name)?,
+            })
+        });
+    directory_change(&state, &form.viewer, "section-new", change).await
 }
 
 pub async fn rename_section(
     State(state): State<AppState>,
-    viewer: Viewer,
-    ApiPath(id): ApiPath<i64>,
-    Form(form): Form<NameForm>,
+    PagePath(id): PagePath<i64>,
+    form: AdminForm<NameForm>,
 ) -> PageResult<Response> {
-    let key = format!("section-{id}");
-    named_change(&state, &viewer, &key, form, move |db, name| {
-        db.rename_section(id, name)
-    })
-    .await
+    let change =
+        directory_name(&form.fields.name).map(|name| DirectoryChange::RenameSection { id, name });
+    directory_change(&state, &form.viewer, &format!("section-{id}"), change).await
 }
 
 /// `csrf=…&service=3&service=7`: the services a section provides.
 pub async fn set_section_services(
     State(state): State<AppState>,
-    viewer: Viewer,
-    ApiPath(id): ApiPath<i64>,
-    Form(fields): Form<Vec<(String, String)>>,
+    PagePath(id): PagePath<i64>,
+    form: AdminForm<Vec<(String, String)>>,
 ) -> PageResult<Response> {
-    let csrf = fields
-        .iter()
-        .find(|(k, _)| k == "csrf")
-        .map(|(_, v)| v.as_str())
-        .unwrap_or("");
-    viewer.check_csrf(csrf)?;
-    viewer.require_admin()?;
-    let mut seen = HashSet::new();
-    let services: Vec<i64> = fields
+    let service_ids = form
+        .fields
         .iter()
         .filter(|(k, _)| k == "service")
         .filter_map(|(_, v)| parse_id(v))
-        .filter(|id| seen.insert(*id))
         .collect();
-    let key = format!("section-services-{id}");
-    directory_change(&state, &viewer, &key, move |db| {
-        if !db
-            .directory()?
-            .departments
-            .iter()
-            .flat_map(|d| &d.sections)
-            .any(|s| s.id == id)
-        {
-            return Err(StorageError::NotFound("section"));
-        }
-        db.set_section_services(id, &services)
-    })
+    let change = Ok(DirectoryChange::SetSectionServices {
+        section_id: id,
+        service_ids,
+    });
+    directory_change(
+        &state,
+        &form.viewer,
+        &format!("section-services-{id}"),
+        change,
+    )
     .await
 }
 
 #[derive(Debug, Deserialize)]
 pub struct EmployeeForm {
-    #[serde(default)]
-    csrf: String,
     #[serde(default)]
     section_id: String,
     #[serde(default)]
@@ -416,76 +298,69 @@ pub struct EmployeeForm {
     position: String,
 }
 
-fn employee_fields(form: &EmployeeForm) -> Result<(i64, String, String), &'static str> {
-    let t = &RU;
-    let section = parse_id(&form.section_id).ok_or(t.admin_pick_section)?;
-    let name = clean_name(&form.full_name).ok_or(t.admin_name_required)?;
-    let position = form.position.trim();
-    if position.chars().count() > MAX_NAME {
-        return Err(t.admin_name_required);
+impl EmployeeForm {
+    fn parse(&self) -> Result<(i64, DirectoryName, Position), &'static str> {
+        let t = &RU;
+        let section = parse_id(&self.section_id).ok_or(t.admin_pick_section)?;
+        let name = directory_name(&self.full_name)?;
+        let position = Position::parse(&self.position).map_err(|_| t.admin_name_required)?;
+        Ok((section, name, position))
     }
-    Ok((section, name, position.to_string()))
 }
 
 pub async fn create_employee(
     State(state): State<AppState>,
-    viewer: Viewer,
-    Form(form): Form<EmployeeForm>,
+    form: AdminForm<EmployeeForm>,
 ) -> PageResult<Response> {
-    viewer.check_csrf(&form.csrf)?;
-    viewer.require_admin()?;
-    let key = "employee-new";
-    let (section, name, position) = match employee_fields(&form) {
-        Ok(fields) => fields,
-        Err(message) => return refuse(&state, &viewer, key, message).await,
-    };
-    directory_change(&state, &viewer, key, move |db| {
-        db.create_employee(section, &name, &position).map(|_| ())
-    })
-    .await
+    let change = form
+        .fields
+        .parse()
+        .map(
+            |(section_id, full_name, position)| DirectoryChange::CreateEmployee {
+                section_id,
+                full_name,
+                position,
+            },
+        );
+    directory_change(&state, &form.viewer, "employee-new", change).await
 }
 
 pub async fn update_employee(
     State(state): State<AppState>,
-    viewer: Viewer,
-    ApiPath(id): ApiPath<i64>,
-    Form(form): Form<EmployeeForm>,
+    PagePath(id): PagePath<i64>,
+    form: AdminForm<EmployeeForm>,
 ) -> PageResult<Response> {
-    viewer.check_csrf(&form.csrf)?;
-    viewer.require_admin()?;
-    let key = format!("employee-{id}");
-    let (section, name, position) = match employee_fields(&form) {
-        Ok(fields) => fields,
-        Err(message) => return refuse(&state, &viewer, &key, message).await,
-    };
-    directory_change(&state, &viewer, &key, move |db| {
-        db.update_employee(id, section, &name, &position)
-    })
-    .await
+    let change = form
+        .fields
+        .parse()
+        .map(
+            |(section_id, full_name, position)| DirectoryChange::UpdateEmployee {
+                id,
+                section_id,
+                full_name,
+                position,
+            },
+        );
+    directory_change(&state, &form.viewer, &format!("employee-{id}"), change).await
 }
 
 pub async fn create_service(
     State(state): State<AppState>,
-    viewer: Viewer,
-    Form(form): Form<NameForm>,
+    form: AdminForm<NameForm>,
 ) -> PageResult<Response> {
-    named_change(&state, &viewer, "service-new", form, |db, name| {
-        db.create_service(name).map(|_| ())
-    })
-    .await
+    let change =
+        directory_name(&form.fields.name).map(|name| DirectoryChange::CreateService { name });
+    directory_change(&state, &form.viewer, "service-new", change).await
 }
 
 pub async fn rename_service(
     State(state): State<AppState>,
-    viewer: Viewer,
-    ApiPath(id): ApiPath<i64>,
-    Form(form): Form<NameForm>,
+    PagePath(id): PagePath<i64>,
+    form: AdminForm<NameForm>,
 ) -> PageResult<Response> {
-    let key = format!("service-{id}");
-    named_change(&state, &viewer, &key, form, move |db, name| {
-        db.rename_service(id, name)
-    })
-    .await
+    let change =
+        directory_name(&form.fields.name).map(|name| DirectoryChange::RenameService { id, name });
+    directory_change(&state, &form.viewer, &format!("service-{id}"), change).await
 }
 
 // --- accounts ----------------------------------------------------------------------------------
@@ -599,10 +474,9 @@ async fn accounts_refusal(
 
 pub async fn accounts_page(
     State(state): State<AppState>,
-    viewer: Viewer,
+    Staff { viewer, .. }: Staff<Admin>,
     Query(ok): Query<OkQuery>,
 ) -> PageResult<Response> {
-    viewer.require_admin()?;
     accounts_response(
         &state,
         &viewer,
@@ -616,8 +490,6 @@ pub async fn accounts_page(
 
 #[derive(Debug, Deserialize)]
 pub struct AccountForm {
-    #[serde(default)]
-    csrf: String,
     #[serde(default)]
     login: String,
     #[serde(default)]
@@ -650,115 +522,115 @@ fn role_of(role: &str, scope: &str) -> Option<Role> {
     }
 }
 
+/// A new password, or the page's words for what is wrong with it.
+fn new_password(text: &str) -> Result<Password, String> {
+    Password::new_secret(text).map_err(|_| {
+        fill(
+            RU.admin_bad_password,
+            &[("min", &Password::MIN_CHARS.to_string())],
+        )
+    })
+}
+
+impl AccountForm {
+    /// The account to create, or the page's words for the first thing wrong with the form.
+    fn parse(&self) -> Result<NewAccountRequest, String> {
+        let t = &RU;
+        let login = Login::parse(&self.login).map_err(|_| t.admin_bad_login.to_string())?;
+        let password = new_password(&self.password)?;
+        let display_name = DisplayName::parse(&self.display_name)
+            .map_err(|_| t.admin_name_required.to_string())?;
+        let role =
+            role_of(&self.role, &self.scope).ok_or_else(|| t.admin_role_needs_scope.to_string())?;
+        Ok(NewAccountRequest {
+            login,
+            display_name,
+            password,
+            role,
+        })
+    }
+}
+
 pub async fn create_account(
     State(state): State<AppState>,
-    viewer: Viewer,
-    Form(form): Form<AccountForm>,
+    form: AdminForm<AccountForm>,
 ) -> PageResult<Response> {
     let t = &RU;
-    viewer.check_csrf(&form.csrf)?;
-    viewer.require_admin()?;
-    let login = form.login.trim().to_string();
-    let display_name = form.display_name.trim().to_string();
-    let draft = (login.clone(), display_name.clone());
-    let problem = if let Some(message) = credentials_problem(Some(&login), &form.password) {
-        Some(message)
-    } else if display_name.is_empty() || display_name.chars().count() > 200 {
-        Some(t.admin_name_required.to_string())
-    } else {
-        None
-    };
-    if let Some(message) = problem {
-        return accounts_refusal(
+    let (viewer, fields) = (form.viewer, form.fields);
+    let draft = (
+        fields.login.trim().to_string(),
+        fields.display_name.trim().to_string(),
+    );
+    let refuse = |status, message: String| {
+        accounts_refusal(
             &state,
             &viewer,
-            StatusCode::BAD_REQUEST,
+            status,
             "account-new",
             message,
-            draft,
+            draft.clone(),
         )
-        .await;
-    }
-    let Some(role) = role_of(&form.role, &form.scope) else {
-        return accounts_refusal(
-            &state,
-            &viewer,
-            StatusCode::BAD_REQUEST,
-            "account-new",
-            t.admin_role_needs_scope,
-            draft,
-        )
-        .await;
     };
-    match store_new_account(&state, login, display_name, form.password, role).await {
-        Ok(id) => {
-            tracing::info!(id, by = viewer.account.id, "account created");
-            Ok(see_other("/admin/accounts?ok=1"))
+    let request = match fields.parse() {
+        Ok(request) => request,
+        Err(message) => return refuse(StatusCode::BAD_REQUEST, message).await,
+    };
+    let by = viewer.account.id;
+    let created = state
+        .blocking(move |s| {
+            ops::accounts::create_account(s.storage.as_ref(), &request, Some(by), Timestamp::now())
+        })
+        .await?;
+    match created {
+        Ok(_) => Ok(see_other("/admin/accounts?ok=1")),
+        Err(CreateAccountError::LoginTaken) => {
+            refuse(StatusCode::CONFLICT, t.admin_login_taken.to_string()).await
         }
-        Err(ApiError::Conflict { .. }) => {
-            accounts_refusal(
-                &state,
-                &viewer,
-                StatusCode::CONFLICT,
-                "account-new",
-                t.admin_login_taken,
-                draft,
-            )
-            .await
-        }
-        Err(ApiError::NotFound(_)) => {
-            accounts_refusal(
-                &state,
-                &viewer,
+        Err(CreateAccountError::ScopeNotFound) => {
+            refuse(
                 StatusCode::BAD_REQUEST,
-                "account-new",
-                t.admin_role_needs_scope,
-                draft,
+                t.admin_role_needs_scope.to_string(),
             )
             .await
         }
-        Err(other) => Err(PageError::Api(other)),
+        Err(other) => Err(PageError::internal(other)),
     }
 }
 
 #[derive(Debug, Deserialize)]
 pub struct PasswordForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     password: String,
 }
 
 pub async fn reset_password(
     State(state): State<AppState>,
-    viewer: Viewer,
-    ApiPath(id): ApiPath<i64>,
-    Form(form): Form<PasswordForm>,
+    PagePath(id): PagePath<i64>,
+    form: AdminForm<PasswordForm>,
 ) -> PageResult<Response> {
-    viewer.check_csrf(&form.csrf)?;
-    viewer.require_admin()?;
-    let key = format!("password-{id}");
-    if let Some(message) = credentials_problem(None, &form.password) {
-        return accounts_refusal(
-            &state,
-            &viewer,
-            StatusCode::BAD_REQUEST,
-            &key,
-            message,
-            (String::new(), String::new()),
-        )
-        .await;
-    }
-    let hash = hash_password_blocking(form.password)
-        .await
-        .map_err(PageError::internal)?;
-    match state.db(move |db| db.set_password(id, &hash)).await {
-        Ok(()) => {
-            tracing::info!(account = id, by = viewer.account.id, "password reset");
-            Ok(see_other("/admin/accounts?ok=password"))
+    let viewer = form.viewer;
+    let password = match new_password(&form.fields.password) {
+        Ok(password) => password,
+        Err(message) => {
+            return accounts_refusal(
+                &state,
+                &viewer,
+                StatusCode::BAD_REQUEST,
+                &format!("password-{id}"),
+                message,
+                (String::new(), String::new()),
+            )
+            .await;
         }
-        Err(ApiError::NotFound(_)) => Err(PageError::not_found("account")),
-        Err(other) => Err(PageError::Api(other)),
+    };
+    let by = viewer.account.id;
+    let reset = state
+        .blocking(move |s| ops::accounts::reset_password(s.storage.as_ref(), id, &password, by))
+        .await?;
+    match reset {
+        Ok(()) => Ok(see_other("/admin/accounts?ok=password")),
+        Err(ResetPasswordError::NotFound) => Err(PageError::not_found("account")),
+        Err(other) => Err(PageError::internal(other)),
     }
 }
 
@@ -891,10 +763,9 @@ async fn tablets_refusal(
 
 pub async fn tablets_page(
     State(state): State<AppState>,
-    viewer: Viewer,
+    Staff { viewer, .. }: Staff<Admin>,
     Query(ok): Query<OkQuery>,
 ) -> PageResult<Response> {
-    viewer.require_admin()?;
     tablets_response(
         &state,
         &viewer,
@@ -909,8 +780,6 @@ pub async fn tablets_page(
 #[derive(Debug, Deserialize)]
 pub struct EnrolForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     code: String,
     #[serde(default)]
     name: String,
@@ -918,103 +787,107 @@ pub struct EnrolForm {
 
 pub async fn approve_enrolment(
     State(state): State<AppState>,
-    viewer: Viewer,
-    Form(form): Form<EnrolForm>,
+    form: AdminForm<EnrolForm>,
 ) -> PageResult<Response> {
     let t = &RU;
-    viewer.check_csrf(&form.csrf)?;
-    viewer.require_admin()?;
-    let draft = (form.code.clone(), form.name.clone());
-    let refuse = |status: StatusCode, message: String| {
-        let draft = draft.clone();
-        let state = state.clone();
-        let viewer = viewer.clone();
-        async move { tablets_refusal(&state, &viewer, status, "enrol", message, draft).await }
-    };
-    let Some(code) = normalise_code(&form.code, ENROLMENT_CODE_DIGITS) else {
-        return refuse(
-            StatusCode::BAD_REQUEST,
+    let (viewer, fields) = (form.viewer, form.fields);
+    let draft = (fields.code.clone(), fields.name.clone());
+    let parsed = EnrolmentCode::parse(&fields.code)
+        .map_err(|_| {
             fill(
                 t.tablets_bad_code,
-                &[("digits", &ENROLMENT_CODE_DIGITS.to_string())],
-            ),
-        )
-        .await;
-    };
-    let Some(name) = tablet_name(&form.name) else {
-        return refuse(StatusCode::BAD_REQUEST, t.tablets_name_required.to_string()).await;
-    };
-    match state
-        .db(move |db| db.approve_enrolment(&code, &name, Timestamp::now()))
-        .await
-    {
-        Ok(id) => {
-            tracing::info!(
-                tablet_id = id,
-                by = viewer.account.id,
-                "tablet enrolment approved"
-            );
-            Ok(see_other("/admin/tablets?ok=enrolled"))
+                &[("digits", &EnrolmentCode::DIGITS.to_string())],
+            )
+        })
+        .and_then(|code| {
+            let name =
+                TabletName::parse(&fields.name).map_err(|_| t.tablets_name_required.to_string())?;
+            Ok((code, name))
+        });
+    let (code, name) = match parsed {
+        Ok(parsed) => parsed,
+        Err(message) => {
+            return tablets_refusal(
+                &state,
+                &viewer,
+                StatusCode::BAD_REQUEST,
+                "enrol",
+                message,
+                draft,
+            )
+            .await;
         }
-        Err(ApiError::NotFound(_)) => {
-            refuse(StatusCode::NOT_FOUND, t.tablets_unknown_code.to_string()).await
+    };
+    let by = viewer.account.id;
+    let approved = state
+        .blocking(move |s| {
+            ops::tablets::approve_enrolment(s.storage.as_ref(), &code, &name, by, Timestamp::now())
+        })
+        .await?;
+    match approved {
+        Ok(_) => Ok(see_other("/admin/tablets?ok=enrolled")),
+        Err(ApproveError::UnknownCode) => {
+            tablets_refusal(
+                &state,
+                &viewer,
+                StatusCode::NOT_FOUND,
+                "enrol",
+                t.tablets_unknown_code,
+                draft,
+            )
+            .await
         }
-        Err(other) => Err(PageError::Api(other)),
+        Err(ApproveError::Storage(error)) => Err(error.into()),
+    }
+}
+
+/// A tablet change's answer: back to the page, or "not found" for a tablet that is not there.
+fn tablet_changed(result: Result<(), TabletError>) -> PageResult<Response> {
+    match result {
+        Ok(()) => Ok(see_other("/admin/tablets?ok=1")),
+        Err(TabletError::NotFound) => Err(PageError::not_found("tablet")),
+        Err(TabletError::Storage(error)) => Err(error.into()),
     }
 }
 
 pub async fn rename_tablet(
     State(state): State<AppState>,
-    viewer: Viewer,
-    ApiPath(id): ApiPath<i64>,
-    Form(form): Form<NameForm>,
+    PagePath(id): PagePath<i64>,
+    form: AdminForm<NameForm>,
 ) -> PageResult<Response> {
-    let t = &RU;
-    viewer.check_csrf(&form.csrf)?;
-    viewer.require_admin()?;
-    let Some(name) = tablet_name(&form.name) else {
+    let viewer = form.viewer;
+    let Ok(name) = TabletName::parse(&form.fields.name) else {
         return tablets_refusal(
             &state,
             &viewer,
             StatusCode::BAD_REQUEST,
             &format!("tablet-{id}"),
-            t.tablets_name_required,
+            RU.tablets_name_required,
             (String::new(), String::new()),
         )
         .await;
     };
-    match state.db(move |db| db.rename_tablet(id, &name)).await {
-        Ok(()) => Ok(see_other("/admin/tablets?ok=1")),
-        Err(ApiError::NotFound(_)) => Err(PageError::not_found("tablet")),
-        Err(other) => Err(PageError::Api(other)),
-    }
-}
-
-#[derive(Debug, Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
+    let by = viewer.account.id;
+    tablet_changed(
+        state
+            .blocking(move |s| ops::tablets::rename_tablet(s.storage.as_ref(), id, &name, by))
+            .await?,
+    )
 }
 
 pub async fn revoke_tablet(
     State(state): State<AppState>,
-    viewer: Viewer,
-    ApiPath(id): ApiPath<i64>,
-    Form(form): Form<CsrfForm>,
+    PagePath(id): PagePath<i64>,
+    form: AdminForm<super::session::NoFields>,
 ) -> PageResult<Response> {
-    viewer.check_csrf(&form.csrf)?;
-    viewer.require_admin()?;
-    match state
-        .db(move |db| db.revoke_tablet(id, Timestamp::now()))
-        .await
-    {
-        Ok(()) => {
-            tracing::info!(tablet_id = id, by = viewer.account.id, "tablet revoked");
-            Ok(see_other("/admin/tablets?ok=1"))
-        }
-        Err(ApiError::NotFound(_)) => Err(PageError::not_found("tablet")),
-        Err(other) => Err(PageError::Api(other)),
-    }
+    let by = form.viewer.account.id;
+    tablet_changed(
+        state
+            .blocking(move |s| {
+                ops::tablets::revoke_tablet(s.storage.as_ref(), id, by, Timestamp::now())
+            })
+            .await?,
+    )
 }
 
 // --- audit -------------------------------------------------------------------------------------
@@ -1043,11 +916,10 @@ const AUDIT_PAGE: u32 = 200;
 
 pub async fn audit_page(
     State(state): State<AppState>,
-    viewer: Viewer,
+    Staff { viewer, .. }: Staff<Admin>,
     Query(query): Query<AuditQuery>,
 ) -> PageResult<Response> {
     let t = &RU;
-    viewer.require_admin()?;
     let before = query.before.as_deref().and_then(parse_id);
     let entries: Vec<AuditEntry> = state.db(move |db| db.audit_log(AUDIT_PAGE, before)).await?;
     let older = (entries.len() == AUDIT_PAGE as usize)
@@ -1083,64 +955,25 @@ pub async fn audit_page(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jiff::civil::Time;
-
-    fn tablet(id: i64, last_seen: Option<&str>, revoked: bool) -> TabletInfo {
-        TabletInfo {
-            id,
-            name: format!("t{id}"),
-            device_description: String::new(),
-            enrolled_at: "2026-11-01T00:00:00Z".parse().unwrap(),
-            revoked_at: revoked.then(|| "2026-11-02T00:00:00Z".parse().unwrap()),
-            last_seen_at: last_seen.map(|s| s.parse().unwrap()),
-            app_version: None,
-            queue_length: None,
-            recordings_pending: None,
-            free_storage_bytes: None,
-            microphone: None,
-            clock_offset_ms: None,
-        }
-    }
 
     #[test]
-    fn a_tablet_silent_in_working_hours_is_reported() {
-        let zone = TimeZone::get("Asia/Yekaterinburg").unwrap();
-        let hours = WorkingHours {
-            start: Time::constant(8, 0, 0, 0),
-            end: Time::constant(18, 0, 0, 0),
+    fn field_problems_are_told_in_russian() {
+        let form = |login: &str, password: &str| AccountForm {
+            login: login.into(),
+            display_name: "Новая учетная запись".into(),
+            password: password.into(),
+            role: "admin".into(),
+            scope: String::new(),
         };
-        let tablets = vec![
-            tablet(1, Some("2026-11-24T05:50:00Z"), false), // 10:50 local: 10 min ago
-            tablet(2, Some("2026-11-24T04:00:00Z"), false), // 09:00 local: 2 h ago
-            tablet(3, Some("2026-11-24T04:00:00Z"), true),  // revoked
-            tablet(4, None, false),                         // never heard from
-        ];
-        // Tuesday 11:00 in Yekaterinburg.
-        let now: Timestamp = "2026-11-24T06:00:00Z".parse().unwrap();
-        let silent: Vec<i64> = silent_tablets(&tablets, now, &zone, &hours, 30)
-            .iter()
-            .map(|t| t.id)
-            .collect();
-        assert_eq!(silent, vec![2, 4]);
-        // 20:00 local: the office is closed, nobody is expected to sync.
-        let evening: Timestamp = "2026-11-24T15:00:00Z".parse().unwrap();
-        assert!(silent_tablets(&tablets, evening, &zone, &hours, 30).is_empty());
-        // Saturday.
-        let saturday: Timestamp = "2026-11-28T06:00:00Z".parse().unwrap();
-        assert!(silent_tablets(&tablets, saturday, &zone, &hours, 30).is_empty());
-    }
-
-    #[test]
-    fn credential_problems_are_told_in_russian() {
         assert_eq!(
-            credentials_problem(Some("a"), "long enough password"),
-            Some(RU.admin_bad_login.to_string())
+            form("a", "long enough password").parse().unwrap_err(),
+            RU.admin_bad_login
         );
         assert_eq!(
-            credentials_problem(Some("head.new"), "short"),
-            Some("Пароль должен содержать не менее 10 знаков.".to_string())
+            form("head.new", "short").parse().unwrap_err(),
+            "Пароль должен содержать не менее 10 знаков."
         );
-        assert_eq!(credentials_problem(None, "long enough password"), None);
+        assert!(form("head.new", "long enough password").parse().is_ok());
     }
 
     #[test]

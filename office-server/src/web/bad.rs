@@ -3,7 +3,6 @@
 //! written to the audit log once per session.
 
 use askama::Template;
-use axum::Form;
 use axum::body::Body;
 use axum::extract::{Query, Request, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, RANGE};
@@ -16,19 +15,21 @@ use tower::ServiceExt;
 use tower_http::services::ServeFile;
 use uuid::Uuid;
 
-use super::dashboard::{AlertView, Picker, alert_views, local_time, safe_back, select};
+use super::dashboard::{AlertView, Picker, alert_views, decided, local_time, safe_back, select};
+use super::error::{PageError, PagePath, PageResult};
+use super::forms::{Decider, StaffForm};
 use super::selection::{PageQuery, Selection};
 use super::session::Viewer;
 use super::strings::{RU, fill};
-use super::{Area, Layout, LiveEvent, html, see_other};
+use super::{Area, Layout, html, see_other};
 use crate::app::AppState;
-use crate::error::{ApiPath, PageError, PageResult};
+use crate::domain::{Comment, InvalidText};
+use crate::ops;
+use crate::ops::verdicts::Decision;
 use crate::storage::{AuditAction, AuditEvent, BadVisit, BadVisitQuery, RecordingState};
 
 /// Rows per page of the analysis.
 pub const PAGE_SIZE: u32 = 50;
-/// The longest verdict comment, in characters.
-const MAX_COMMENT: usize = 2000;
 
 /// A Плохо visit as the table shows it.
 pub struct BadRow {
@@ -228,8 +229,6 @@ async fn render_bad_page(
 
 #[derive(Debug, Deserialize)]
 pub struct VerdictForm {
-    #[serde(default)]
-    csrf: String,
     /// "yes" or "no".
     #[serde(default)]
     correct: String,
@@ -251,27 +250,26 @@ async fn visit_in_view(state: &AppState, viewer: &Viewer, id: Uuid) -> PageResul
 
 pub async fn verdict_submit(
     State(state): State<AppState>,
-    viewer: Viewer,
-    ApiPath(id): ApiPath<Uuid>,
-    Form(form): Form<VerdictForm>,
+    PagePath(id): PagePath<Uuid>,
+    form: StaffForm<Decider, VerdictForm>,
 ) -> PageResult<Response> {
     let t = &RU;
-    viewer.check_csrf(&form.csrf)?;
-    viewer.require_decider()?;
-    let visit = visit_in_view(&state, &viewer, id).await?;
+    let (viewer, form) = (form.viewer, form.fields);
+    visit_in_view(&state, &viewer, id).await?;
     let back = safe_back(&form.back, "/dashboard/bad");
     let correct = match form.correct.as_str() {
         "yes" => Some(true),
         "no" => Some(false),
         _ => None,
     };
-    let comment = form.comment.trim().to_string();
-    let problem = match correct {
-        None => Some(t.verdict_required),
-        Some(_) if comment.chars().count() > MAX_COMMENT => Some(t.comment_too_long),
-        Some(_) => None,
+    let comment = Comment::parse(&form.comment);
+    let problem = match (correct, &comment) {
+        (None, _) => Some(t.verdict_required),
+        (Some(_), Err(InvalidText::TooLong { .. })) => Some(t.comment_too_long),
+        (Some(_), Err(_)) => Some(t.comment_bad_characters),
+        (Some(_), Ok(_)) => None,
     };
-    if let Some(message) = problem {
+    let (Some(correct), Ok(comment), None) = (correct, comment, problem) else {
         // Show the same page again, with the message at this visit's form.
         let query = back
             .split_once('?')
@@ -282,21 +280,32 @@ pub async fn verdict_submit(
             &state,
             &viewer,
             &query,
-            Some((id, message.to_string(), correct, comment)),
+            Some((
+                id,
+                problem.unwrap_or(t.verdict_required).to_string(),
+                correct,
+                form.comment.trim().to_string(),
+            )),
         )
         .await;
-    }
-    let correct = correct.unwrap_or(false);
-    let account_id = viewer.account.id;
-    let now = Timestamp::now();
-    state
-        .db(move |db| db.record_verdict(id, account_id, correct, &comment, now))
-        .await?;
-    tracing::info!(visit = %id, by = account_id, correct, "verdict recorded");
-    state.live.publish(LiveEvent::Decision {
-        department_id: visit.department_id,
-        section_id: visit.section_id,
-    });
+    };
+    let visibility = viewer.visibility()?;
+    let by = viewer.account.id;
+    decided(
+        state
+            .blocking(move |s| {
+                ops::verdicts::record_verdict(
+                    s.storage.as_ref(),
+                    &s.live,
+                    visibility,
+                    id,
+                    &Decision { correct, comment },
+                    by,
+                    Timestamp::now(),
+                )
+            })
+            .await?,
+    )?;
     Ok(see_other(&format!("{back}#bad-{id}")))
 }
 
@@ -316,7 +325,7 @@ pub struct RecordingQuery {
 pub async fn recording(
     State(state): State<AppState>,
     viewer: Viewer,
-    ApiPath(id): ApiPath<Uuid>,
+    PagePath(id): PagePath<Uuid>,
     Query(query): Query<RecordingQuery>,
     request: Request,
 ) -> PageResult<Response> {

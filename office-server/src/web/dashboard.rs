@@ -1,7 +1,6 @@
 //! The tabs ДЕПАРТАМЕНТ | ОТДЕЛ | СОТРУДНИК | УСЛУГИ, and the alerts page.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use jiff::civil::Date;
@@ -11,16 +10,20 @@ use serde::Deserialize;
 
 use super::bad::{BadRow, bad_rows};
 use super::charts::{PieChart, pie, trend};
+use super::error::{PageError, PagePath, PageResult};
+use super::forms::{Decider, StaffForm};
 use super::selection::{Names, PageQuery, Selection};
-use super::session::{Viewer, Visibility};
+use super::session::Viewer;
 use super::strings::{RU, Strings, fill};
 use super::tables::{
     Cell, Measure, PeriodTallies, PlainTable, ReportTable, Value, measure_row, measure_rows,
     overall, period_tallies, row_keys,
 };
-use super::{Area, Layout, LiveEvent, html, see_other};
+use super::{Area, Layout, html, see_other};
 use crate::app::AppState;
-use crate::error::{PageError, PageResult};
+use crate::domain::Visibility;
+use crate::ops;
+use crate::ops::verdicts::DecisionError;
 use crate::reports::{Level, Period, PeriodSpan, Tally, date_of_key, day_key, format_percent};
 use crate::storage::{
     Alert, BadVisitQuery, Directory, GroupBy, ReportFilter, Role, Scope, Storage, StorageResult,
@@ -923,8 +926,6 @@ pub async fn alerts_page(State(state): State<AppState>, viewer: Viewer) -> PageR
 #[derive(Debug, Deserialize)]
 pub struct BackForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     back: String,
 }
 
@@ -937,29 +938,38 @@ pub fn safe_back(back: &str, fallback: &str) -> String {
     }
 }
 
+/// Decisions that answer "not found" outside the decider's scope.
+pub fn decided(result: Result<(), DecisionError>) -> PageResult<()> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(DecisionError::NotFound(what)) => Err(PageError::not_found(what)),
+        Err(DecisionError::Storage(error)) => Err(error.into()),
+    }
+}
+
 pub async fn acknowledge_alert(
     State(state): State<AppState>,
-    viewer: Viewer,
-    crate::error::ApiPath(id): crate::error::ApiPath<i64>,
-    Form(form): Form<BackForm>,
+    PagePath(id): PagePath<i64>,
+    form: StaffForm<Decider, BackForm>,
 ) -> PageResult<Response> {
-    viewer.check_csrf(&form.csrf)?;
-    viewer.require_decider()?;
-    let visibility = viewer.visibility()?;
-    let alert = state
-        .db(move |db| db.alert(id))
-        .await?
-        .filter(|a| visibility.sees(a.department_id, a.section_id))
-        .ok_or(PageError::not_found("alert"))?;
-    let account_id = viewer.account.id;
-    let now = Timestamp::now();
-    state
-        .db(move |db| db.acknowledge_alert(id, account_id, now))
-        .await?;
-    tracing::info!(alert = id, by = account_id, "alert acknowledged");
-    state.live.publish(LiveEvent::Decision {
-        department_id: alert.department_id,
-        section_id: alert.section_id,
-    });
-    Ok(see_other(&safe_back(&form.back, "/dashboard/alerts")))
+    let visibility = form.viewer.visibility()?;
+    let by = form.viewer.account.id;
+    decided(
+        state
+            .blocking(move |s| {
+                ops::verdicts::acknowledge_alert(
+                    s.storage.as_ref(),
+                    &s.live,
+                    visibility,
+                    id,
+                    by,
+                    Timestamp::now(),
+                )
+            })
+            .await?,
+    )?;
+    Ok(see_other(&safe_back(
+        &form.fields.back,
+        "/dashboard/alerts",
+    )))
 }

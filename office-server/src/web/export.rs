@@ -10,12 +10,12 @@ use rust_xlsxwriter::{Format, Workbook, XlsxError};
 
 use super::bad::{PAGE_SIZE, audio_note};
 use super::dashboard::{Tab, load_tab, local_time, periods_note, select};
+use super::error::{PageError, PageResult};
 use super::selection::PageQuery;
 use super::session::Viewer;
 use super::strings::{RU, Strings, fill};
 use super::tables::{Cell, PlainTable, ReportTable, Value};
 use crate::app::AppState;
-use crate::error::{PageError, PageResult};
 use crate::storage::{AuditAction, AuditEvent, BadVisitQuery};
 
 /// The most Плохо visits one file lists.

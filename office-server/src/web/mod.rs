@@ -6,7 +6,9 @@ mod admin;
 mod bad;
 mod charts;
 mod dashboard;
+pub mod error;
 mod export;
+pub mod forms;
 mod live;
 mod pairing;
 mod selection;
@@ -21,8 +23,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
-pub use live::{LiveEvent, LiveHub};
-pub use session::{Viewer, Visibility};
+pub use session::Viewer;
 use strings::{RU, Strings};
 
 use crate::app::AppState;
@@ -242,7 +243,7 @@ struct ErrorPage {
     message: &'static str,
 }
 
-/// The page every error shows (see [`crate::error::PageError`]).
+/// The page every error shows (see [`error::PageError`]).
 pub fn error_page(status: StatusCode, message: &'static str) -> Response {
     let page = ErrorPage {
         layout: Layout::bare(&RU, RU.error_title),

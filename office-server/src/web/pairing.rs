@@ -1,10 +1,9 @@
 //! The specialist's page: enter the code the tablet shows, see the current pairing, end it.
-//! Built on the same functions as the JSON API (`api::staff`).
+//! Built on the same use cases as the JSON API ([`crate::ops::pairing`]).
 
 use std::net::SocketAddr;
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -14,13 +13,15 @@ use shared_model::Pairing;
 use uuid::Uuid;
 
 use super::dashboard::local_time;
-use super::session::Viewer;
+use super::error::{PageError, PagePath, PageResult};
+use super::forms::{Specialist, Staff, StaffForm};
+use super::session::{NoFields, Viewer};
 use super::strings::{RU, fill};
 use super::{Area, Layout, html, see_other};
-use crate::api::staff::{end_pairing_as, pair_tablet};
-use crate::api::tablet::PAIRING_CODE_DIGITS;
 use crate::app::AppState;
-use crate::error::{ApiError, ApiPath, PageError, PageResult};
+use crate::domain::PairingCode;
+use crate::ops;
+use crate::ops::pairing::{PairingError, Workday};
 
 pub struct PairingView {
     pub id: Uuid,
@@ -44,10 +45,6 @@ pub struct Notice {
     done: Option<String>,
 }
 
-fn specialist(viewer: &Viewer) -> PageResult<i64> {
-    viewer.employee_id().ok_or_else(PageError::forbidden)
-}
-
 async fn render(
     state: &AppState,
     viewer: &Viewer,
@@ -57,11 +54,13 @@ async fn render(
     code: String,
 ) -> PageResult<Response> {
     let t = &RU;
-    let employee_id = specialist(viewer)?;
-    let now = Timestamp::now();
+    let account = viewer.account.clone();
     let pairings: Vec<Pairing> = state
-        .db(move |db| db.active_pairings_of_employee(employee_id, now))
-        .await?;
+        .blocking(move |s| {
+            ops::pairing::active_pairings(s.storage.as_ref(), &account, Timestamp::now())
+        })
+        .await?
+        .map_err(paging_failed)?;
     let page = PairingPage {
         layout: Layout::for_viewer(viewer, t.pairing_title, Area::Pairing),
         pairings: pairings
@@ -87,7 +86,7 @@ async fn render(
 
 pub async fn page(
     State(state): State<AppState>,
-    viewer: Viewer,
+    Staff { viewer, .. }: Staff<Specialist>,
     Query(notice): Query<Notice>,
 ) -> PageResult<Response> {
     let t = &RU;
@@ -102,62 +101,86 @@ pub async fn page(
 #[derive(Debug, Deserialize)]
 pub struct PairForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     code: String,
 }
 
 pub async fn pair(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    viewer: Viewer,
-    Form(form): Form<PairForm>,
+    form: StaffForm<Specialist, PairForm>,
 ) -> PageResult<Response> {
     let t = &RU;
-    viewer.check_csrf(&form.csrf)?;
-    specialist(&viewer)?;
-    match pair_tablet(&state, peer, &viewer.account, &form.code).await {
-        Ok(_) => Ok(see_other("/pairing?done=paired")),
-        Err(error) => {
-            let (status, message) = match error {
-                ApiError::BadRequest(_) => (
-                    StatusCode::BAD_REQUEST,
-                    fill(
-                        t.pairing_bad_code,
-                        &[("digits", &PAIRING_CODE_DIGITS.to_string())],
-                    ),
-                ),
-                ApiError::NotFound(_) => {
+    let (viewer, typed) = (form.viewer, form.fields.code);
+    let refused = match PairingCode::parse(&typed) {
+        Err(_) => (
+            StatusCode::BAD_REQUEST,
+            fill(
+                t.pairing_bad_code,
+                &[("digits", &PairingCode::DIGITS.to_string())],
+            ),
+        ),
+        Ok(code) => {
+            let account = viewer.account.clone();
+            let paired = state
+                .blocking(move |s| {
+                    ops::pairing::pair(
+                        s.storage.as_ref(),
+                        &s.pairing_throttle,
+                        &account,
+                        peer.ip(),
+                        &code,
+                        &Workday {
+                            zone: &s.zone,
+                            hours: &s.config.working_hours,
+                        },
+                        Timestamp::now(),
+                    )
+                })
+                .await?;
+            match paired {
+                Ok(_) => return Ok(see_other("/pairing?done=paired")),
+                Err(PairingError::UnknownCode) => {
                     (StatusCode::NOT_FOUND, t.pairing_unknown_code.to_string())
                 }
-                ApiError::TooManyAttempts => {
+                Err(PairingError::Throttled) => {
                     (StatusCode::TOO_MANY_REQUESTS, t.error_too_many.to_string())
                 }
-                other => return Err(PageError::Api(other)),
-            };
-            render(&state, &viewer, status, None, Some(message), form.code).await
+                Err(other) => return Err(paging_failed(other)),
+            }
         }
-    }
+    };
+    render(&state, &viewer, refused.0, None, Some(refused.1), typed).await
 }
 
-#[derive(Debug, Deserialize)]
-pub struct EndForm {
-    #[serde(default)]
-    csrf: String,
+/// What a failed pairing use case shows when the page has nothing better to say.
+fn paging_failed(error: PairingError) -> PageError {
+    match error {
+        PairingError::NotFound(what) => PageError::not_found(what),
+        // Another specialist's pairing is not there, as far as this one can tell.
+        PairingError::NotYours => PageError::not_found("pairing"),
+        PairingError::NotASpecialist => PageError::Forbidden,
+        PairingError::Throttled => PageError::TooManyAttempts,
+        PairingError::Storage(error) => error.into(),
+        other => PageError::internal(other),
+    }
 }
 
 pub async fn end(
     State(state): State<AppState>,
-    viewer: Viewer,
-    ApiPath(id): ApiPath<Uuid>,
-    Form(form): Form<EndForm>,
+    PagePath(id): PagePath<Uuid>,
+    form: StaffForm<Specialist, NoFields>,
 ) -> PageResult<Response> {
     let t = &RU;
-    viewer.check_csrf(&form.csrf)?;
-    specialist(&viewer)?;
-    match end_pairing_as(&state, &viewer.account, id).await {
+    let viewer = form.viewer;
+    let account = viewer.account.clone();
+    let ended = state
+        .blocking(move |s| {
+            ops::pairing::end_pairing(s.storage.as_ref(), &account, id, Timestamp::now())
+        })
+        .await?;
+    match ended {
         Ok(()) => Ok(see_other("/pairing?done=ended")),
-        Err(ApiError::Conflict { .. }) => {
+        Err(PairingError::AlreadyEnded) => {
             render(
                 &state,
                 &viewer,
@@ -168,8 +191,6 @@ pub async fn end(
             )
             .await
         }
-        // Another specialist's pairing is not there, as far as this one can tell.
-        Err(ApiError::Forbidden(_)) => Err(PageError::not_found("pairing")),
-        Err(other) => Err(PageError::Api(other)),
+        Err(other) => Err(paging_failed(other)),
     }
 }

@@ -8,10 +8,10 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use serde::Deserialize;
 
+use super::error::{PageError, PageResult};
 use super::percent_encode;
-use super::session::Visibility;
 use super::strings::Strings;
-use crate::error::{PageError, PageResult};
+use crate::domain::Visibility;
 use crate::storage::{Directory, ReportFilter};
 
 /// The query string of dashboard pages. Values are text so that an empty `<select>` choice

@@ -1,66 +1,38 @@
 //! Who is looking at the dashboard: the signed-in person, what they may see, and the per-session
-//! CSRF token that every state-changing form carries. The sign-in and sign-out pages.
+//! CSRF token that every state-changing form carries (checked by [`super::forms`]). The
+//! sign-in and sign-out pages.
 
 use std::net::SocketAddr;
 
 use askama::Template;
 use axum::Form;
 use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
-use axum::http::header::{HOST, ORIGIN};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use super::error::{PageError, PageResult};
+use super::forms::{AnyRole, StaffForm};
 use super::strings::{RU, Strings};
 use super::{Layout, html};
-use crate::api::extract::session_token;
-use crate::api::staff::{cleared_session_cookie, session_cookie, sign_in, sign_out, with_cookie};
 use crate::app::AppState;
 use crate::auth::{random_token, token_digest};
-use crate::error::{ApiError, PageError, PageResult};
-use crate::storage::{Account, ReportFilter, Role, Scope};
+use crate::domain::{Password, Visibility, scope};
+use crate::http::{
+    cleared_session_cookie, constant_time_eq, cookie, same_origin, session_cookie, session_token,
+    with_cookie,
+};
+use crate::ops;
+use crate::ops::accounts::SignInError;
+use crate::storage::{Account, Role};
 
 /// The cookie that carries the sign-in form's CSRF token before there is a session.
 const LOGIN_CSRF_COOKIE: &str = "office_login_csrf";
-
-/// What part of the organisation a dashboard viewer may see.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Visibility {
-    All,
-    Department(i64),
-    Section(i64),
-}
-
-impl Visibility {
-    /// Whether a visit of this department and section is in view.
-    pub fn sees(&self, department_id: i64, section_id: i64) -> bool {
-        match *self {
-            Visibility::All => true,
-            Visibility::Department(id) => id == department_id,
-            Visibility::Section(id) => id == section_id,
-        }
-    }
-
-    /// The filter that keeps a report within view.
-    pub fn filter(&self) -> ReportFilter {
-        match *self {
-            Visibility::All => ReportFilter::default(),
-            Visibility::Department(id) => ReportFilter {
-                department_id: Some(id),
-                ..ReportFilter::default()
-            },
-            Visibility::Section(id) => ReportFilter {
-                section_id: Some(id),
-                ..ReportFilter::default()
-            },
-        }
-    }
-}
 
 /// A signed-in person on a dashboard page.
 #[derive(Debug, Clone)]
@@ -75,37 +47,13 @@ pub struct Viewer {
 impl Viewer {
     /// What the dashboard shows this viewer; specialists have no dashboard.
     pub fn visibility(&self) -> PageResult<Visibility> {
-        match self.account.role {
-            Role::Admin | Role::Observer => Ok(Visibility::All),
-            Role::Head {
-                scope: Scope::Department(id),
-            } => Ok(Visibility::Department(id)),
-            Role::Head {
-                scope: Scope::Section(id),
-            } => Ok(Visibility::Section(id)),
-            Role::Specialist { .. } => Err(PageError::forbidden()),
-        }
+        Visibility::of(&self.account.role).ok_or(PageError::Forbidden)
     }
 
     /// Heads and administrators decide on Плохо visits and acknowledge alerts; observers only
     /// read.
     pub fn may_decide(&self) -> bool {
-        matches!(self.account.role, Role::Admin | Role::Head { .. })
-    }
-
-    pub fn require_decider(&self) -> PageResult<()> {
-        if self.may_decide() {
-            Ok(())
-        } else {
-            Err(PageError::forbidden())
-        }
-    }
-
-    pub fn require_admin(&self) -> PageResult<()> {
-        match self.account.role {
-            Role::Admin => Ok(()),
-            _ => Err(PageError::forbidden()),
-        }
+        scope::may_decide(&self.account.role)
     }
 
     pub fn employee_id(&self) -> Option<i64> {
@@ -150,24 +98,6 @@ fn session_tag_of(token: &str) -> String {
     hex::encode(&Sha256::digest(token_digest(token))[..8])
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// A state-changing request must come from this site: browsers send `Origin` on POST, and it
-/// must name the host the request went to.
-fn same_origin(headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(ORIGIN).and_then(|v| v.to_str().ok()) else {
-        return true;
-    };
-    let Some(host) = headers.get(HOST).and_then(|v| v.to_str().ok()) else {
-        return false;
-    };
-    origin
-        .split_once("://")
-        .is_some_and(|(_, rest)| rest.trim_end_matches('/') == host)
-}
-
 impl FromRequestParts<AppState> for Viewer {
     type Rejection = PageError;
 
@@ -191,9 +121,9 @@ impl FromRequestParts<AppState> for Viewer {
         let Some(token) = session_token(&parts.headers).map(str::to_string) else {
             return Err(PageError::SignIn { next });
         };
-        let digest = token_digest(&token);
+        let lookup = token.clone();
         let account = state
-            .db(move |db| db.session_account(&digest, Timestamp::now()))
+            .db(move |db| ops::accounts::session_account(db, &lookup, Timestamp::now()))
             .await?;
         let Some(account) = account else {
             return Err(PageError::SignIn { next });
@@ -206,12 +136,9 @@ impl FromRequestParts<AppState> for Viewer {
     }
 }
 
-/// The form's CSRF field.
-#[derive(Debug, Deserialize)]
-pub struct CsrfOnly {
-    #[serde(default)]
-    pub csrf: String,
-}
+/// A form with no fields but its CSRF token.
+#[derive(Debug, Default, Deserialize)]
+pub struct NoFields {}
 
 // --- sign-in and sign-out ---------------------------------------------------------------------
 
@@ -245,17 +172,6 @@ pub struct LoginForm {
 /// Only a path on this site: never `//host` or `https://…`.
 fn safe_next(next: &str) -> Option<&str> {
     (next.starts_with('/') && !next.starts_with("//") && !next.contains('\\')).then_some(next)
-}
-
-fn login_cookie_value(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(axum::http::header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == LOGIN_CSRF_COOKIE)
-        .map(|(_, value)| value.to_string())
 }
 
 fn login_page(
@@ -295,7 +211,7 @@ pub async fn login_submit(
 ) -> Response {
     let t = &RU;
     let next = safe_next(&form.next).unwrap_or("").to_string();
-    let expected = login_cookie_value(&headers).unwrap_or_default();
+    let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
     if !same_origin(&headers)
         || expected.is_empty()
         || !constant_time_eq(expected.as_bytes(), form.csrf.as_bytes())
@@ -308,47 +224,70 @@ pub async fn login_submit(
             Some(t.login_stale),
         );
     }
-    match sign_in(&state, peer, &form.login, form.password).await {
-        Ok((account, token)) => {
+    let wrong = || {
+        login_page(
+            t,
+            StatusCode::UNAUTHORIZED,
+            &next,
+            &form.login,
+            Some(t.login_wrong),
+        )
+    };
+    let Ok(password) = Password::typed(&form.password) else {
+        return wrong();
+    };
+    let typed = form.login.clone();
+    let signed_in = state
+        .blocking(move |s| {
+            ops::accounts::sign_in(
+                s.storage.as_ref(),
+                &s.login_throttle,
+                &typed,
+                &password,
+                peer.ip(),
+                SignedDuration::from_hours(i64::from(s.config.session_hours)),
+                Timestamp::now(),
+            )
+        })
+        .await;
+    match signed_in {
+        Ok(Ok(session)) => {
             let target = if next.is_empty() {
-                home_of(&account).to_string()
+                home_of(&session.account).to_string()
             } else {
                 next
             };
             let response = Redirect::to(&target).into_response();
-            let response = with_cookie(response, &session_cookie(&state, &token));
+            let response = with_cookie(response, &session_cookie(&state.config, &session.token));
             with_cookie(
                 response,
                 &format!("{LOGIN_CSRF_COOKIE}=; Path=/login; HttpOnly; SameSite=Lax; Max-Age=0"),
             )
         }
-        Err(ApiError::TooManyAttempts) => login_page(
+        Ok(Err(SignInError::Throttled)) => login_page(
             t,
             StatusCode::TOO_MANY_REQUESTS,
             &next,
             &form.login,
             Some(t.login_throttled),
         ),
-        Err(ApiError::Unauthenticated(_) | ApiError::BadRequest(_)) => login_page(
-            t,
-            StatusCode::UNAUTHORIZED,
-            &next,
-            &form.login,
-            Some(t.login_wrong),
-        ),
-        Err(other) => PageError::Api(other).into_response(),
+        Ok(Err(SignInError::WrongCredentials)) => wrong(),
+        Ok(Err(SignInError::Storage(error))) => PageError::from(error).into_response(),
+        Err(panicked) => PageError::from(panicked).into_response(),
     }
 }
 
 pub async fn logout_submit(
     State(state): State<AppState>,
-    viewer: Viewer,
     headers: HeaderMap,
-    Form(form): Form<CsrfOnly>,
+    form: StaffForm<AnyRole, NoFields>,
 ) -> PageResult<Response> {
-    viewer.check_csrf(&form.csrf)?;
-    sign_out(&state, &headers).await?;
-    tracing::info!(account_id = viewer.account.id, "signed out");
+    if let Some(token) = session_token(&headers).map(str::to_string) {
+        state
+            .db(move |db| ops::accounts::sign_out(db, &token))
+            .await?;
+    }
+    tracing::info!(account_id = form.viewer.account.id, "signed out");
     Ok(with_cookie(
         Redirect::to("/login").into_response(),
         &cleared_session_cookie(),
@@ -368,22 +307,8 @@ mod tests {
     }
 
     #[test]
-    fn origin_check() {
-        let mut headers = HeaderMap::new();
-        assert!(same_origin(&headers));
-        headers.insert(HOST, "127.0.0.1:8080".parse().unwrap());
-        headers.insert(ORIGIN, "http://127.0.0.1:8080".parse().unwrap());
-        assert!(same_origin(&headers));
-        headers.insert(ORIGIN, "http://evil.example".parse().unwrap());
-        assert!(!same_origin(&headers));
-    }
-
-    #[test]
-    fn csrf_is_per_session_and_checked_in_constant_time() {
+    fn csrf_is_per_session() {
         assert_ne!(csrf_of("a"), csrf_of("b"));
         assert_eq!(csrf_of("a"), csrf_of("a"));
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
     }
 }

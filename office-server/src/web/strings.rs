@@ -118,6 +118,7 @@ pub struct Strings {
     pub page_previous: &'static str,
     pub verdict_required: &'static str,
     pub comment_too_long: &'static str,
+    pub comment_bad_characters: &'static str,
 
     // Alerts.
     pub alerts_title: &'static str,
@@ -360,6 +361,7 @@ pub static RU: Strings = Strings {
     page_previous: "← Назад",
     verdict_required: "Отметьте, правильно ли действовал специалист.",
     comment_too_long: "Комментарий длиннее 2000 знаков.",
+    comment_bad_characters: "Комментарий содержит недопустимые символы.",
 
     alerts_title: "Оповещения",
     alerts_open: "Требуют внимания",

@@ -1,4 +1,5 @@
-//! The HTTP boundary's one error type, and the one place it becomes a response.
+//! The JSON API's one error type, and the one place it becomes a response: the use cases'
+//! errors are turned into it here.
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
@@ -7,6 +8,13 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use shared_model::ErrorBody;
 
+use crate::app::{DbError, Panicked};
+use crate::ops::accounts::{CreateAccountError, ResetPasswordError, SignInError};
+use crate::ops::directory::DirectoryError;
+use crate::ops::pairing::PairingError;
+use crate::ops::sync::SyncError;
+use crate::ops::tablets::{ApproveError, EnrolmentError, TabletError};
+use crate::ops::verdicts::DecisionError;
 use crate::storage::StorageError;
 use crate::threegp::InvalidRecording;
 
@@ -85,6 +93,137 @@ impl From<StorageError> for ApiError {
     }
 }
 
+impl From<DbError> for ApiError {
+    fn from(error: DbError) -> Self {
+        match error {
+            DbError::Storage(error) => error.into(),
+            DbError::Panicked(error) => error.into(),
+        }
+    }
+}
+
+impl From<Panicked> for ApiError {
+    fn from(error: Panicked) -> Self {
+        ApiError::Internal(error.into())
+    }
+}
+
+impl From<CreateAccountError> for ApiError {
+    fn from(error: CreateAccountError) -> Self {
+        match error {
+            CreateAccountError::LoginTaken => {
+                ApiError::conflict("already_exists", "account already exists")
+            }
+            CreateAccountError::ScopeNotFound => {
+                ApiError::NotFound("department, section or employee")
+            }
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<ResetPasswordError> for ApiError {
+    fn from(error: ResetPasswordError) -> Self {
+        match error {
+            ResetPasswordError::NotFound => ApiError::NotFound("account"),
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<SignInError> for ApiError {
+    fn from(error: SignInError) -> Self {
+        match error {
+            SignInError::Throttled => ApiError::TooManyAttempts,
+            SignInError::WrongCredentials => ApiError::Unauthenticated("wrong login or password"),
+            SignInError::Storage(error) => error.into(),
+        }
+    }
+}
+
+impl From<DirectoryError> for ApiError {
+    fn from(error: DirectoryError) -> Self {
+        match error {
+            DirectoryError::NameTaken => ApiError::conflict("already_exists", error.to_string()),
+            DirectoryError::NotFound(what) => ApiError::NotFound(what),
+            DirectoryError::Storage(error) => error.into(),
+        }
+    }
+}
+
+impl From<EnrolmentError> for ApiError {
+    fn from(error: EnrolmentError) -> Self {
+        match error {
+            EnrolmentError::TextTooLong { .. } => ApiError::BadRequest(error.to_string()),
+            EnrolmentError::NotFound => ApiError::NotFound("enrolment"),
+            EnrolmentError::NoFreeCode => ApiError::Internal(error.into()),
+            EnrolmentError::Storage(error) => error.into(),
+        }
+    }
+}
+
+impl From<ApproveError> for ApiError {
+    fn from(error: ApproveError) -> Self {
+        match error {
+            ApproveError::UnknownCode => ApiError::NotFound(
+                "open enrolment with this code (it may have expired: restart enrolment on the tablet)",
+            ),
+            ApproveError::Storage(error) => error.into(),
+        }
+    }
+}
+
+impl From<TabletError> for ApiError {
+    fn from(error: TabletError) -> Self {
+        match error {
+            TabletError::NotFound => ApiError::NotFound("tablet"),
+            TabletError::Storage(error) => error.into(),
+        }
+    }
+}
+
+impl From<PairingError> for ApiError {
+    fn from(error: PairingError) -> Self {
+        match error {
+            PairingError::NotFound(what) => ApiError::NotFound(what),
+            PairingError::UnknownCode => ApiError::NotFound(
+                "pairing code (it may have expired: ask the tablet for a new one)",
+            ),
+            PairingError::Throttled => ApiError::TooManyAttempts,
+            PairingError::NotASpecialist => {
+                ApiError::Forbidden("only a specialist can pair a tablet to their working session")
+            }
+            PairingError::NotYours => {
+                ApiError::Forbidden("only its specialist or an administrator can end a pairing")
+            }
+            PairingError::AlreadyEnded => {
+                ApiError::conflict("already_ended", "this pairing has already ended")
+            }
+            PairingError::NoFreeCode => ApiError::Internal(error.into()),
+            PairingError::Storage(error) => error.into(),
+        }
+    }
+}
+
+impl From<SyncError> for ApiError {
+    fn from(error: SyncError) -> Self {
+        match error {
+            SyncError::TooManyVisits(_) => ApiError::TooLarge(error.to_string()),
+            SyncError::BadHealth(message) => ApiError::BadRequest(message),
+            SyncError::Storage(error) => error.into(),
+        }
+    }
+}
+
+impl From<DecisionError> for ApiError {
+    fn from(error: DecisionError) -> Self {
+        match error {
+            DecisionError::NotFound(what) => ApiError::NotFound(what),
+            DecisionError::Storage(error) => error.into(),
+        }
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         match rejection {
@@ -147,82 +286,3 @@ impl<T: serde::Serialize> IntoResponse for ApiJson<T> {
 pub struct ApiPath<T>(pub T);
 
 pub type ApiResult<T> = Result<T, ApiError>;
-
-/// An error on a dashboard page: the API's errors, shown as a page in the office's language; a
-/// visitor who is not signed in is sent to the sign-in page and brought back afterwards.
-#[derive(Debug)]
-pub enum PageError {
-    /// Not signed in (or the session ended): sign in, then go to `next`.
-    SignIn {
-        next: String,
-    },
-    /// A form without this session's CSRF token, or from another origin.
-    StaleForm,
-    Api(ApiError),
-}
-
-impl From<ApiError> for PageError {
-    fn from(error: ApiError) -> Self {
-        PageError::Api(error)
-    }
-}
-
-impl From<StorageError> for PageError {
-    fn from(error: StorageError) -> Self {
-        PageError::Api(error.into())
-    }
-}
-
-impl PageError {
-    pub fn forbidden() -> Self {
-        PageError::Api(ApiError::Forbidden("not allowed for this role"))
-    }
-
-    pub fn not_found(what: &'static str) -> Self {
-        PageError::Api(ApiError::NotFound(what))
-    }
-
-    pub fn bad_request(message: impl Into<String>) -> Self {
-        PageError::Api(ApiError::BadRequest(message.into()))
-    }
-
-    pub fn internal(error: impl Into<anyhow::Error>) -> Self {
-        PageError::Api(ApiError::Internal(error.into()))
-    }
-}
-
-impl IntoResponse for PageError {
-    fn into_response(self) -> Response {
-        let t = &crate::web::strings::RU;
-        match self {
-            PageError::SignIn { next } => {
-                let location = format!("/login?next={}", crate::web::percent_encode(&next));
-                let mut response = StatusCode::SEE_OTHER.into_response();
-                if let Ok(value) = HeaderValue::from_str(&location) {
-                    response.headers_mut().insert(header::LOCATION, value);
-                }
-                response
-            }
-            PageError::StaleForm => {
-                crate::web::error_page(StatusCode::FORBIDDEN, t.error_stale_form)
-            }
-            PageError::Api(error) => {
-                let (status, _) = error.status_and_code();
-                if let ApiError::Internal(source) = &error {
-                    tracing::error!(error = ?source, "page failed");
-                }
-                let message = match status {
-                    StatusCode::FORBIDDEN => t.error_forbidden,
-                    StatusCode::NOT_FOUND => t.error_not_found,
-                    StatusCode::CONFLICT => t.error_conflict,
-                    StatusCode::TOO_MANY_REQUESTS => t.error_too_many,
-                    StatusCode::INTERNAL_SERVER_ERROR => t.error_internal,
-                    _ => t.error_bad_request,
-                };
-                crate::web::error_page(status, message)
-            }
-        }
-    }
-}
-
-pub type PageResult<T> = Result<T, PageError>;

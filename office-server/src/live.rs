@@ -1,0 +1,87 @@
+//! Live updates: after a change commits (a sync, a verdict, an alert), the use case publishes
+//! what changed on a broadcast channel; each open dashboard page listens (`web::live`, over SSE),
+//! gets only the events of its viewer's scope, and fetches its tables again.
+
+use tokio::sync::{broadcast, watch};
+
+/// Something a dashboard page in scope should show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiveEvent {
+    /// New visits of this section were stored.
+    Visits { department_id: i64, section_id: i64 },
+    /// An alert was raised about an employee of this section.
+    Alert {
+        department_id: i64,
+        section_id: i64,
+        alert_id: i64,
+    },
+    /// A verdict was recorded or an alert acknowledged in this section.
+    Decision { department_id: i64, section_id: i64 },
+}
+
+impl LiveEvent {
+    /// The department and section it concerns.
+    pub fn place(&self) -> (i64, i64) {
+        match *self {
+            LiveEvent::Visits {
+                department_id,
+                section_id,
+            }
+            | LiveEvent::Alert {
+                department_id,
+                section_id,
+                ..
+            }
+            | LiveEvent::Decision {
+                department_id,
+                section_id,
+            } => (department_id, section_id),
+        }
+    }
+}
+
+/// The broadcast channel between ingest and the open pages, and the signal that ends every
+/// stream at shutdown (so that graceful shutdown does not wait for idle listeners).
+#[derive(Clone)]
+pub struct LiveHub {
+    sender: broadcast::Sender<LiveEvent>,
+    stopping: watch::Receiver<bool>,
+    stop: std::sync::Arc<watch::Sender<bool>>,
+}
+
+impl Default for LiveHub {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LiveHub {
+    pub fn new() -> Self {
+        let (sender, _) = broadcast::channel(1024);
+        let (stop, stopping) = watch::channel(false);
+        Self {
+            sender,
+            stopping,
+            stop: std::sync::Arc::new(stop),
+        }
+    }
+
+    /// Sends an event to every listening page; nobody listening is fine.
+    pub fn publish(&self, event: LiveEvent) {
+        let _ = self.sender.send(event);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
+        self.sender.subscribe()
+    }
+
+    /// Turns `true` when the server is stopping: every stream ends then.
+    pub fn stopping(&self) -> watch::Receiver<bool> {
+        self.stopping.clone()
+    }
+
+    /// Ends every open stream.
+    pub fn shut_down(&self) {
+        let _ = self.stop.send(true);
+    }
+}

@@ -1,0 +1,177 @@
+//! Tablets: enrolment (the tablet asks, an administrator approves, the tablet collects its
+//! credential), renaming, revocation, and which tablets have gone silent.
+
+use jiff::{SignedDuration, Timestamp};
+use shared_model::{EnrolmentRequest, EnrolmentStarted, EnrolmentStatus};
+use uuid::Uuid;
+
+use crate::auth::{random_token, token_digest};
+use crate::domain::{EnrolmentCode, TabletName};
+use crate::storage::{EnrolmentState, NewEnrolment, Storage, StorageError};
+
+/// How long a tablet shows its enrolment code.
+pub const ENROLMENT_CODE_LIFETIME: SignedDuration = SignedDuration::from_hours(1);
+/// Tries at drawing a code that no open request holds.
+pub const CODE_ATTEMPTS: usize = 20;
+/// The longest app version or device description a tablet may report.
+pub const MAX_DEVICE_TEXT: usize = 200;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnrolmentError {
+    #[error("{field} is longer than {MAX_DEVICE_TEXT} characters")]
+    TextTooLong { field: &'static str },
+    #[error("no free code after {CODE_ATTEMPTS} draws")]
+    NoFreeCode,
+    #[error("enrolment not found")]
+    NotFound,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Checks a text a tablet reports about itself.
+pub fn check_device_text(field: &'static str, value: &str) -> Result<(), EnrolmentError> {
+    if value.chars().count() > MAX_DEVICE_TEXT {
+        return Err(EnrolmentError::TextTooLong { field });
+    }
+    Ok(())
+}
+
+/// Draws codes until `attempt` finds one free (it fails with `AlreadyExists` on a taken one).
+pub fn with_fresh_code<const N: usize, T>(
+    mut attempt: impl FnMut(&crate::domain::Code<N>) -> Result<T, StorageError>,
+) -> Result<Option<T>, StorageError> {
+    for _ in 0..CODE_ATTEMPTS {
+        match attempt(&crate::domain::Code::<N>::random()) {
+            Err(StorageError::AlreadyExists(_)) => continue,
+            other => return other.map(Some),
+        }
+    }
+    Ok(None)
+}
+
+/// A tablet asks to be enrolled; it shows the code until an administrator approves it.
+pub fn start_enrolment(
+    db: &dyn Storage,
+    request: &EnrolmentRequest,
+    now: Timestamp,
+) -> Result<EnrolmentStarted, EnrolmentError> {
+    check_device_text("app_version", &request.app_version)?;
+    check_device_text("device_description", &request.device_description)?;
+    let id = Uuid::new_v4();
+    let expires_at = now + ENROLMENT_CODE_LIFETIME;
+    let code = with_fresh_code(|code: &EnrolmentCode| {
+        db.create_enrolment(&NewEnrolment {
+            id,
+            code: code.as_str().to_string(),
+            device_description: request.device_description.clone(),
+            app_version: request.app_version.clone(),
+            created_at: now,
+            expires_at,
+        })
+        .map(|()| code.clone())
+    })?
+    .ok_or(EnrolmentError::NoFreeCode)?;
+    tracing::info!(%id, "tablet enrolment started");
+    Ok(EnrolmentStarted {
+        enrolment_id: id,
+        code: code.as_str().to_string(),
+        expires_at,
+    })
+}
+
+/// The tablet polls its enrolment. Once approved, every poll issues a fresh credential until
+/// the tablet uses one: an answer lost on the way costs nothing, and only the latest works.
+pub fn enrolment_status(
+    db: &dyn Storage,
+    id: Uuid,
+    now: Timestamp,
+) -> Result<EnrolmentStatus, EnrolmentError> {
+    let state = db
+        .enrolment_state(id, now)?
+        .ok_or(EnrolmentError::NotFound)?;
+    Ok(match state {
+        EnrolmentState::Pending { expires_at } => EnrolmentStatus::Pending { expires_at },
+        EnrolmentState::Closed => EnrolmentStatus::Expired,
+        EnrolmentState::Approved {
+            tablet_id,
+            tablet_name,
+        } => {
+            let token = random_token();
+            db.issue_tablet_token(tablet_id, &token_digest(&token))?;
+            tracing::info!(tablet_id, "device credential issued");
+            EnrolmentStatus::Approved {
+                tablet_id,
+                tablet_name,
+                device_token: token,
+            }
+        }
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApproveError {
+    #[error(
+        "no open enrolment has this code (it may have expired: restart enrolment on the tablet)"
+    )]
+    UnknownCode,
+    #[error(transparent)]
+    Storage(StorageError),
+}
+
+/// An administrator approves the enrolment whose code the tablet shows; returns the tablet id.
+pub fn approve_enrolment(
+    db: &dyn Storage,
+    code: &EnrolmentCode,
+    name: &TabletName,
+    by: i64,
+    now: Timestamp,
+) -> Result<i64, ApproveError> {
+    let id = db
+        .approve_enrolment(code.as_str(), name.as_str(), now)
+        .map_err(|error| match error {
+            StorageError::NotFound(_) => ApproveError::UnknownCode,
+            other => ApproveError::Storage(other),
+        })?;
+    tracing::info!(tablet_id = id, by, "tablet enrolment approved");
+    Ok(id)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TabletError {
+    #[error("tablet not found")]
+    NotFound,
+    #[error(transparent)]
+    Storage(StorageError),
+}
+
+impl From<StorageError> for TabletError {
+    fn from(error: StorageError) -> Self {
+        match error {
+            StorageError::NotFound(_) => TabletError::NotFound,
+            other => TabletError::Storage(other),
+        }
+    }
+}
+
+/// Revokes a tablet: its credential stops working and its open pairings end.
+pub fn revoke_tablet(
+    db: &dyn Storage,
+    tablet_id: i64,
+    by: i64,
+    now: Timestamp,
+) -> Result<(), TabletError> {
+    db.revoke_tablet(tablet_id, now)?;
+    tracing::info!(tablet_id, by, "tablet revoked");
+    Ok(())
+}
+
+pub fn rename_tablet(
+    db: &dyn Storage,
+    tablet_id: i64,
+    name: &TabletName,
+    by: i64,
+) -> Result<(), TabletError> {
+    db.rename_tablet(tablet_id, name.as_str())?;
+    tracing::info!(tablet_id, by, "tablet renamed");
+    Ok(())
+}

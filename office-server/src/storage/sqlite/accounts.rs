@@ -1,0 +1,173 @@
+//! Accounts and sessions.
+
+use jiff::Timestamp;
+use rusqlite::{OptionalExtension, params};
+
+use super::{SqliteStorage, changed_one, instant, ms, unique};
+use crate::storage::*;
+
+fn role_from_row(
+    role: &str,
+    department_id: Option<i64>,
+    section_id: Option<i64>,
+    employee_id: Option<i64>,
+) -> StorageResult<Role> {
+    match (role, department_id, section_id, employee_id) {
+        ("admin", ..) => Ok(Role::Admin),
+        ("observer", ..) => Ok(Role::Observer),
+        ("head", Some(id), None, _) => Ok(Role::Head {
+            scope: Scope::Department(id),
+        }),
+        ("head", None, Some(id), _) => Ok(Role::Head {
+            scope: Scope::Section(id),
+        }),
+        ("specialist", _, _, Some(employee_id)) => Ok(Role::Specialist { employee_id }),
+        _ => Err(StorageError::Corrupt(format!("account role {role}"))),
+    }
+}
+
+const ACCOUNT_COLUMNS: &str =
+    "a.id, a.login, a.display_name, a.role, a.department_id, a.section_id, a.employee_id";
+
+fn account_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
+    let role: String = row.get(3)?;
+    let role = role_from_row(&role, row.get(4)?, row.get(5)?, row.get(6)?).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    Ok(Account {
+        id: row.get(0)?,
+        login: row.get(1)?,
+        display_name: row.get(2)?,
+        role,
+    })
+}
+
+impl AccountStore for SqliteStorage {
+    fn create_account(&self, account: &NewAccount) -> StorageResult<i64> {
+        let (department_id, section_id, employee_id) = match account.role {
+            Role::Head {
+                scope: Scope::Department(id),
+            } => (Some(id), None, None),
+            Role::Head {
+                scope: Scope::Section(id),
+            } => (None, Some(id), None),
+            Role::Specialist { employee_id } => (None, None, Some(employee_id)),
+            Role::Admin | Role::Observer => (None, None, None),
+        };
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO accounts (login, display_name, password_hash, role, department_id,
+                                       section_id, employee_id, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    account.login,
+                    account.display_name,
+                    account.password_hash,
+                    account.role.name(),
+                    department_id,
+                    section_id,
+                    employee_id,
+                    ms(account.created_at)
+                ],
+            )
+            .map_err(|e| match unique("account")(e) {
+                StorageError::NotFound(_) => {
+                    StorageError::NotFound("department, section or employee")
+                }
+                other => other,
+            })?;
+            Ok(tx.last_insert_rowid())
+        })
+    }
+
+    fn account_credentials(&self, login: &str) -> StorageResult<Option<(Account, String)>> {
+        let conn = self.reader()?;
+        let found = conn
+            .query_row(
+                &format!(
+                    "SELECT {ACCOUNT_COLUMNS}, a.password_hash FROM accounts a WHERE a.login = ?1"
+                ),
+                [login],
+                |row| Ok((account_from_row(row)?, row.get::<_, String>(7)?)),
+            )
+            .optional()?;
+        Ok(found)
+    }
+
+    fn accounts(&self) -> StorageResult<Vec<AccountSummary>> {
+        let conn = self.reader()?;
+        let rows = conn
+            .prepare(&format!(
+                "SELECT {ACCOUNT_COLUMNS}, a.created_at FROM accounts a ORDER BY a.login"
+            ))?
+            .query_map([], |row| {
+                Ok((account_from_row(row)?, row.get::<_, i64>(7)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(account, created_at)| {
+                Ok(AccountSummary {
+                    account,
+                    created_at: instant(created_at)?,
+                })
+            })
+            .collect()
+    }
+
+    fn set_password(&self, account_id: i64, password_hash: &str) -> StorageResult<()> {
+        self.write(|tx| {
+            let changed = tx.execute(
+                "UPDATE accounts SET password_hash = ?1 WHERE id = ?2",
+                params![password_hash, account_id],
+            )?;
+            changed_one(changed, "account")?;
+            tx.execute("DELETE FROM sessions WHERE account_id = ?1", [account_id])?;
+            Ok(())
+        })
+    }
+
+    fn create_session(
+        &self,
+        token_hash: &[u8; 32],
+        account_id: i64,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> StorageResult<()> {
+        self.write(|tx| {
+            // Sessions that have run out are of no use to anyone: sweep them on the way.
+            tx.execute("DELETE FROM sessions WHERE expires_at <= ?1", [ms(now)])?;
+            tx.execute(
+                "INSERT INTO sessions (token_hash, account_id, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![&token_hash[..], account_id, ms(now), ms(expires_at)],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn session_account(
+        &self,
+        token_hash: &[u8; 32],
+        now: Timestamp,
+    ) -> StorageResult<Option<Account>> {
+        let conn = self.reader()?;
+        let found = conn
+            .prepare_cached(&format!(
+                "SELECT {ACCOUNT_COLUMNS} FROM sessions s JOIN accounts a ON a.id = s.account_id
+                 WHERE s.token_hash = ?1 AND s.expires_at > ?2"
+            ))?
+            .query_row(params![&token_hash[..], ms(now)], account_from_row)
+            .optional()?;
+        Ok(found)
+    }
+
+    fn delete_session(&self, token_hash: &[u8; 32]) -> StorageResult<()> {
+        self.write(|tx| {
+            tx.execute(
+                "DELETE FROM sessions WHERE token_hash = ?1",
+                [&token_hash[..]],
+            )?;
+            Ok(())
+        })
+    }
+}

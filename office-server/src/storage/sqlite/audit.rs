@@ -1,0 +1,64 @@
+//! The audit log.
+
+use rusqlite::params;
+use uuid::Uuid;
+
+use super::{SqliteStorage, instant, ms};
+use crate::storage::*;
+
+impl AuditStore for SqliteStorage {
+    fn log_audit(&self, event: &AuditEvent) -> StorageResult<bool> {
+        self.write(|tx| {
+            let changed = tx.execute(
+                "INSERT OR IGNORE INTO audit_log (at, account_id, action, visit_id, session_tag, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    ms(event.at),
+                    event.account_id,
+                    event.action.as_str(),
+                    event.visit_id,
+                    event.session_tag,
+                    event.detail
+                ],
+            )?;
+            Ok(changed > 0)
+        })
+    }
+
+    fn audit_log(&self, limit: u32, before: Option<i64>) -> StorageResult<Vec<AuditEntry>> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT l.id, l.at, a.login, a.display_name, l.action, l.visit_id, l.detail
+             FROM audit_log l JOIN accounts a ON a.id = l.account_id
+             WHERE (?1 IS NULL OR l.id < ?1)
+             ORDER BY l.id DESC LIMIT ?2",
+        )?;
+        let rows = stmt
+            .query_map(params![before, limit], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, String>(4)?,
+                    row.get::<_, Option<Uuid>>(5)?,
+                    row.get::<_, String>(6)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(id, at, login, name, action, visit_id, detail)| {
+                Ok(AuditEntry {
+                    id,
+                    at: instant(at)?,
+                    account_login: login,
+                    account_name: name,
+                    action: AuditAction::parse(&action)
+                        .ok_or_else(|| StorageError::Corrupt(format!("audit action {action}")))?,
+                    visit_id,
+                    detail,
+                })
+            })
+            .collect()
+    }
+}
