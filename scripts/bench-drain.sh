@@ -10,4 +10,4 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export BENCH_VISITS="${BENCH_VISITS:-10000}"
 if [[ -n "${BENCH_BATCHES:-}" ]]; then export BENCH_BATCHES; fi
 if [[ -n "${BENCH_RUNS:-}" ]]; then export BENCH_RUNS; fi
-exec cargo bench -p kiosk-core --bench drain "$@"
+exec cargo bench -p test-support --bench drain "$@"

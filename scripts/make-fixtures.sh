@@ -3,7 +3,7 @@
 # tablets send) and the kinds the server must refuse. Needs ffmpeg and espeak-ng.
 # The outputs are committed, so tests do not need ffmpeg; run this to remake them.
 set -euo pipefail
-out="$(cd "$(dirname "$0")/.." && pwd)/office-server/tests/fixtures"
+out="$(cd "$(dirname "$0")/.." && pwd)/tests/fixtures"
 mkdir -p "$out"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

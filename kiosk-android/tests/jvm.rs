@@ -8,8 +8,6 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use office_server::{Application, Config};
-
 const JAVA_TIMEOUT: Duration = Duration::from_secs(180);
 
 fn manifest_dir() -> PathBuf {
@@ -103,28 +101,6 @@ fn compile_java(classes: &Path) {
     eprintln!("javac: {:?}", started.elapsed());
 }
 
-/// A real office server in this process, on 127.0.0.1 port 0, with the demo organisation.
-async fn spawn_server(data: &Path) -> (String, tokio::sync::oneshot::Sender<()>) {
-    let config = Config {
-        listen: "127.0.0.1:0".parse().expect("address"),
-        data_dir: data.to_path_buf(),
-        ..Config::default()
-    };
-    let app = Application::build(config).await.expect("server starts");
-    office_server::demo::load_demo_organisation(app.state().storage.as_ref())
-        .expect("demo organisation");
-    let base = format!("http://127.0.0.1:{}", app.local_addr().port());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        app.run_until(async {
-            let _ = stopped.await;
-        })
-        .await
-        .expect("server runs");
-    });
-    (base, stop)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_jni_layer_runs_the_kiosk_in_a_desktop_jvm_with_checked_jni() {
     let lib = cdylib();
@@ -134,7 +110,8 @@ async fn the_jni_layer_runs_the_kiosk_in_a_desktop_jvm_with_checked_jni() {
     std::fs::create_dir_all(&scratch).expect("scratch");
     compile_java(&classes);
 
-    let (server, stop_server) = spawn_server(&temp.path().join("server")).await;
+    // A real office server in this process, on 127.0.0.1 port 0, with the demo organisation.
+    let server = test_support::spawn_default_app().await;
     let started = Instant::now();
     let child = tokio::process::Command::new(jdk_tool("java"))
         .arg("-Xcheck:jni")
@@ -145,7 +122,7 @@ async fn the_jni_layer_runs_the_kiosk_in_a_desktop_jvm_with_checked_jni() {
         .arg("-cp")
         .arg(&classes)
         .arg("ru.gov.rating.kiosk.KioskNativeTest")
-        .arg(&server)
+        .arg(&server.base)
         .arg(&scratch)
         .env("KIOSK_LOG", "info")
         .kill_on_drop(true)
@@ -155,7 +132,7 @@ async fn the_jni_layer_runs_the_kiosk_in_a_desktop_jvm_with_checked_jni() {
         .expect("the Java test finishes in time")
         .expect("run java");
     eprintln!("java -Xcheck:jni: {:?}", started.elapsed());
-    let _ = stop_server.send(());
+    server.stop().await;
 
     let all = text(&output);
     eprintln!("{all}");

@@ -117,10 +117,10 @@ fn ffmpeg_null_decode(path: &Path) {
     assert!(errors.trim().is_empty(), "ffmpeg reported: {errors}");
 }
 
-fn server_validate(path: &Path) -> office_server::threegp::AudioInfo {
+fn server_validate(path: &Path) -> threegp::AudioInfo {
     let mut file = File::open(path).unwrap();
     let len = file.metadata().unwrap().len();
-    office_server::threegp::validate(&mut file, len)
+    threegp::validate(&mut file, len)
         .unwrap_or_else(|e| panic!("the server refuses {}: {e}", path.display()))
 }
 

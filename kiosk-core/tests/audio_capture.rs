@@ -436,7 +436,7 @@ fn best_envelope_match(source: &[i16], captured: &[i16]) -> f64 {
 fn check_3gp(path: &Path, samples: usize) {
     let mut file = File::open(path).unwrap();
     let len = file.metadata().unwrap().len();
-    let info = office_server::threegp::validate(&mut file, len).expect("the server accepts it");
+    let info = threegp::validate(&mut file, len).expect("the server accepts it");
     assert_eq!((info.sample_rate, info.channels), (16_000, 1));
     let mut probe = tool("ffprobe", "ffmpeg");
     probe

@@ -17,23 +17,20 @@
 //! `cargo bench -p office-server --bench ingest`. Environment: `BENCH_VISITS` (default
 //! 100000), `BENCH_CLIENTS` (concurrent tablets, default 4), `BENCH_ROUNDS` (default 5).
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
-use office_server::storage::{
-    IngestBatch, SqliteStorage, Storage, configure_connection, migrations,
-};
+use office_server::domain::acceptance;
+use office_server::storage::{IngestBatch, SqliteStorage, TabletStore, VisitStore, migrations};
 use reqwest::StatusCode;
 use rusqlite::{Connection, params};
 use shared_model::{Pairing, Rating, SyncBatch, SyncResponse, Visit, VisitOutcome};
+use sqlite_db::configure as configure_connection;
 use uuid::Uuid;
 
-use common::{Tablet, TestApp, health, spawn_app, test_config};
+use test_support::{Tablet, TestServer, health, spawn_app, test_config};
 
 const BATCH: usize = 100;
 const RATINGS: [Option<Rating>; 4] = [
@@ -291,7 +288,7 @@ fn report(total: usize, clients: usize, cores: usize, rounds: Vec<Round>) {
 }
 
 /// Enrols `count` tablets and pairs each to a different specialist.
-async fn pair_tablets(app: &TestApp, count: usize) -> (Vec<Tablet>, Vec<Pairing>) {
+async fn pair_tablets(app: &TestServer, count: usize) -> (Vec<Tablet>, Vec<Pairing>) {
     let admin = app.admin().await;
     let employees: Vec<i64> = app
         .directory
@@ -495,14 +492,18 @@ fn storage_ingest(path: &Path, pairings: &[Pairing], batches: &[Batch]) -> Durat
         let tablet_id = tablet_of[&pairings[batch.client].id];
         let received_at = Timestamp::now();
         let outcomes = storage
-            .ingest(&IngestBatch {
-                tablet_id,
-                received_at,
-                clock_offset_ms: 0,
-                health: &health,
-                visits: &batch.visits,
-            })
-            .expect("ingest");
+            .ingest(
+                &IngestBatch {
+                    tablet_id,
+                    received_at,
+                    clock_offset_ms: 0,
+                    health: &health,
+                    visits: &batch.visits,
+                },
+                &acceptance::judge,
+            )
+            .expect("ingest")
+            .outcomes;
         storage
             .tablet_pairing_status(tablet_id, received_at)
             .expect("pairing status");

@@ -16,7 +16,6 @@ pub mod recordings;
 pub mod reports;
 pub mod retention;
 pub mod storage;
-pub mod threegp;
 pub mod web;
 pub mod workday;
 

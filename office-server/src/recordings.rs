@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::threegp::{self, AudioInfo, InvalidRecording};
+use threegp::{AudioInfo, InvalidRecording};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FinishError {

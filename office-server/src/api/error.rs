@@ -16,7 +16,7 @@ use crate::ops::sync::SyncError;
 use crate::ops::tablets::{ApproveError, EnrolmentError, TabletError};
 use crate::ops::verdicts::DecisionError;
 use crate::storage::StorageError;
-use crate::threegp::InvalidRecording;
+use threegp::InvalidRecording;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

@@ -436,40 +436,47 @@ fn export_url(tab: Tab, table: &str, selection: &Selection) -> String {
     )
 }
 
-/// The four tables of one grouping: average, visits, satisfaction, unrated.
-#[allow(clippy::too_many_arguments)]
-fn four_tables(
+/// The rows of one grouping — departments, sections, employees or services — over the period
+/// columns, from which a tab draws one table per measure.
+struct Grouping<'a> {
     tab: Tab,
-    selection: &Selection,
-    tallies: &PeriodTallies,
-    keys: &[i64],
-    first_column: &str,
-    ids: [&'static str; 4],
-    titles: [&str; 4],
-    label: &dyn Fn(i64) -> String,
-    link: &dyn Fn(i64) -> Option<String>,
-    measures: &[Measure],
-) -> Vec<ReportTable> {
-    let t = &RU;
-    let all = [
-        Measure::Average,
-        Measure::Visits,
-        Measure::Satisfaction,
-        Measure::Unrated,
-    ];
-    let sum = overall(tallies);
-    all.iter()
-        .zip(ids.iter().zip(titles.iter()))
-        .filter(|(measure, _)| measures.contains(measure))
-        .map(|(measure, (id, title))| ReportTable {
-            id,
-            title: title.to_string(),
-            first_column: first_column.to_string(),
-            rows: measure_rows(keys, tallies, *measure, label, link),
-            total: Some(measure_row(t.total_row, &sum, *measure)),
-            export_url: export_url(tab, id, selection),
-        })
-        .collect()
+    selection: &'a Selection,
+    tallies: &'a PeriodTallies,
+    /// The rows, in order.
+    keys: &'a [i64],
+    first_column: &'a str,
+    label: &'a dyn Fn(i64) -> String,
+    link: &'a dyn Fn(i64) -> Option<String>,
+}
+
+/// One table of a grouping: its id (for the page and the export), its title, its measure.
+struct TableSpec<'a> {
+    id: &'static str,
+    title: &'a str,
+    measure: Measure,
+}
+
+impl Grouping<'_> {
+    /// The tables asked for, each with a total row.
+    fn tables(&self, specs: &[TableSpec<'_>]) -> Vec<ReportTable> {
+        let t = &RU;
+        let sum = overall(self.tallies);
+        specs
+            .iter()
+            .map(|spec| ReportTable {
+                id: spec.id,
+                title: spec.title.to_string(),
+                first_column: self.first_column.to_string(),
+                rows: measure_rows(self.keys, self.tallies, spec.measure, self.label, self.link),
+                total: Some(measure_row(t.total_row, &sum, spec.measure)),
+                export_url: export_url(self.tab, spec.id, self.selection),
+            })
+            .collect()
+    }
+}
+
+fn spec<'a>(id: &'static str, title: &'a str, measure: Measure) -> TableSpec<'a> {
+    TableSpec { id, title, measure }
 }
 
 /// One row per measure, for a single section or employee.
@@ -613,46 +620,41 @@ pub fn build_tab(
     let q = |department: Option<i64>, section: Option<i64>, employee: Option<i64>| {
         selection.query_with(department, section, employee)
     };
-    let all_measures = [
-        Measure::Average,
-        Measure::Visits,
-        Measure::Satisfaction,
-        Measure::Unrated,
-    ];
     match tab {
         Tab::Department => {
             if selection.department.is_none() {
                 let tallies = period_tallies(db, &filter, GroupBy::Department, date)?;
                 let listed: Vec<i64> = directory.departments.iter().map(|d| d.id).collect();
                 let keys = row_keys(&listed, &tallies);
-                content.tables = four_tables(
+                content.tables = Grouping {
                     tab,
                     selection,
-                    &tallies,
-                    &keys,
-                    t.col_department,
-                    [
-                        "departments_avg",
-                        "departments_count",
-                        "departments_satisfaction",
-                        "departments_unrated",
-                    ],
-                    [
-                        t.summary_all_avg,
-                        t.summary_all_count,
-                        t.summary_all_satisfaction,
-                        t.summary_all_unrated,
-                    ],
-                    &|id| names.department(id),
-                    &|id| {
+                    tallies: &tallies,
+                    keys: &keys,
+                    first_column: t.col_department,
+                    label: &|id| names.department(id),
+                    link: &|id| {
                         Some(format!(
                             "{}?{}",
                             Tab::Department.path(),
                             q(Some(id), None, None)
                         ))
                     },
-                    &all_measures,
-                );
+                }
+                .tables(&[
+                    spec("departments_avg", t.summary_all_avg, Measure::Average),
+                    spec("departments_count", t.summary_all_count, Measure::Visits),
+                    spec(
+                        "departments_satisfaction",
+                        t.summary_all_satisfaction,
+                        Measure::Satisfaction,
+                    ),
+                    spec(
+                        "departments_unrated",
+                        t.summary_all_unrated,
+                        Measure::Unrated,
+                    ),
+                ]);
             } else {
                 let tallies = period_tallies(db, &filter, GroupBy::Section, date)?;
                 let listed: Vec<i64> = selection
@@ -662,34 +664,31 @@ pub fn build_tab(
                     .map(|s| s.id)
                     .collect();
                 let keys = row_keys(&listed, &tallies);
-                content.tables = four_tables(
+                content.tables = Grouping {
                     tab,
                     selection,
-                    &tallies,
-                    &keys,
-                    t.col_section,
-                    [
-                        "sections_avg",
-                        "sections_count",
-                        "sections_satisfaction",
-                        "sections_unrated",
-                    ],
-                    [
-                        t.sections_avg,
-                        t.sections_count,
-                        t.sections_satisfaction,
-                        t.sections_unrated,
-                    ],
-                    &|id| names.section(id),
-                    &|id| {
+                    tallies: &tallies,
+                    keys: &keys,
+                    first_column: t.col_section,
+                    label: &|id| names.section(id),
+                    link: &|id| {
                         Some(format!(
                             "{}?{}",
                             Tab::Section.path(),
                             q(selection.department, Some(id), None)
                         ))
                     },
-                    &all_measures,
-                );
+                }
+                .tables(&[
+                    spec("sections_avg", t.sections_avg, Measure::Average),
+                    spec("sections_count", t.sections_count, Measure::Visits),
+                    spec(
+                        "sections_satisfaction",
+                        t.sections_satisfaction,
+                        Measure::Satisfaction,
+                    ),
+                    spec("sections_unrated", t.sections_unrated, Measure::Unrated),
+                ]);
             }
             let (chart, top) = month_by_service(db, tab, selection, &filter, names)?;
             content.pie = Some(chart);
@@ -735,41 +734,47 @@ pub fn build_tab(
                 .map(|s| s.employees.iter().map(|e| e.id).collect())
                 .unwrap_or_default();
             let keys = row_keys(&listed, &employees);
-            content.tables.extend(four_tables(
-                tab,
-                selection,
-                &employees,
-                &keys,
-                t.col_employee,
-                ["employees_avg", "employees_count", "", ""],
-                [t.employees_avg, t.employees_count, "", ""],
-                &|id| names.employee(id),
-                &|id| {
-                    Some(format!(
-                        "{}?{}",
-                        Tab::Employee.path(),
-                        q(selection.department, Some(section), Some(id))
-                    ))
-                },
-                &[Measure::Average, Measure::Visits],
-            ));
+            content.tables.extend(
+                Grouping {
+                    tab,
+                    selection,
+                    tallies: &employees,
+                    keys: &keys,
+                    first_column: t.col_employee,
+                    label: &|id| names.employee(id),
+                    link: &|id| {
+                        Some(format!(
+                            "{}?{}",
+                            Tab::Employee.path(),
+                            q(selection.department, Some(section), Some(id))
+                        ))
+                    },
+                }
+                .tables(&[
+                    spec("employees_avg", t.employees_avg, Measure::Average),
+                    spec("employees_count", t.employees_count, Measure::Visits),
+                ]),
+            );
             let services = period_tallies(db, &filter, GroupBy::Service, date)?;
             let listed: Vec<i64> = section_entry
                 .map(|s| s.service_ids.clone())
                 .unwrap_or_default();
             let keys = row_keys(&listed, &services);
-            content.tables.extend(four_tables(
-                tab,
-                selection,
-                &services,
-                &keys,
-                t.col_service,
-                ["services_avg", "services_count", "", ""],
-                [t.services_avg, t.services_count, "", ""],
-                &|id| names.service(id),
-                &|_| None,
-                &[Measure::Average, Measure::Visits],
-            ));
+            content.tables.extend(
+                Grouping {
+                    tab,
+                    selection,
+                    tallies: &services,
+                    keys: &keys,
+                    first_column: t.col_service,
+                    label: &|id| names.service(id),
+                    link: &|_| None,
+                }
+                .tables(&[
+                    spec("services_avg", t.services_avg, Measure::Average),
+                    spec("services_count", t.services_count, Measure::Visits),
+                ]),
+            );
             content.bad = Some(recent_bad(db, &filter)?);
         }
         Tab::Employee => {
@@ -786,18 +791,21 @@ pub fn build_tab(
                 ));
                 let services = period_tallies(db, &filter, GroupBy::Service, date)?;
                 let keys = row_keys(&[], &services);
-                content.tables.extend(four_tables(
-                    tab,
-                    selection,
-                    &services,
-                    &keys,
-                    t.col_service,
-                    ["services_avg", "services_count", "", ""],
-                    [t.services_avg, t.services_count, "", ""],
-                    &|id| names.service(id),
-                    &|_| None,
-                    &[Measure::Average, Measure::Visits],
-                ));
+                content.tables.extend(
+                    Grouping {
+                        tab,
+                        selection,
+                        tallies: &services,
+                        keys: &keys,
+                        first_column: t.col_service,
+                        label: &|id| names.service(id),
+                        link: &|_| None,
+                    }
+                    .tables(&[
+                        spec("services_avg", t.services_avg, Measure::Average),
+                        spec("services_count", t.services_count, Measure::Visits),
+                    ]),
+                );
                 content.bad = Some(recent_bad(db, &filter)?);
             } else {
                 content.message = Some(t.pick_employee_first.to_string());
@@ -808,34 +816,25 @@ pub fn build_tab(
                     .map(|e| e.id)
                     .collect();
                 let keys = row_keys(&listed, &employees);
-                content.tables = four_tables(
+                content.tables = Grouping {
                     tab,
                     selection,
-                    &employees,
-                    &keys,
-                    t.col_employee,
-                    [
-                        "employees_avg",
-                        "employees_count",
-                        "employees_satisfaction",
-                        "",
-                    ],
-                    [
-                        t.employees_avg,
-                        t.employees_count,
-                        t.measure_satisfaction,
-                        "",
-                    ],
-                    &|id| names.employee(id),
-                    &|id| {
+                    tallies: &employees,
+                    keys: &keys,
+                    first_column: t.col_employee,
+                    label: &|id| names.employee(id),
+                    link: &|id| {
                         Some(format!(
                             "{}?{}",
                             Tab::Employee.path(),
                             q(selection.department, selection.section, Some(id))
                         ))
                     },
-                    &[Measure::Average, Measure::Visits],
-                );
+                }
+                .tables(&[
+                    spec("employees_avg", t.employees_avg, Measure::Average),
+                    spec("employees_count", t.employees_count, Measure::Visits),
+                ]);
             }
         }
         Tab::Services => {
@@ -851,28 +850,25 @@ pub fn build_tab(
                 }
             }
             let keys = row_keys(&listed, &services);
-            content.tables = four_tables(
+            content.tables = Grouping {
                 tab,
                 selection,
-                &services,
-                &keys,
-                t.col_service,
-                [
-                    "services_avg",
-                    "services_count",
+                tallies: &services,
+                keys: &keys,
+                first_column: t.col_service,
+                label: &|id| names.service(id),
+                link: &|_| None,
+            }
+            .tables(&[
+                spec("services_avg", t.services_avg, Measure::Average),
+                spec("services_count", t.services_count, Measure::Visits),
+                spec(
                     "services_satisfaction",
-                    "services_unrated",
-                ],
-                [
-                    t.services_avg,
-                    t.services_count,
                     t.services_satisfaction,
-                    t.sections_unrated,
-                ],
-                &|id| names.service(id),
-                &|_| None,
-                &[Measure::Average, Measure::Visits, Measure::Satisfaction],
-            );
+                    Measure::Satisfaction,
+                ),
+                spec("services_unrated", t.services_unrated, Measure::Unrated),
+            ]);
             let (chart, top) = month_by_service(db, tab, selection, &filter, names)?;
             content.pie = Some(chart);
             content.top = Some(top);

@@ -87,6 +87,26 @@ impl SqliteStorage {
         Ok(storage)
     }
 
+    /// Opens an existing database beside the server that writes it, to read only: nothing is
+    /// migrated or rebuilt, and every write fails. For tests and checks that look at a live
+    /// server's data through the same queries the server uses.
+    pub fn open_read_only(path: &Path, zone: TimeZone) -> StorageResult<Self> {
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        sqlite_db::configure_reader(&conn)?;
+        let manager = SqliteConnectionManager::file(path)
+            .with_flags(rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .with_init(|conn| sqlite_db::configure_reader(conn));
+        let readers = r2d2::Pool::builder()
+            .max_size(2)
+            .min_idle(Some(0))
+            .build(manager)?;
+        Ok(Self {
+            writer: Writer::new(conn),
+            readers,
+            zone,
+        })
+    }
+
     fn writer(&self) -> MutexGuard<'_, Connection> {
         self.writer.lock()
     }

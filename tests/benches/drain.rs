@@ -11,12 +11,9 @@
 //! Beside it, the latency of one `Store::finish_visit` (the rating and its outbox entry, one
 //! `synchronous=FULL` transaction) over 200 ratings written one by one: what a tap waits for.
 //!
-//! Run `scripts/bench-drain.sh` or `cargo bench -p kiosk-core --bench drain`. Environment:
+//! Run `scripts/bench-drain.sh` or `cargo bench -p test-support --bench drain`. Environment:
 //! `BENCH_VISITS` (default 10000), `BENCH_BATCHES` (comma-separated batch sizes, default 200),
 //! `BENCH_RUNS` (runs per batch size, default 2).
-
-#[path = "../tests/common/mod.rs"]
-mod common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,7 +22,7 @@ use kiosk_core::sync::{SyncConfig, SyncLoop, SyncStatus};
 use shared_model::{Rating, Visit};
 use tokio::sync::watch;
 
-use common::{client, enrol_and_pair, health, open_store, start_server, visit};
+use test_support::{enrol_and_pair, health, kiosk_client, open_store, spawn_app_on, visit};
 
 /// The goal from the issue: 10,000 ratings drained in under 3 s.
 const GOAL: Duration = Duration::from_secs(3);
@@ -73,9 +70,9 @@ struct Run {
 
 async fn one_run(visits: usize, batch_size: usize) -> Run {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let server = start_server(&dir.path().join("server"), 0, true).await;
+    let server = spawn_app_on(&dir.path().join("server"), 0, true).await;
     let store = open_store(dir.path());
-    let client = client(&server);
+    let client = kiosk_client(&server);
     let (credentials, pairing) = enrol_and_pair(&server, &client, &store, 0).await;
 
     let backlog: Vec<Visit> = (0..visits)

@@ -5,95 +5,20 @@
 //! reload. With UPDATE_SCREENSHOTS set, it also writes a screenshot of each tab to
 //! docs/screenshots/.
 
-mod common;
-
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::*;
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use jiff::{SignedDuration, Timestamp};
-use serde_json::{Value, json};
+use serde_json::json;
 use shared_model::{Pairing, Rating, Visit};
+use test_support::browser::{
+    Chromium, Window, screenshots_dir, screenshots_wanted, script, wait_for,
+};
+use test_support::*;
 
-const RECORDING: &[u8] = include_bytes!("fixtures/visit.3gpp");
+const RECORDING: &[u8] = test_support::fixtures::VISIT_3GPP;
 const ACCOUNTING: &str = "Отдел учета";
-
-/// chromedriver on a free port, ended when dropped.
-struct Driver {
-    process: Child,
-    port: u16,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("a free port")
-}
-
-fn start_driver() -> Driver {
-    let port = free_port();
-    let process = Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver (Debian package chromium-driver; scripts/setup.sh installs it)");
-    Driver { process, port }
-}
-
-async fn open_browser(driver: &Driver, profile: &Path, downloads: &Path) -> Client {
-    let capabilities = json!({
-        "browserName": "chrome",
-        "goog:chromeOptions": {
-            "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--autoplay-policy=no-user-gesture-required",
-                "--window-size=1400,1000", "--lang=ru-RU",
-                format!("--user-data-dir={}", profile.display()),
-            ],
-            "prefs": {
-                "download.default_directory": downloads.display().to_string(),
-                "download.prompt_for_download": false,
-                "intl.accept_languages": "ru-RU,ru",
-            }
-        }
-    });
-    let capabilities = capabilities.as_object().cloned().expect("an object");
-    let url = format!("http://127.0.0.1:{}", driver.port);
-    for _ in 0..100 {
-        let connected = ClientBuilder::rustls()
-            .expect("TLS roots")
-            .capabilities(capabilities.clone())
-            .connect(&url)
-            .await;
-        if let Ok(client) = connected {
-            return client;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("cannot connect to chromedriver at {url}");
-}
-
-async fn wait_for(browser: &Client, css: &str) -> fantoccini::elements::Element {
-    browser
-        .wait()
-        .at_most(Duration::from_secs(15))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css} did not appear: {e}"))
-}
 
 /// Fills the sign-in form and sends it.
 async fn sign_in(browser: &Client, login: &str, password: &str) {
@@ -123,13 +48,6 @@ async fn sign_out(browser: &Client) {
         .unwrap();
 }
 
-async fn script(browser: &Client, code: &str) -> Value {
-    browser
-        .execute(code, Vec::new())
-        .await
-        .unwrap_or_else(|e| panic!("script failed: {e}\n{code}"))
-}
-
 /// The text of each cell of table `id`, row by row (the row header first).
 async fn page_table(browser: &Client, id: &str) -> Vec<Vec<String>> {
     let value = script(
@@ -145,7 +63,7 @@ async fn page_table(browser: &Client, id: &str) -> Vec<Vec<String>> {
 }
 
 async fn screenshot(browser: &Client, name: &str) {
-    if std::env::var_os("UPDATE_SCREENSHOTS").is_none() {
+    if !screenshots_wanted() {
         return;
     }
     // The whole page: grow the window to the document's height first.
@@ -160,7 +78,7 @@ async fn screenshot(browser: &Client, name: &str) {
         .expect("window size");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let png = browser.screenshot().await.expect("a screenshot");
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
+    let dir = screenshots_dir();
     std::fs::create_dir_all(&dir).expect("docs/screenshots");
     std::fs::write(dir.join(format!("{name}.png")), png).expect("the screenshot written");
     browser
@@ -221,7 +139,7 @@ async fn a_head_of_section_works_through_the_dashboard_in_chromium() {
         ("Отдел субсидий", 0, "Окно 4"),
         ("Отдел архитектуры", 0, "Окно 5"),
     ] {
-        let (tablet, pairing) = paired_tablet_with(&app, &admin, section, name, index).await;
+        let (tablet, pairing) = app.paired_tablet_with(&admin, section, name, index).await;
         let visits = history(&pairing, 17 + tablets.len() as u64, now);
         for chunk in visits.chunks(200) {
             tablet.sync(chunk).await;
@@ -232,7 +150,7 @@ async fn a_head_of_section_works_through_the_dashboard_in_chromium() {
     let (own_tablet, own_pairing) = &tablets[0];
     let own_bad = visit(own_pairing, Some(Rating::Bad));
     own_tablet.sync(std::slice::from_ref(&own_bad)).await;
-    upload_recording(own_tablet, &own_bad, RECORDING).await;
+    own_tablet.upload_recording(&own_bad, RECORDING).await;
     let no_file = Visit {
         has_recording: false,
         ..visit(&tablets[1].1, Some(Rating::Bad))
@@ -241,7 +159,7 @@ async fn a_head_of_section_works_through_the_dashboard_in_chromium() {
     let (other_tablet, other_pairing) = &tablets[4];
     let other_bad = visit(other_pairing, Some(Rating::Bad));
     other_tablet.sync(std::slice::from_ref(&other_bad)).await;
-    upload_recording(other_tablet, &other_bad, RECORDING).await;
+    other_tablet.upload_recording(&other_bad, RECORDING).await;
 
     let section_id = app.section(ACCOUNTING).id;
     create_account(
@@ -253,10 +171,15 @@ async fn a_head_of_section_works_through_the_dashboard_in_chromium() {
     .await;
     create_account(&app, &admin, "observer", json!({"role": "observer"})).await;
 
-    let driver = start_driver();
-    let profile = tempfile::tempdir().unwrap();
+    let chromium = Chromium::start();
     let downloads = tempfile::tempdir().unwrap();
-    let browser = open_browser(&driver, profile.path(), downloads.path()).await;
+    let browser = chromium
+        .open(&Window {
+            downloads: Some(downloads.path().to_path_buf()),
+            russian: true,
+            ..Window::new(1400, 1000)
+        })
+        .await;
 
     // Sign in through the form; the dashboard is the way back.
     browser.goto(&app.url("/dashboard")).await.unwrap();

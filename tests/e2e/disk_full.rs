@@ -4,16 +4,14 @@
 //!
 //! Mounting a tmpfs needs root (CI runs as root); elsewhere the test fails and says so.
 
-mod harness;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use harness::*;
 use kiosk_core::kiosk::{AudioChoice, KioskConfig, RunningKiosk, start};
 use kiosk_core::machine::Timings;
 use kiosk_core::screen::{Action, ScreenView, View};
+use test_support::*;
 
 /// A tmpfs mounted for the test's lifetime.
 struct SmallDisk {
@@ -98,17 +96,6 @@ async fn visit(kiosk: &RunningKiosk, rating: &str) {
     .await;
 }
 
-fn files(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Fills the file system until it refuses another byte.
 fn fill(dir: &Path) -> PathBuf {
     use std::io::Write;
@@ -121,7 +108,7 @@ fn fill(dir: &Path) -> PathBuf {
     path
 }
 
-async fn wait_for_visits(server: &Server, count: i64) -> bool {
+async fn wait_for_visits(server: &TestServer, count: usize) -> bool {
     let deadline = Instant::now() + Duration::from_secs(40);
     while Instant::now() < deadline {
         if server.visit_count() == count {
@@ -134,7 +121,7 @@ async fn wait_for_visits(server: &Server, count: i64) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_never_blocks_rating() {
-    let server = spawn_server().await;
+    let server = spawn_default_app().await;
     let disk = SmallDisk::mount(24);
     let kiosk = start(KioskConfig {
         server: server.base.clone(),
@@ -184,10 +171,10 @@ async fn a_full_disk_never_blocks_rating() {
         wait_for_visits(&server, 1).await,
         "the Плохо visit reaches the server"
     );
-    assert!(files(&disk.path.join("spool")).is_empty());
-    assert!(files(&disk.path.join("recordings")).is_empty());
+    assert!(files_in(&disk.path.join("spool")).is_empty());
+    assert!(files_in(&disk.path.join("recordings")).is_empty());
     let visit_id = server.visit_ids().pop().expect("a visit");
-    assert_eq!(server.visit_rating(&visit_id), Some(1));
+    assert_eq!(server.visit_rating(visit_id), Some(1));
     assert!(
         server.recorded_visits().is_empty(),
         "no recording without space for one"

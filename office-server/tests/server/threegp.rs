@@ -3,12 +3,12 @@
 
 use std::io::Cursor;
 
-use office_server::threegp::{InvalidRecording, validate};
 use proptest::prelude::*;
+use threegp::{InvalidRecording, validate};
 
-const GOOD: &[u8] = include_bytes!("fixtures/visit.3gpp");
+const GOOD: &[u8] = test_support::fixtures::VISIT_3GPP;
 
-fn check(bytes: &[u8]) -> Result<office_server::threegp::AudioInfo, InvalidRecording> {
+fn check(bytes: &[u8]) -> Result<threegp::AudioInfo, InvalidRecording> {
     validate(&mut Cursor::new(bytes), bytes.len() as u64)
 }
 
@@ -30,18 +30,18 @@ fn refuses_each_other_kind_with_its_reason() {
     let cases: [(&str, &[u8], Expected); 5] = [
         (
             "mp4",
-            include_bytes!("fixtures/visit.mp4"),
+            test_support::fixtures::VISIT_MP4,
             |e| matches!(e, InvalidRecording::NotThreeGp(brand) if brand == "isom"),
         ),
         (
             "m4a",
-            include_bytes!("fixtures/visit.m4a"),
+            test_support::fixtures::VISIT_M4A,
             |e| matches!(e, InvalidRecording::NotThreeGp(brand) if brand == "M4A "),
         ),
-        ("wav", include_bytes!("fixtures/visit.wav"), |e| {
+        ("wav", test_support::fixtures::VISIT_WAV, |e| {
             matches!(e, InvalidRecording::Wav)
         }),
-        ("amr", include_bytes!("fixtures/visit-amr.3gpp"), |e| {
+        ("amr", test_support::fixtures::VISIT_AMR_3GPP, |e| {
             matches!(e, InvalidRecording::Amr)
         }),
         (

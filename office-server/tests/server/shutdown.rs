@@ -1,22 +1,20 @@
 //! The real binary: its commands set up a data directory, and SIGTERM lets a request in flight
 //! finish before the process exits and leaves the database clean.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
 use sha2::{Digest, Sha256};
 use shared_model::{
     RECORDING_OFFSET_HEADER, RECORDING_SHA256_HEADER, RECORDING_SIZE_HEADER, Rating,
 };
+use test_support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_office-server");
-const GOOD: &[u8] = include_bytes!("fixtures/visit.3gpp");
+const GOOD: &[u8] = test_support::fixtures::VISIT_3GPP;
 
 fn run(args: &[&str], stdin: &str) -> String {
     let mut child = Command::new(BINARY)
@@ -106,7 +104,7 @@ async fn sigterm_finishes_the_request_in_flight_and_leaves_a_clean_database() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
 
     let (mut server, addr) = serve(&data);
-    let app = TestApp::external(format!("http://{addr}"), data.clone()).await;
+    let app = TestServer::external(format!("http://{addr}"), data.clone()).await;
     let (tablet, pairing) = app.paired_tablet("Окно 1", 0).await;
     let bad = visit(&pairing, Some(Rating::Bad));
     tablet.sync(std::slice::from_ref(&bad)).await;

@@ -2,18 +2,16 @@
 //! «Плохо» analysis with recordings, verdicts and the audit log, XLSX reports read back, alerts,
 //! retention, live updates, administration forms, and which role may see what.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use futures_util::StreamExt;
 use jiff::{SignedDuration, Timestamp};
 use reqwest::{Client, StatusCode};
 use serde_json::json;
 use shared_model::{Rating, Visit};
+use test_support::*;
 
-const RECORDING: &[u8] = include_bytes!("fixtures/visit.3gpp");
+const RECORDING: &[u8] = test_support::fixtures::VISIT_3GPP;
 const ACCOUNTING: &str = "Отдел учета";
 const SUBSIDIES: &str = "Отдел субсидий";
 const ARCHITECTURE: &str = "Отдел архитектуры";
@@ -22,13 +20,13 @@ fn at(text: &str) -> Timestamp {
     text.parse().unwrap()
 }
 
-async fn get_text(client: &Client, app: &TestApp, path: &str) -> (StatusCode, String) {
+async fn get_text(client: &Client, app: &TestServer, path: &str) -> (StatusCode, String) {
     let response = client.get(app.url(path)).send().await.unwrap();
     let status = response.status();
     (status, response.text().await.unwrap())
 }
 
-async fn page(client: &Client, app: &TestApp, path: &str) -> String {
+async fn page(client: &Client, app: &TestServer, path: &str) -> String {
     let (status, body) = get_text(client, app, path).await;
     assert_eq!(status, StatusCode::OK, "{path}: {body}");
     body
@@ -37,7 +35,7 @@ async fn page(client: &Client, app: &TestApp, path: &str) -> String {
 /// Posts `form` (urlencoded) to `path`.
 async fn post_form(
     client: &Client,
-    app: &TestApp,
+    app: &TestServer,
     path: &str,
     form: &[(&str, &str)],
 ) -> reqwest::Response {
@@ -58,7 +56,7 @@ fn periods(cells: Vec<String>) -> [String; 6] {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn visits_late_at_night_fall_on_the_right_office_days_weeks_months_and_quarters() {
     let app = spawn_app().await;
-    let (tablet, pairing) = paired_tablet_in(&app, ACCOUNTING, "desk 1", 0).await;
+    let (tablet, pairing) = app.paired_tablet_in(ACCOUNTING, "desk 1", 0).await;
     // Asia/Yekaterinburg is UTC+5.
     let visits = [
         // Wednesday 31 December 2025, 23:30 local: Хорошо.
@@ -145,7 +143,7 @@ async fn visits_late_at_night_fall_on_the_right_office_days_weeks_months_and_qua
     assert_eq!(visits[4], "5");
 
     // The same numbers in the department tab's summary and the employee's own tab.
-    let department = department_of(&app, ACCOUNTING);
+    let department = app.department_of(ACCOUNTING);
     let html = page(
         &admin,
         &app,
@@ -165,7 +163,7 @@ async fn visits_late_at_night_fall_on_the_right_office_days_weeks_months_and_qua
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tabs_show_averages_to_four_decimals_and_reports_have_the_same_numbers() {
     let app = spawn_app().await;
-    let (tablet, pairing) = paired_tablet_in(&app, ACCOUNTING, "desk 1", 1).await;
+    let (tablet, pairing) = app.paired_tablet_in(ACCOUNTING, "desk 1", 1).await;
     // 16 ratings: 5 Хорошо, 7 Средне, 4 Плохо → 33 / 16 = 2.0625.
     let now = Timestamp::now() - SignedDuration::from_mins(5);
     let mut visits: Vec<Visit> = Vec::new();
@@ -245,6 +243,25 @@ async fn tabs_show_averages_to_four_decimals_and_reports_have_the_same_numbers()
     assert_eq!(top[0].1[3], "2.0625");
     assert!(html.contains("Посещения за месяц по услугам"));
     assert!(html.contains("<svg class=\"pie\""));
+    // The services tab's unrated table has a title of its own (it once had the sections').
+    assert_eq!(
+        periods(row_of(&html, "services_unrated", service)),
+        ["1"; 6].map(String::from)
+    );
+    assert!(html.contains("Статистика по услугам (посещения без оценки)"));
+    assert!(!html.contains("Статистика по отделам (посещения без оценки)"));
+    let export = "/dashboard/export?tab=services&table=services_unrated";
+    let sheet = read_xlsx(
+        &admin
+            .get(app.url(export))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap(),
+    );
+    assert_eq!(sheet[0][0], "Статистика по услугам (посещения без оценки)");
 
     // Exports are in the audit log.
     let audit = page(&admin, &app, "/admin/audit").await;
@@ -277,7 +294,7 @@ fn read_xlsx(bytes: &[u8]) -> Vec<Vec<String>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_visits_play_with_range_get_verdicts_and_every_playback_is_audited_once() {
     let app = spawn_app().await;
-    let (tablet, pairing) = paired_tablet_in(&app, ACCOUNTING, "desk 1", 0).await;
+    let (tablet, pairing) = app.paired_tablet_in(ACCOUNTING, "desk 1", 0).await;
     let with_file = visit(&pairing, Some(Rating::Bad));
     let without_file = Visit {
         has_recording: false,
@@ -288,7 +305,7 @@ async fn bad_visits_play_with_range_get_verdicts_and_every_playback_is_audited_o
             .sync(&[with_file.clone(), without_file.clone()])
             .await,
     );
-    upload_recording(&tablet, &with_file, RECORDING).await;
+    tablet.upload_recording(&with_file, RECORDING).await;
 
     let admin = app.admin().await;
     let head = create_account(
@@ -423,13 +440,13 @@ async fn bad_visits_play_with_range_get_verdicts_and_every_playback_is_audited_o
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_bad_ratings_raises_an_alert_for_the_heads_in_scope() {
     let app = spawn_app().await;
-    let (tablet, pairing) = paired_tablet_in(&app, ACCOUNTING, "desk 1", 2).await;
+    let (tablet, pairing) = app.paired_tablet_in(ACCOUNTING, "desk 1", 2).await;
     let admin = app.admin().await;
     let head = create_account(
         &app,
         &admin,
         "head.housing",
-        json!({"role": "head_of_department", "department_id": department_of(&app, ACCOUNTING)}),
+        json!({"role": "head_of_department", "department_id": app.department_of(ACCOUNTING)}),
     )
     .await;
     let other = create_account(
@@ -519,8 +536,8 @@ async fn a_burst_of_bad_ratings_raises_an_alert_for_the_heads_in_scope() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_updates_reach_only_the_pages_in_scope() {
     let app = spawn_app().await;
-    let (own_tablet, own) = paired_tablet_in(&app, ACCOUNTING, "desk 1", 0).await;
-    let (other_tablet, other) = paired_tablet_in(&app, ARCHITECTURE, "desk 2", 0).await;
+    let (own_tablet, own) = app.paired_tablet_in(ACCOUNTING, "desk 1", 0).await;
+    let (other_tablet, other) = app.paired_tablet_in(ARCHITECTURE, "desk 2", 0).await;
     let admin = app.admin().await;
     let head = create_account(
         &app,
@@ -572,7 +589,7 @@ async fn recordings_past_retention_are_deleted_and_the_visit_says_so() {
     let mut config = test_config(dir.path());
     config.retention_days = 30;
     let app = spawn_with_config(config.clone(), true).await;
-    let (tablet, pairing) = paired_tablet_in(&app, ACCOUNTING, "desk 1", 0).await;
+    let (tablet, pairing) = app.paired_tablet_in(ACCOUNTING, "desk 1", 0).await;
     let old = visit_at(
         &pairing,
         Timestamp::now() - SignedDuration::from_hours(24 * 31),
@@ -580,8 +597,8 @@ async fn recordings_past_retention_are_deleted_and_the_visit_says_so() {
     );
     let recent = visit(&pairing, Some(Rating::Bad));
     sync_ok(&tablet.sync(&[old.clone(), recent.clone()]).await);
-    upload_recording(&tablet, &old, RECORDING).await;
-    upload_recording(&tablet, &recent, RECORDING).await;
+    tablet.upload_recording(&old, RECORDING).await;
+    tablet.upload_recording(&recent, RECORDING).await;
     let (admin, csrf) = web_login(&app, ADMIN_LOGIN, ADMIN_PASSWORD).await;
     // A verdict before the purge stays after it.
     let decided = post_form(
@@ -630,9 +647,9 @@ async fn recordings_past_retention_are_deleted_and_the_visit_says_so() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_answers_each_role_as_it_should_and_nothing_leaks_across_scopes() {
     let app = spawn_app().await;
-    let (own_tablet, own) = paired_tablet_in(&app, ACCOUNTING, "desk 1", 0).await;
-    let (other_tablet, other) = paired_tablet_in(&app, ARCHITECTURE, "desk 2", 0).await;
-    let (sister_tablet, sister) = paired_tablet_in(&app, SUBSIDIES, "desk 3", 0).await;
+    let (own_tablet, own) = app.paired_tablet_in(ACCOUNTING, "desk 1", 0).await;
+    let (other_tablet, other) = app.paired_tablet_in(ARCHITECTURE, "desk 2", 0).await;
+    let (sister_tablet, sister) = app.paired_tablet_in(SUBSIDIES, "desk 3", 0).await;
     let own_bad = visit(&own, Some(Rating::Bad));
     let other_bad = visit(&other, Some(Rating::Bad));
     let sister_bad = visit(&sister, Some(Rating::Bad));
@@ -644,11 +661,11 @@ async fn every_route_answers_each_role_as_it_should_and_nothing_leaks_across_sco
         (&other_tablet, &other_bad),
         (&sister_tablet, &sister_bad),
     ] {
-        upload_recording(tablet, v, RECORDING).await;
+        tablet.upload_recording(v, RECORDING).await;
     }
     let admin_api = app.admin().await;
-    let housing = department_of(&app, ACCOUNTING);
-    let architecture_dept = department_of(&app, ARCHITECTURE);
+    let housing = app.department_of(ACCOUNTING);
+    let architecture_dept = app.department_of(ARCHITECTURE);
     let accounting = app.section(ACCOUNTING).id;
     let architecture = app.section(ARCHITECTURE).id;
     let subsidies = app.section(SUBSIDIES).id;

@@ -2,16 +2,18 @@
 //! permission (`RunningKiosk::lifecycle`, `set_microphone_permission`, `is_recording`), against a
 //! real office server.
 
-mod harness;
-
 use std::time::Duration;
 
-use harness::*;
 use kiosk_core::kiosk::{AudioChoice, KioskConfig, Lifecycle, RunningKiosk, start};
 use kiosk_core::machine::Timings;
 use kiosk_core::screen::{Action, ScreenView, View};
+use test_support::*;
 
-async fn start_kiosk(server: &Server, dir: &std::path::Path, audio: AudioChoice) -> RunningKiosk {
+async fn start_kiosk(
+    server: &TestServer,
+    dir: &std::path::Path,
+    audio: AudioChoice,
+) -> RunningKiosk {
     start(KioskConfig {
         server: server.base.clone(),
         data_dir: dir.to_path_buf(),
@@ -42,7 +44,7 @@ async fn until_view(kiosk: &RunningKiosk, what: &str, test: impl Fn(&View) -> bo
 }
 
 /// Enrols and pairs the kiosk through the server, as the administrator and a specialist do.
-async fn enrol_and_pair(server: &Server, kiosk: &RunningKiosk) {
+async fn enrol_and_pair(server: &TestServer, kiosk: &RunningKiosk) {
     let admin = server.admin().await;
     let view = until_view(kiosk, "enrolment code", |v| {
         matches!(&v.screen, ScreenView::Enrolment { code: Some(_) })
@@ -101,22 +103,11 @@ async fn rate(kiosk: &RunningKiosk, key: &str) {
     until_view(kiosk, "thanks", |v| matches!(v.screen, ScreenView::Thanks)).await;
 }
 
-async fn wait_until<T>(limit: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = std::time::Instant::now() + limit;
-    while std::time::Instant::now() < deadline {
-        if let Some(found) = probe() {
-            return Some(found);
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    None
-}
-
 /// Pause, low memory and resume in the middle of a recorded visit lose nothing: the visit goes
 /// on recording, and its Плохо recording reaches the server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lifecycle_events_during_a_visit_lose_nothing() {
-    let server = spawn_server().await;
+    let server = spawn_default_app().await;
     let tablet = tempfile::tempdir().expect("tablet dir");
     let kiosk = start_kiosk(&server, tablet.path(), AudioChoice::Synthetic).await;
     enrol_and_pair(&server, &kiosk).await;
@@ -155,7 +146,7 @@ async fn lifecycle_events_during_a_visit_lose_nothing() {
 /// audio, and granting it lifts the notice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_microphone_is_shown_and_visits_go_on_without_audio() {
-    let server = spawn_server().await;
+    let server = spawn_default_app().await;
     let tablet = tempfile::tempdir().expect("tablet dir");
     let kiosk = start_kiosk(&server, tablet.path(), AudioChoice::Microphone).await;
     enrol_and_pair(&server, &kiosk).await;

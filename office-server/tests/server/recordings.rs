@@ -1,20 +1,18 @@
 //! Recording upload through HTTP: a real AAC-3GP file made by ffmpeg, resumable uploads, and
 //! every kind of file the server must refuse.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
 use shared_model::{
     RECORDING_OFFSET_HEADER, RECORDING_SHA256_HEADER, RECORDING_SIZE_HEADER, Rating,
     RecordingProgress, Visit,
 };
+use test_support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const GOOD: &[u8] = include_bytes!("fixtures/visit.3gpp");
+const GOOD: &[u8] = test_support::fixtures::VISIT_3GPP;
 
 fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -49,7 +47,7 @@ async fn progress(tablet: &Tablet, visit: &Visit) -> RecordingProgress {
 }
 
 /// Files under the data directory's recordings folder, incoming ones included.
-fn recording_files(app: &TestApp) -> Vec<String> {
+fn recording_files(app: &TestServer) -> Vec<String> {
     let root = app.data_dir.join("recordings");
     let mut names = Vec::new();
     for dir in [root.clone(), root.join("incoming")] {
@@ -215,20 +213,12 @@ async fn each_bad_file_kind_is_refused_and_nothing_is_kept() {
     let app = spawn_app().await;
     let (tablet, pairing) = app.paired_tablet("Окно 1", 0).await;
     let cases: [(&str, Vec<u8>, &str); 6] = [
-        (
-            "mp4",
-            include_bytes!("fixtures/visit.mp4").to_vec(),
-            "MP4/M4A",
-        ),
-        (
-            "m4a",
-            include_bytes!("fixtures/visit.m4a").to_vec(),
-            "MP4/M4A",
-        ),
-        ("wav", include_bytes!("fixtures/visit.wav").to_vec(), "WAV"),
+        ("mp4", test_support::fixtures::VISIT_MP4.to_vec(), "MP4/M4A"),
+        ("m4a", test_support::fixtures::VISIT_M4A.to_vec(), "MP4/M4A"),
+        ("wav", test_support::fixtures::VISIT_WAV.to_vec(), "WAV"),
         (
             "amr",
-            include_bytes!("fixtures/visit-amr.3gpp").to_vec(),
+            test_support::fixtures::VISIT_AMR_3GPP.to_vec(),
             "AMR",
         ),
         ("truncated", GOOD[..GOOD.len() - 1000].to_vec(), "truncated"),

@@ -1,7 +1,5 @@
 //! The sync client and loop against a real office server started in-process.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +12,7 @@ use shared_model::{EnrolmentRequest, PairingStatus, Rating, SyncBatch, VisitOutc
 use tokio::sync::{Notify, watch};
 use uuid::Uuid;
 
-use common::*;
+use test_support::*;
 
 fn sync_loop(store: &Arc<Store>, client: &ServerClient) -> (SyncLoop, watch::Receiver<SyncStatus>) {
     let (status, watcher) = watch::channel(SyncStatus::default());
@@ -31,9 +29,9 @@ fn sync_loop(store: &Arc<Store>, client: &ServerClient) -> (SyncLoop, watch::Rec
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enrols_and_pairs_through_the_client() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start_server(&dir.path().join("server"), 0, true).await;
+    let server = spawn_app_on(&dir.path().join("server"), 0, true).await;
     let store = open_store(dir.path());
-    let client = client(&server);
+    let client = kiosk_client(&server);
     assert!(!client.has_token());
 
     let (credentials, pairing) = enrol_and_pair(&server, &client, &store, 0).await;
@@ -52,9 +50,9 @@ async fn enrols_and_pairs_through_the_client() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_visits_sync_and_leave_the_outbox() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start_server(&dir.path().join("server"), 0, true).await;
+    let server = spawn_app_on(&dir.path().join("server"), 0, true).await;
     let store = open_store(dir.path());
-    let client = client(&server);
+    let client = kiosk_client(&server);
     let (credentials, pairing) = enrol_and_pair(&server, &client, &store, 0).await;
     let visits = [
         visit(&pairing, Some(Rating::Good)),
@@ -89,9 +87,9 @@ async fn three_visits_sync_and_leave_the_outbox() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_answer_is_resent_and_stored_once() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start_server(&dir.path().join("server"), 0, true).await;
+    let server = spawn_app_on(&dir.path().join("server"), 0, true).await;
     let store = open_store(dir.path());
-    let client = client(&server);
+    let client = kiosk_client(&server);
     let (credentials, pairing) = enrol_and_pair(&server, &client, &store, 0).await;
     for rating in [Some(Rating::Good), Some(Rating::Good), None] {
         store.finish_visit(&visit(&pairing, rating)).unwrap();
@@ -127,9 +125,9 @@ async fn a_lost_answer_is_resent_and_stored_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejected_visit_is_set_aside_counted_and_never_resent() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start_server(&dir.path().join("server"), 0, true).await;
+    let server = spawn_app_on(&dir.path().join("server"), 0, true).await;
     let store = open_store(dir.path());
-    let client = client(&server);
+    let client = kiosk_client(&server);
     let (credentials, pairing) = enrol_and_pair(&server, &client, &store, 0).await;
     let good = visit(&pairing, Some(Rating::Good));
     let mut unknown_service = visit(&pairing, Some(Rating::Medium));
@@ -141,7 +139,7 @@ async fn a_rejected_visit_is_set_aside_counted_and_never_resent() {
         store.finish_visit(v).unwrap();
     }
     let recording = dir.path().join("orphan.3gpp");
-    std::fs::copy(FIXTURE, &recording).unwrap();
+    std::fs::copy(test_support::fixtures::path("visit.3gpp"), &recording).unwrap();
     store
         .queue_recording(&kiosk_core::store::QueuedRecording {
             visit_id: unknown_pairing.id,
@@ -203,10 +201,10 @@ async fn a_rejected_visit_is_set_aside_counted_and_never_resent() {
 async fn offline_visits_all_arrive_exactly_once_when_the_server_returns() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("server");
-    let server = start_server(&data, 0, true).await;
+    let server = spawn_app_on(&data, 0, true).await;
     let port = server.port;
     let store = open_store(dir.path());
-    let client = client(&server);
+    let client = kiosk_client(&server);
     let (credentials, pairing) = enrol_and_pair(&server, &client, &store, 0).await;
 
     let (sync, mut status) = sync_loop(&store, &client);
@@ -246,7 +244,7 @@ async fn offline_visits_all_arrive_exactly_once_when_the_server_returns() {
         "nothing is dropped while offline"
     );
 
-    let server = start_server(&data, port, false).await;
+    let server = spawn_app_on(&data, port, false).await;
     assert_eq!(server.port, port);
     let drained = tokio::time::timeout(
         Duration::from_secs(30),
@@ -287,9 +285,9 @@ async fn offline_visits_all_arrive_exactly_once_when_the_server_returns() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_credential_is_forgotten_and_the_outbox_kept() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start_server(&dir.path().join("server"), 0, true).await;
+    let server = spawn_app_on(&dir.path().join("server"), 0, true).await;
     let store = open_store(dir.path());
-    let client = client(&server);
+    let client = kiosk_client(&server);
     let (credentials, pairing) = enrol_and_pair(&server, &client, &store, 0).await;
     server.revoke_tablet(credentials.tablet_id).await;
     store
@@ -317,9 +315,9 @@ async fn a_revoked_credential_is_forgotten_and_the_outbox_kept() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_app_too_old_stops_and_tells_the_staff_panel() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start_server(&dir.path().join("server"), 0, true).await;
+    let server = spawn_app_on(&dir.path().join("server"), 0, true).await;
     let store = open_store(dir.path());
-    let (_, pairing) = enrol_and_pair(&server, &client(&server), &store, 0).await;
+    let (_, pairing) = enrol_and_pair(&server, &kiosk_client(&server), &store, 0).await;
     store
         .finish_visit(&visit(&pairing, Some(Rating::Good)))
         .unwrap();
@@ -352,12 +350,12 @@ async fn speaks_https_to_a_server_certified_by_the_office_ca() {
     let key_path = dir.path().join("key.pem");
     std::fs::write(&cert_path, certified.cert.pem()).unwrap();
     std::fs::write(&key_path, certified.signing_key.serialize_pem()).unwrap();
-    let mut config = config(&dir.path().join("server"), 0);
+    let mut config = test_config(&dir.path().join("server"));
     config.tls = Some(office_server::config::TlsFiles {
         cert: cert_path,
         key: key_path,
     });
-    let server = start_with_config(config, true).await;
+    let server = spawn_with_config(config, true).await;
     assert!(server.base.starts_with("https://"));
     let request = EnrolmentRequest {
         app_version: "1.0.0".into(),

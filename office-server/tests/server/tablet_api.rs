@@ -1,8 +1,5 @@
 //! Enrolment, pairing and sync through HTTP against a running server.
 
-mod common;
-
-use common::*;
 use jiff::{SignedDuration, Timestamp};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
@@ -10,6 +7,7 @@ use shared_model::{
     EnrolmentStarted, EnrolmentStatus, PROTOCOL_HEADER, PROTOCOL_VERSION, PairingEndReason,
     PairingStatus, Rating, RejectReason, VisitOutcome,
 };
+use test_support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enrolment_issues_a_credential_once_approved() {

@@ -1,13 +1,11 @@
 //! Accounts, the OpenAPI document, HTTPS, error shapes, and fuzzing the sync endpoint through
 //! HTTP: no input may produce a 500.
 
-mod common;
-
-use common::*;
 use proptest::prelude::*;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use shared_model::Rating;
+use test_support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_logout_and_throttling() {
@@ -80,6 +78,63 @@ async fn login_logout_and_throttling() {
     let throttled = login(ADMIN_LOGIN, ADMIN_PASSWORD).await.unwrap();
     assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(throttled.headers()["retry-after"], "60");
+    app.stop().await;
+}
+
+/// A login is normalised once (trimmed, lower-cased): however it is typed, it names one account
+/// for sign-in, for creation and for the throttle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_names_one_account_however_it_is_typed() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let create = |login: &str| {
+        admin
+            .post(app.url("/api/admin/accounts"))
+            .json(&json!({ "login": login, "display_name": "Наблюдатель", "password": WEB_PASSWORD, "role": "observer" }))
+            .send()
+    };
+    assert_eq!(
+        create(" Watcher ").await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    for taken in ["watcher", "WATCHER", "\twatcher\n"] {
+        let (status, code) = error_code(create(taken).await.unwrap()).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::CONFLICT, "already_exists"),
+            "{taken:?}"
+        );
+    }
+    // Logins that would look like another account are refused at creation.
+    let (status, _) = error_code(create("wаtcher").await.unwrap()).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a Cyrillic а in a Latin login"
+    );
+
+    let client = Client::new();
+    let login = |login: &str, password: &str| {
+        client
+            .post(app.url("/api/auth/login"))
+            .json(&json!({ "login": login, "password": password }))
+            .send()
+    };
+    let me: Value = login("\nWATCHER\t", WEB_PASSWORD)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["login"], "watcher");
+    // Four more attempts under other spellings use up the account's five a minute …
+    for spelling in [" watcher", "watcher\t", "\nwatcher", "Watcher"] {
+        let wrong = login(spelling, "not the password").await.unwrap();
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED, "{spelling:?}");
+    }
+    // … so the sixth is refused, even with the right password and yet another spelling.
+    let throttled = login("WATCHER ", WEB_PASSWORD).await.unwrap();
+    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
     app.stop().await;
 }
 

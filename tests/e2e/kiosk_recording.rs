@@ -1,8 +1,6 @@
 //! Recording upload against a real office server: after its visit, resumable, and the file on
 //! the tablet deleted only once the server confirmed its checksum.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +14,7 @@ use shared_model::{
 use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 
-use common::*;
+use test_support::*;
 
 const CHUNK: usize = 8 * 1024;
 
@@ -40,7 +38,7 @@ fn sync_loop(store: &Arc<Store>, client: &ServerClient) -> SyncLoop {
 }
 
 /// Copies a fixture to where the tablet keeps its recordings and queues it for the visit.
-fn queue(store: &Store, dir: &Path, visit: &Visit, fixture: &str) -> QueuedRecording {
+fn queue(store: &Store, dir: &Path, visit: &Visit, fixture: &Path) -> QueuedRecording {
     let path = dir.join(format!("{}.3gpp", visit.id));
     std::fs::copy(fixture, &path).unwrap();
     let recording = QueuedRecording {
@@ -66,7 +64,7 @@ async fn sync_visits(store: &Store, client: &ServerClient) {
 }
 
 fn fixture_bytes() -> Vec<u8> {
-    std::fs::read(FIXTURE).unwrap()
+    test_support::fixtures::VISIT_3GPP.to_vec()
 }
 
 fn recordings_dir(dir: &Path) -> PathBuf {
@@ -79,14 +77,19 @@ fn recordings_dir(dir: &Path) -> PathBuf {
 async fn a_recording_goes_up_after_its_visit_and_resumes_after_an_interruption() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("server");
-    let server = start_server(&data, 0, true).await;
+    let server = spawn_app_on(&data, 0, true).await;
     let port = server.port;
     let store = open_store(dir.path());
     let client = small_chunk_client(&server);
     let (credentials, pairing) = enrol_and_pair(&server, &client, &store, 0).await;
     let bad = visit(&pairing, Some(Rating::Bad));
     store.finish_visit(&bad).unwrap();
-    let recording = queue(&store, &recordings_dir(dir.path()), &bad, FIXTURE);
+    let recording = queue(
+        &store,
+        &recordings_dir(dir.path()),
+        &bad,
+        &test_support::fixtures::path("visit.3gpp"),
+    );
     let whole = fixture_bytes();
 
     // The server must know the visit before its recording.
@@ -130,7 +133,7 @@ async fn a_recording_goes_up_after_its_visit_and_resumes_after_an_interruption()
     assert_eq!(held, sent as u64);
     // And the server restarts (same data, same port) before the tablet tries again.
     server.stop().await;
-    let server = start_server(&data, port, false).await;
+    let server = spawn_app_on(&data, port, false).await;
 
     // Nothing was confirmed: the tablet keeps its file.
     assert!(recording.path.exists());
@@ -162,13 +165,18 @@ async fn a_recording_goes_up_after_its_visit_and_resumes_after_an_interruption()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_resumes_from_what_the_server_holds_and_checks_the_checksum() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start_server(&dir.path().join("server"), 0, true).await;
+    let server = spawn_app_on(&dir.path().join("server"), 0, true).await;
     let store = open_store(dir.path());
     let client = small_chunk_client(&server);
     let (_, pairing) = enrol_and_pair(&server, &client, &store, 0).await;
     let bad = visit(&pairing, Some(Rating::Bad));
     store.finish_visit(&bad).unwrap();
-    let recording = queue(&store, &recordings_dir(dir.path()), &bad, FIXTURE);
+    let recording = queue(
+        &store,
+        &recordings_dir(dir.path()),
+        &bad,
+        &test_support::fixtures::path("visit.3gpp"),
+    );
     sync_visits(&store, &client).await;
     let whole = fixture_bytes();
 
@@ -234,13 +242,18 @@ async fn the_client_resumes_from_what_the_server_holds_and_checks_the_checksum()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recording_confirmed_before_a_crash_is_finished_without_its_file() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start_server(&dir.path().join("server"), 0, true).await;
+    let server = spawn_app_on(&dir.path().join("server"), 0, true).await;
     let store = open_store(dir.path());
-    let client = client(&server);
+    let client = kiosk_client(&server);
     let (_, pairing) = enrol_and_pair(&server, &client, &store, 0).await;
     let bad = visit(&pairing, Some(Rating::Bad));
     store.finish_visit(&bad).unwrap();
-    let recording = queue(&store, &recordings_dir(dir.path()), &bad, FIXTURE);
+    let recording = queue(
+        &store,
+        &recordings_dir(dir.path()),
+        &bad,
+        &test_support::fixtures::path("visit.3gpp"),
+    );
     sync_visits(&store, &client).await;
     client
         .upload_recording(
@@ -268,9 +281,9 @@ async fn a_recording_confirmed_before_a_crash_is_finished_without_its_file() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recordings_the_server_refuses_are_given_up_and_counted() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start_server(&dir.path().join("server"), 0, true).await;
+    let server = spawn_app_on(&dir.path().join("server"), 0, true).await;
     let store = open_store(dir.path());
-    let client = client(&server);
+    let client = kiosk_client(&server);
     let (_, pairing) = enrol_and_pair(&server, &client, &store, 0).await;
     let recordings = recordings_dir(dir.path());
     let [wrong_checksum, not_3gp, file_gone, fine] =
@@ -278,14 +291,29 @@ async fn recordings_the_server_refuses_are_given_up_and_counted() {
     for v in [&wrong_checksum, &not_3gp, &file_gone, &fine] {
         store.finish_visit(v).unwrap();
     }
-    let mut lying = queue(&store, &recordings, &wrong_checksum, FIXTURE);
+    let mut lying = queue(
+        &store,
+        &recordings,
+        &wrong_checksum,
+        &test_support::fixtures::path("visit.3gpp"),
+    );
     lying.sha256 = "0".repeat(64);
     store.queue_recording(&lying).unwrap();
-    let wav = FIXTURE.replace("visit.3gpp", "visit.wav");
+    let wav = test_support::fixtures::path("visit.wav");
     let wav = queue(&store, &recordings, &not_3gp, &wav);
-    let gone = queue(&store, &recordings, &file_gone, FIXTURE);
+    let gone = queue(
+        &store,
+        &recordings,
+        &file_gone,
+        &test_support::fixtures::path("visit.3gpp"),
+    );
     std::fs::remove_file(&gone.path).unwrap();
-    let kept = queue(&store, &recordings, &fine, FIXTURE);
+    let kept = queue(
+        &store,
+        &recordings,
+        &fine,
+        &test_support::fixtures::path("visit.3gpp"),
+    );
 
     let report = sync_loop(&store, &client).round().await.unwrap();
 

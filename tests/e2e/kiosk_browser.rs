@@ -3,17 +3,15 @@
 //! recording ffprobe reports as AAC, 16 kHz, mono, with the visit's duration; rate Хорошо → no
 //! recording on the tablet nor on the server.
 
-mod harness;
-
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use harness::*;
 use kiosk_core::kiosk::{AudioChoice, KioskConfig, start};
 use kiosk_core::machine::Timings;
 use serde_json::{Value, json};
+use test_support::*;
 
 struct Driver {
     process: Child,
@@ -149,18 +147,6 @@ async fn visit_through_the_page(browser: &Client, rating: &str, talk: Duration) 
     text_of(browser, "#thanks").await;
 }
 
-fn files_in(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn ffprobe(path: &Path) -> Value {
     let output = Command::new("ffprobe")
         .args([
@@ -184,7 +170,7 @@ fn ffprobe(path: &Path) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_whole_visit_in_chromium() {
-    let server = spawn_server().await;
+    let server = spawn_default_app().await;
     let tablet_dir = tempfile::tempdir().expect("tablet dir");
     let kiosk = start(KioskConfig {
         server: server.base.clone(),
@@ -232,7 +218,10 @@ async fn a_whole_visit_in_chromium() {
     })
     .await
     .expect("the Плохо recording reaches the server");
-    let visit_id = stored.trim_end_matches(".3gpp");
+    let visit_id: uuid::Uuid = stored
+        .trim_end_matches(".3gpp")
+        .parse()
+        .expect("a visit id");
     let probe = ffprobe(&recordings.join(&stored));
     let stream = &probe["streams"][0];
     assert_eq!(stream["codec_name"], "aac", "{probe}");
@@ -307,17 +296,6 @@ async fn a_whole_visit_in_chromium() {
     page.close().await.expect("close browser");
     kiosk.stop().await.expect("kiosk stops");
     server.stop().await;
-}
-
-async fn wait_until<T>(limit: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = std::time::Instant::now() + limit;
-    while std::time::Instant::now() < deadline {
-        if let Some(found) = probe() {
-            return Some(found);
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    None
 }
 
 /// Screenshots for docs/, taken when UPDATE_SCREENSHOTS is set.

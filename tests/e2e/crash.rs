@@ -5,20 +5,16 @@
 //!
 //! CRASH_KILLS sets how many kills (default 12 here; `scripts/crash-test.sh` runs 200).
 
-mod harness;
-
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use harness::*;
 use rand::RngExt;
 use reqwest::Client;
 use serde_json::{Value, json};
-
-const KIOSK: &str = env!("CARGO_BIN_EXE_kiosk");
+use test_support::*;
 
 struct Kiosk {
     process: Child,
@@ -30,7 +26,7 @@ struct Kiosk {
 
 impl Kiosk {
     fn start(server: &str, data: &Path) -> Kiosk {
-        let mut process = Command::new(KIOSK)
+        let mut process = Command::new(kiosk_binary())
             .args(["--server", server, "--synthetic-audio", "--data"])
             .arg(data)
             .stdout(Stdio::piped())
@@ -106,7 +102,7 @@ fn kills() -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ratings_survive_sigkill_at_any_point() {
-    let server = spawn_server().await;
+    let server = spawn_default_app().await;
     let tablet = tempfile::tempdir().expect("tablet dir");
     let admin = server.admin().await;
 
@@ -222,26 +218,23 @@ async fn ratings_survive_sigkill_at_any_point() {
     let kiosk = Kiosk::start(&server.base, tablet.path());
     // Done when every acknowledged rating is on the server and any audio still on the tablet
     // belongs to a visit the server holds as Плохо (its upload may still be under way).
-    let audio_left = || -> Vec<(String, Option<i64>)> {
+    let audio_left = || -> Vec<(String, Option<u8>)> {
         ["recordings", "spool"]
             .iter()
             .flat_map(|dir| {
-                files(&tablet.path().join(dir))
+                files_in(&tablet.path().join(dir))
                     .into_iter()
                     .map(move |f| format!("{dir}/{f}"))
             })
             .map(|file| {
-                let id = Path::new(&file)
+                let id: Option<uuid::Uuid> = Path::new(&file)
                     .file_name()
                     .and_then(|n| n.to_str())
                     .and_then(|n| n.split('.').next())
-                    .unwrap_or_default()
-                    .to_string();
-                let rating = server
-                    .visit_ids()
-                    .contains(&id)
-                    .then(|| server.visit_rating(&id))
-                    .flatten();
+                    .and_then(|n| n.parse().ok());
+                let rating = id
+                    .filter(|id| server.visit_ids().contains(id))
+                    .and_then(|id| server.visit_rating(id));
                 (file, rating)
             })
             .collect()
@@ -311,26 +304,4 @@ async fn until_code(kiosk: &Kiosk, screen: &str) -> String {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("no {screen} code on the screen");
-}
-
-fn files(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-async fn wait_until<T>(limit: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if let Some(found) = probe() {
-            return Some(found);
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    None
 }

@@ -1,0 +1,11 @@
+//! The office server's black-box tests, one binary: a real server on port 0 (the harness is
+//! the workspace's `test-support` crate) driven over HTTP, the real binary in a child process,
+//! the dashboard in headless Chromium, the 3GP validator on real files.
+
+mod browser;
+mod dashboard;
+mod recordings;
+mod server;
+mod shutdown;
+mod tablet_api;
+mod threegp;

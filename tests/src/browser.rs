@@ -1,0 +1,201 @@
+//! Headless Chromium for tests: Debian's `chromium` driven through Debian's `chromedriver`
+//! (fantoccini), with the flags this machine's closed network needs. No tool downloads a
+//! browser or a driver.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+/// chromedriver on a free port, ended when dropped; each browser it opens gets a fresh
+/// profile.
+pub struct Chromium {
+    process: Child,
+    port: u16,
+    profiles: tempfile::TempDir,
+}
+
+impl Drop for Chromium {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// How a browser window is opened.
+#[derive(Debug, Clone)]
+pub struct Window {
+    pub width: u32,
+    pub height: u32,
+    /// Where downloads land (none: the browser's default).
+    pub downloads: Option<PathBuf>,
+    /// Russian as the browser's language.
+    pub russian: bool,
+}
+
+impl Window {
+    pub fn new(width: u32, height: u32) -> Self {
+        Self {
+            width,
+            height,
+            downloads: None,
+            russian: false,
+        }
+    }
+}
+
+impl Chromium {
+    pub fn start() -> Self {
+        let port = crate::free_port();
+        let process = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver (Debian package chromium-driver; scripts/setup.sh installs it)");
+        Self {
+            process,
+            port,
+            profiles: tempfile::tempdir().expect("profiles directory"),
+        }
+    }
+
+    /// Opens a browser window.
+    pub async fn open(&self, window: &Window) -> Client {
+        let profile = tempfile::tempdir_in(self.profiles.path())
+            .expect("profile directory")
+            .keep();
+        let mut args = vec![
+            "--headless=new".to_string(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-quic".into(),
+            "--no-first-run".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--autoplay-policy=no-user-gesture-required".into(),
+            format!("--window-size={},{}", window.width, window.height),
+            format!("--user-data-dir={}", profile.display()),
+        ];
+        let mut prefs = serde_json::Map::new();
+        if window.russian {
+            args.push("--lang=ru-RU".into());
+            prefs.insert("intl.accept_languages".into(), json!("ru-RU,ru"));
+        }
+        if let Some(downloads) = &window.downloads {
+            prefs.insert(
+                "download.default_directory".into(),
+                json!(downloads.display().to_string()),
+            );
+            prefs.insert("download.prompt_for_download".into(), json!(false));
+        }
+        let capabilities = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": args,
+                "prefs": prefs,
+            }
+        });
+        let capabilities = capabilities.as_object().cloned().expect("an object");
+        let url = format!("http://127.0.0.1:{}", self.port);
+        for _ in 0..100 {
+            let connected = ClientBuilder::rustls()
+                .expect("TLS roots")
+                .capabilities(capabilities.clone())
+                .connect(&url)
+                .await;
+            if let Ok(client) = connected {
+                return client;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("cannot connect to chromedriver at {url}");
+    }
+}
+
+/// The first element matching `css`, once it appears.
+pub async fn wait_for(browser: &Client, css: &str) -> Element {
+    browser
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css} did not appear: {e}"))
+}
+
+/// The text of the first element matching `css`, once it appears. A page that redraws may
+/// replace an element found a moment ago: look again.
+pub async fn text_of(browser: &Client, css: &str) -> String {
+    let mut last_error = String::new();
+    for _ in 0..20 {
+        let found = browser
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css(css))
+            .await;
+        match found {
+            Ok(element) => match element.text().await {
+                Ok(text) => return text,
+                Err(e) => last_error = e.to_string(),
+            },
+            Err(e) => panic!("{css} did not appear: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("cannot read {css}: {last_error}");
+}
+
+/// Clicks the first element matching `css`, once it appears (looking again if it was redrawn).
+pub async fn click(browser: &Client, css: &str) {
+    let mut last_error = String::new();
+    for _ in 0..20 {
+        let found = browser
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css(css))
+            .await;
+        match found {
+            Ok(element) => match element.click().await {
+                Ok(()) => return,
+                Err(e) => last_error = e.to_string(),
+            },
+            Err(e) => panic!("{css} did not appear: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("cannot click {css}: {last_error}");
+}
+
+/// Runs a script in the page and returns its value.
+pub async fn script(browser: &Client, code: &str) -> Value {
+    browser
+        .execute(code, Vec::new())
+        .await
+        .unwrap_or_else(|e| panic!("script failed: {e}\n{code}"))
+}
+
+/// Whether screenshots for `docs/screenshots/` are wanted (`UPDATE_SCREENSHOTS` set).
+pub fn screenshots_wanted() -> bool {
+    std::env::var_os("UPDATE_SCREENSHOTS").is_some()
+}
+
+/// Where screenshots for the documentation go.
+pub fn screenshots_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots")
+}
+
+/// Writes a PNG of the window to `docs/screenshots/{name}`, when screenshots are wanted.
+pub async fn save_screenshot(browser: &Client, name: &str) {
+    if !screenshots_wanted() {
+        return;
+    }
+    let png = browser.screenshot().await.expect("screenshot");
+    let dir = screenshots_dir();
+    std::fs::create_dir_all(&dir).expect("screenshots directory");
+    std::fs::write(dir.join(name), png).expect("write screenshot");
+}
