@@ -7,4 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
-CRASH_KILLS="${CRASH_KILLS:-200}" cargo test --release -p kiosk-core --test crash -- --nocapture
+# The test kills the real `kiosk` binary, which it finds beside itself in target/release.
+cargo build --release --locked -p kiosk-core --bin kiosk
+CRASH_KILLS="${CRASH_KILLS:-200}" cargo test --release --locked -p test-support --test e2e -- crash --nocapture

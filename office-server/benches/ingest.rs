@@ -30,7 +30,7 @@ use shared_model::{Pairing, Rating, SyncBatch, SyncResponse, Visit, VisitOutcome
 use sqlite_db::configure as configure_connection;
 use uuid::Uuid;
 
-use test_support::{Tablet, TestServer, health, spawn_app, test_config};
+use test_support::{Tablet, TestServer, env_number, health, spawn_app, test_config};
 
 const BATCH: usize = 100;
 const RATINGS: [Option<Rating>; 4] = [
@@ -45,16 +45,6 @@ const INSERT_VISIT: &str =
                                      service_id, started_at, ended_at, rating, has_recording,
                                      received_at, clock_offset_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
-
-fn env_usize(name: &str, default: usize) -> usize {
-    match std::env::var(name) {
-        Ok(value) => value
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name} must be a whole number, not {value:?}")),
-        Err(_) => default,
-    }
-}
 
 /// One batch of visits and the index of the tablet that sends it.
 struct Batch {
@@ -79,9 +69,9 @@ struct Round {
 }
 
 fn main() {
-    let total = env_usize("BENCH_VISITS", 100_000);
-    let clients = env_usize("BENCH_CLIENTS", 4);
-    let rounds = env_usize("BENCH_ROUNDS", 5);
+    let total = env_number("BENCH_VISITS", 100_000);
+    let clients = env_number("BENCH_CLIENTS", 4);
+    let rounds = env_number("BENCH_ROUNDS", 5);
     assert!(total > 0, "BENCH_VISITS must be positive");
     assert!(clients > 0, "BENCH_CLIENTS must be positive");
     assert!(rounds > 0, "BENCH_ROUNDS must be positive");

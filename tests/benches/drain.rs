@@ -22,7 +22,9 @@ use kiosk_core::sync::{SyncConfig, SyncLoop, SyncStatus};
 use shared_model::{Rating, Visit};
 use tokio::sync::watch;
 
-use test_support::{enrol_and_pair, health, kiosk_client, open_store, spawn_app_on, visit};
+use test_support::{
+    enrol_and_pair, env_number, health, kiosk_client, open_store, spawn_app_on, visit,
+};
 
 /// The goal from the issue: 10,000 ratings drained in under 3 s.
 const GOAL: Duration = Duration::from_secs(3);
@@ -32,16 +34,6 @@ const RATINGS: [Option<Rating>; 4] = [
     Some(Rating::Bad),
     None,
 ];
-
-fn env_number(name: &str, default: usize) -> usize {
-    match std::env::var(name) {
-        Ok(value) => value
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name} must be a whole number, not {value:?}")),
-        Err(_) => default,
-    }
-}
 
 fn batch_sizes() -> Vec<usize> {
     match std::env::var("BENCH_BATCHES") {

@@ -4,102 +4,15 @@
 //! recording on the tablet nor on the server.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use kiosk_core::kiosk::{AudioChoice, KioskConfig, start};
 use kiosk_core::machine::Timings;
-use serde_json::{Value, json};
+use serde_json::Value;
+use test_support::browser::{Chromium, Window, click, save_screenshot, text_of};
 use test_support::*;
-
-struct Driver {
-    process: Child,
-    port: u16,
-    _profile: tempfile::TempDir,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-fn chromedriver() -> Driver {
-    let port = free_port();
-    let process = Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect(
-            "chromedriver (Debian package chromium-driver) must be installed: run scripts/setup.sh",
-        );
-    Driver {
-        process,
-        port,
-        _profile: tempfile::tempdir().expect("profile dir"),
-    }
-}
-
-async fn browser(driver: &Driver, width: u32, height: u32) -> Client {
-    let profile = driver._profile.path().display().to_string();
-    let capabilities = json!({
-        "browserName": "chrome",
-        "goog:chromeOptions": {
-            "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                format!("--user-data-dir={profile}"), format!("--window-size={width},{height}"),
-            ]
-        }
-    });
-    let capabilities = capabilities.as_object().expect("object").clone();
-    let url = format!("http://127.0.0.1:{}", driver.port);
-    for _ in 0..50 {
-        if let Ok(client) = ClientBuilder::rustls()
-            .expect("TLS roots")
-            .capabilities(capabilities.clone())
-            .connect(&url)
-            .await
-        {
-            return client;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("cannot connect to chromedriver on {url}");
-}
-
-/// The text of the first element matching `css`, once it appears. The page redraws a screen
-/// when it changes, so an element found a moment ago may be gone: look again.
-async fn text_of(browser: &Client, css: &str) -> String {
-    let mut last_error = String::new();
-    for _ in 0..20 {
-        let found = browser
-            .wait()
-            .at_most(Duration::from_secs(20))
-            .for_element(Locator::Css(css))
-            .await;
-        match found {
-            Ok(element) => match element.text().await {
-                Ok(text) => return text,
-                Err(e) => last_error = e.to_string(),
-            },
-            Err(e) => panic!("{css} did not appear: {e}"),
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("cannot read {css}: {last_error}");
-}
 
 /// Waits for a code of `digits` digits in #code (the page shows «Получаем код…» before).
 async fn code_on_screen(browser: &Client, digits: usize) -> String {
@@ -111,26 +24,6 @@ async fn code_on_screen(browser: &Client, digits: usize) -> String {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("no code appeared on the kiosk screen");
-}
-
-async fn click(browser: &Client, css: &str) {
-    let mut last_error = String::new();
-    for _ in 0..20 {
-        let found = browser
-            .wait()
-            .at_most(Duration::from_secs(20))
-            .for_element(Locator::Css(css))
-            .await;
-        match found {
-            Ok(element) => match element.click().await {
-                Ok(()) => return,
-                Err(e) => last_error = e.to_string(),
-            },
-            Err(e) => panic!("{css} did not appear: {e}"),
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("cannot click {css}: {last_error}");
 }
 
 /// Serves one visit through the page and taps the button whose word is `rating`.
@@ -184,8 +77,8 @@ async fn a_whole_visit_in_chromium() {
     })
     .await
     .expect("kiosk starts");
-    let driver = chromedriver();
-    let page = browser(&driver, 1280, 800).await;
+    let chromium = Chromium::start();
+    let page = chromium.open(&Window::new(1280, 800)).await;
     page.goto(&kiosk.url).await.expect("kiosk page");
 
     // Enrolment: the administrator types the code the tablet shows.
@@ -296,15 +189,4 @@ async fn a_whole_visit_in_chromium() {
     page.close().await.expect("close browser");
     kiosk.stop().await.expect("kiosk stops");
     server.stop().await;
-}
-
-/// Screenshots for docs/, taken when UPDATE_SCREENSHOTS is set.
-async fn save_screenshot(page: &Client, name: &str) {
-    if std::env::var_os("UPDATE_SCREENSHOTS").is_none() {
-        return;
-    }
-    let png = page.screenshot().await.expect("screenshot");
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
-    std::fs::create_dir_all(&dir).expect("screenshots dir");
-    std::fs::write(dir.join(name), png).expect("write screenshot");
 }

@@ -344,25 +344,14 @@ async fn an_app_too_old_stops_and_tells_the_staff_panel() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn speaks_https_to_a_server_certified_by_the_office_ca() {
-    let dir = tempfile::tempdir().unwrap();
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let cert_path = dir.path().join("cert.pem");
-    let key_path = dir.path().join("key.pem");
-    std::fs::write(&cert_path, certified.cert.pem()).unwrap();
-    std::fs::write(&key_path, certified.signing_key.serialize_pem()).unwrap();
-    let mut config = test_config(&dir.path().join("server"));
-    config.tls = Some(office_server::config::TlsFiles {
-        cert: cert_path,
-        key: key_path,
-    });
-    let server = spawn_with_config(config, true).await;
+    let (server, cert) = spawn_https_app().await;
     assert!(server.base.starts_with("https://"));
     let request = EnrolmentRequest {
         app_version: "1.0.0".into(),
         device_description: "tls test".into(),
     };
 
-    let office = ServerClient::new(&server.base, Some(certified.cert.pem().as_bytes())).unwrap();
+    let office = ServerClient::new(&server.base, Some(cert.as_bytes())).unwrap();
     let started = office.start_enrolment(&request).await.unwrap();
     assert_eq!(started.code.len(), 8);
 

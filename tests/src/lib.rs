@@ -16,6 +16,17 @@ pub use web::*;
 
 use std::time::Duration;
 
+/// A whole-number setting of a benchmark from the environment, or `default`.
+pub fn env_number(name: &str, default: usize) -> usize {
+    match std::env::var(name) {
+        Ok(value) => value
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name} must be a whole number, not {value:?}")),
+        Err(_) => default,
+    }
+}
+
 /// Polls `probe` until it gives a value or `limit` has passed.
 pub async fn wait_until<T>(limit: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = tokio::time::Instant::now() + limit;

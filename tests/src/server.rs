@@ -68,6 +68,25 @@ pub async fn spawn_default_app() -> TestServer {
     server
 }
 
+/// A server serving HTTPS on `localhost` with a fresh self-signed certificate, and the
+/// certificate's PEM for clients to trust.
+pub async fn spawn_https_app() -> (TestServer, String) {
+    let temp = tempfile::tempdir().expect("temporary directory");
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
+        .expect("a self-signed certificate");
+    let cert = temp.path().join("cert.pem");
+    let key = temp.path().join("key.pem");
+    std::fs::write(&cert, certified.cert.pem()).expect("certificate written");
+    std::fs::write(&key, certified.signing_key.serialize_pem()).expect("key written");
+    let config = Config {
+        tls: Some(office_server::config::TlsFiles { cert, key }),
+        ..test_config(&temp.path().join("data"))
+    };
+    let mut server = spawn_with_config(config, true).await;
+    server._temp = Some(temp);
+    (server, certified.cert.pem())
+}
+
 /// A server on `dir`; `fresh` loads the demo organisation and creates the administrator.
 pub async fn spawn_app_in(dir: &Path, fresh: bool) -> TestServer {
     spawn_with_config(test_config(dir), fresh).await

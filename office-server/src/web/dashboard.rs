@@ -266,36 +266,15 @@ pub async fn home(viewer: Viewer) -> PageResult<Response> {
     }))
 }
 
-pub async fn department_tab(
+/// `/dashboard/{tab}`: one of the four tabs.
+pub async fn tab_page(
     state: State<AppState>,
     viewer: Viewer,
+    PagePath(slug): PagePath<String>,
     Query(query): Query<PageQuery>,
 ) -> PageResult<Response> {
-    render_tab(state, viewer, query, Tab::Department).await
-}
-
-pub async fn section_tab(
-    state: State<AppState>,
-    viewer: Viewer,
-    Query(query): Query<PageQuery>,
-) -> PageResult<Response> {
-    render_tab(state, viewer, query, Tab::Section).await
-}
-
-pub async fn employee_tab(
-    state: State<AppState>,
-    viewer: Viewer,
-    Query(query): Query<PageQuery>,
-) -> PageResult<Response> {
-    render_tab(state, viewer, query, Tab::Employee).await
-}
-
-pub async fn services_tab(
-    state: State<AppState>,
-    viewer: Viewer,
-    Query(query): Query<PageQuery>,
-) -> PageResult<Response> {
-    render_tab(state, viewer, query, Tab::Services).await
+    let tab = Tab::parse(&slug).ok_or(PageError::not_found("tab"))?;
+    render_tab(state, viewer, query, tab).await
 }
 
 /// Resolves the page's selection; the directory comes along for names and pickers.

@@ -279,19 +279,8 @@ async fn openapi_health_and_json_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_https_when_given_a_certificate() {
-    let dir = tempfile::tempdir().unwrap();
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let cert_path = dir.path().join("cert.pem");
-    let key_path = dir.path().join("key.pem");
-    std::fs::write(&cert_path, certified.cert.pem()).unwrap();
-    std::fs::write(&key_path, certified.signing_key.serialize_pem()).unwrap();
-    let mut config = test_config(&dir.path().join("data"));
-    config.tls = Some(office_server::config::TlsFiles {
-        cert: cert_path,
-        key: key_path,
-    });
-    let app = spawn_with_config(config, true).await;
-    let root = reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).unwrap();
+    let (app, cert) = spawn_https_app().await;
+    let root = reqwest::Certificate::from_pem(cert.as_bytes()).unwrap();
     let client = Client::builder()
         .tls_certs_only([root])
         .resolve("localhost", ([127, 0, 0, 1], 0).into())

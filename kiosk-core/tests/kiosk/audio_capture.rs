@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 use kiosk_core::audio::{self, Capture, Source};
 
+use crate::tools::{run, tool};
+
 const CHILD_MODE: &str = "KIOSK_AUDIO_CAPTURE_CHILD";
 const CHILD_SPOOL: &str = "KIOSK_AUDIO_CAPTURE_SPOOL";
 const TEST_NAME: &str = "real_capture_through_alsa_from_a_pulseaudio_source";
@@ -257,7 +259,16 @@ impl PulseAudio {
         let exe = std::env::current_exe().unwrap();
         let mut command = Command::new(exe);
         command
-            .args([TEST_NAME, "--exact", "--nocapture", "--test-threads=1"])
+            .args([
+                format!(
+                    "{}::{TEST_NAME}",
+                    module_path!().trim_start_matches("kiosk::")
+                )
+                .as_str(),
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_MODE, mode)
             .env(CHILD_SPOOL, spool)
             .env("ALSA_CONFIG_PATH", &self.alsa_config)
@@ -344,30 +355,6 @@ impl Drop for PulseAudio {
 
 // ---------------------------------------------------------------------------------------
 // Helpers
-
-fn tool(program: &str, package: &str) -> Command {
-    let found = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {program}"))
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    assert!(
-        found,
-        "`{program}` is not installed; this test needs it: apt-get install {package}"
-    );
-    Command::new(program)
-}
-
-fn run(mut command: Command) -> std::process::Output {
-    let output = command.output().expect("the tool could not be started");
-    assert!(
-        output.status.success(),
-        "{command:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
 
 /// espeak-ng speech, four times over (about a minute), as a WAV for paplay.
 fn looped_speech(dir: &Path) -> PathBuf {

@@ -7,7 +7,6 @@
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use kiosk_core::audio::{
@@ -17,35 +16,13 @@ use mp4_atom::{Codec, Decode, Moov, StszSamples};
 use proptest::prelude::*;
 use sha2::{Digest, Sha256};
 
+use crate::tools::{run, tool};
+
 const PHRASE: &str = "Здравствуйте. Вы пришли на приём в жилищное управление. \
     Расскажите, пожалуйста, какой у вас вопрос, и я постараюсь помочь.";
 
 // ---------------------------------------------------------------------------------------
 // Tools
-
-fn tool(program: &str, package: &str) -> Command {
-    let found = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {program}"))
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    assert!(
-        found,
-        "`{program}` is not installed; this test needs it: apt-get install {package}"
-    );
-    Command::new(program)
-}
-
-fn run(mut command: Command) -> std::process::Output {
-    let output = command.output().expect("the tool could not be started");
-    assert!(
-        output.status.success(),
-        "{command:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
 
 /// espeak-ng speech (22 050 Hz mono) converted by sox to the given rate and channels.
 fn speech_wav(dir: &Path, name: &str, rate: u32, channels: u16) -> PathBuf {

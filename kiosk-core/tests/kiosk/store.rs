@@ -82,7 +82,12 @@ fn after<'a>(line: &'a str, tag: &str) -> Option<&'a str> {
 fn child(name: &str, mode: &str, database: &Path) -> Command {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            format!("{}::{name}", module_path!().trim_start_matches("kiosk::")).as_str(),
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, mode)
         .env(CHILD_DB_ENV, database)
         .stdout(Stdio::piped())
