@@ -11,10 +11,14 @@ use jiff::tz::TimeZone;
 use uuid::Uuid;
 
 use crate::auth::LoginThrottle;
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, TlsFiles};
+use crate::http::Origin;
+use crate::http::client::RequestCounts;
+use crate::http::connections::{ConnectionLimits, LimitAcceptor};
 use crate::live::LiveHub;
 use crate::recordings::RecordingFiles;
 use crate::storage::{SqliteStorage, Storage, StorageError, StorageResult};
+use ipnet::IpNet;
 
 /// How long shutdown waits for in-flight requests before it closes connections.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -69,6 +73,16 @@ pub struct Shared {
     pub pairing_throttle: LoginThrottle,
     /// Live updates for open dashboard pages.
     pub live: LiveHub,
+    /// `public_url`'s origin: the one origin forms and cookie-authenticated requests may
+    /// come from, when it is set.
+    pub public_origin: Option<Origin>,
+    /// Whether people reach the server over HTTPS (it serves TLS itself, or `public_url` is
+    /// https): cookies are `Secure` and HSTS is sent.
+    pub https: bool,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub proxies: Vec<IpNet>,
+    /// Requests in progress per client.
+    pub request_counts: Arc<RequestCounts>,
     uploads_in_progress: Mutex<HashSet<Uuid>>,
 }
 
@@ -88,15 +102,28 @@ impl AppState {
                 path: recordings_dir,
                 source,
             })?;
+        let public_origin = config.public_origin()?;
+        let https = config.tls.is_some() || public_origin.as_ref().is_some_and(Origin::is_https);
+        let proxies = config.proxies()?;
         Ok(Self(Arc::new(Shared {
             storage,
-            config,
             zone,
             recordings,
-            login_throttle: LoginThrottle::new(nonzero(5), nonzero(30)),
-            pairing_throttle: LoginThrottle::new(nonzero(10), nonzero(30)),
+            login_throttle: LoginThrottle::new(
+                nonzero(config.throttle.sign_in_per_account),
+                nonzero(config.throttle.sign_in_per_address),
+            ),
+            pairing_throttle: LoginThrottle::new(
+                nonzero(config.throttle.pairing_per_account),
+                nonzero(config.throttle.pairing_per_address),
+            ),
             live: LiveHub::new(),
+            public_origin,
+            https,
+            proxies,
+            request_counts: Arc::default(),
             uploads_in_progress: Mutex::new(HashSet::new()),
+            config,
         })))
     }
 
@@ -223,6 +250,7 @@ impl Application {
             state,
             handle,
         } = self;
+        let local = listener.local_addr().map_err(StartError::Serve)?;
         let app =
             crate::api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let graceful = handle.clone();
@@ -236,28 +264,57 @@ impl Application {
         });
         let housekeeping = tokio::spawn(housekeeping(state.clone()));
         let retention = tokio::spawn(crate::retention::run(state.clone()));
+        let network = &state.config.network;
+        let limits = ConnectionLimits::new(
+            network.max_connections,
+            network.max_connections_per_address,
+            state.proxies.clone(),
+        );
+        let mut server = axum_server::from_tcp(listener)
+            .map_err(StartError::Serve)?
+            .handle(handle)
+            // A connection must send its first request in time, whatever the protocol.
+            .first_request_timeout(Duration::from_secs(network.header_read_timeout_secs))
+            .accept_error_handler(|peer, error| {
+                tracing::debug!(?peer, %error, "connection not accepted");
+            });
+        let builder = server.http_builder();
+        builder
+            .http1()
+            // Covers the headers of every request, a kept-alive connection's next one too:
+            // a slow or idle client loses its connection.
+            .header_read_timeout(Duration::from_secs(network.header_read_timeout_secs));
+        builder
+            .http2()
+            .keep_alive_interval(Duration::from_secs(network.http2_keep_alive_secs))
+            .keep_alive_timeout(Duration::from_secs(network.http2_keep_alive_secs));
+        let acceptor = LimitAcceptor::new(limits);
+        let mut reload = None;
         let served = match &state.config.tls {
             Some(tls) => {
                 let rustls =
                     axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
                         .await
                         .map_err(StartError::Tls)?;
-                tracing::info!(addr = %listener.local_addr().map_err(StartError::Serve)?, "serving HTTPS");
-                axum_server::from_tcp_rustls(listener, rustls)
-                    .map_err(StartError::Serve)?
-                    .handle(handle)
-                    .serve(app)
-                    .await
+                reload = Some(tokio::spawn(reload_certificates(
+                    rustls.clone(),
+                    tls.clone(),
+                    Duration::from_secs(network.tls_reload_check_secs),
+                )));
+                let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(rustls)
+                    .handshake_timeout(Duration::from_secs(network.tls_handshake_timeout_secs))
+                    .acceptor(acceptor);
+                tracing::info!(addr = %local, "serving HTTPS");
+                server.acceptor(acceptor).serve(app).await
             }
             None => {
-                tracing::info!(addr = %listener.local_addr().map_err(StartError::Serve)?, "serving HTTP");
-                axum_server::from_tcp(listener)
-                    .map_err(StartError::Serve)?
-                    .handle(handle)
-                    .serve(app)
-                    .await
+                tracing::info!(addr = %local, "serving HTTP");
+                server.acceptor(acceptor).serve(app).await
             }
         };
+        if let Some(reload) = reload {
+            reload.abort();
+        }
         housekeeping.abort();
         retention.abort();
         let storage = Arc::clone(&state.storage);
@@ -268,6 +325,55 @@ impl Application {
             Err(error) => tracing::warn!(%error, "checkpoint at shutdown panicked"),
         }
         served.map_err(StartError::Serve)
+    }
+}
+
+/// Loads the certificate files again on SIGHUP, and when they change (checked every `every`),
+/// so that a renewed certificate needs no restart. A file that does not load keeps the
+/// certificate in use and says why.
+async fn reload_certificates(
+    rustls: axum_server::tls_rustls::RustlsConfig,
+    files: TlsFiles,
+    every: Duration,
+) {
+    let stamp = |files: &TlsFiles| {
+        [&files.cert, &files.key].map(|path| {
+            std::fs::metadata(path)
+                .and_then(|meta| Ok((meta.modified()?, meta.len())))
+                .ok()
+        })
+    };
+    let mut seen = stamp(&files);
+    let mut tick = tokio::time::interval(every);
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
+        #[cfg(unix)]
+        let signalled = async {
+            match hangup.as_mut() {
+                Some(signal) => signal.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let signalled = std::future::pending::<Option<()>>();
+        let why = tokio::select! {
+            _ = signalled => "SIGHUP",
+            _ = tick.tick() => {
+                let now = stamp(&files);
+                if now == seen {
+                    continue;
+                }
+                seen = now;
+                "the files changed"
+            }
+        };
+        match rustls.reload_from_pem_file(&files.cert, &files.key).await {
+            Ok(()) => tracing::info!(reason = why, "TLS certificate reloaded"),
+            Err(error) => {
+                tracing::warn!(reason = why, %error, "TLS certificate not reloaded; the old one stays")
+            }
+        }
     }
 }
 

@@ -31,6 +31,13 @@ pub enum ConfigError {
     Zero(&'static str),
     #[error("{0} must be a percentage above 0 and at most 100")]
     Percent(&'static str),
+    #[error(
+        "public_url must be an http:// or https:// address with no path, like \
+         https://rating.office.example, not {0:?}"
+    )]
+    PublicUrl(String),
+    #[error("trusted_proxies: {0:?} is not an IP address or network (like 10.0.0.0/8)")]
+    TrustedProxy(String),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -63,6 +70,96 @@ pub struct Config {
     pub tablet_silent_minutes: u32,
     /// How often the retention task looks for recordings to delete, in minutes.
     pub retention_check_minutes: u32,
+    /// The address people use to reach the server (`https://rating.office.example`), perhaps
+    /// through a proxy: the origin every form and cookie-authenticated request must come from.
+    /// Empty: the authority each request was sent to.
+    pub public_url: String,
+    /// Proxies (addresses or networks, `10.0.0.0/8`) whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<String>,
+    /// Limits and timeouts of connections.
+    pub network: NetworkSettings,
+    /// Live-update streams of the dashboard.
+    pub live: LiveSettings,
+    /// How many guesses a minute are allowed at passwords and pairing codes.
+    pub throttle: ThrottleSettings,
+}
+
+/// Attempts a minute, per account and per client address, each counted apart: a guess is
+/// refused (429) when either is used up. Each budget refills evenly over the minute.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ThrottleSettings {
+    pub sign_in_per_account: u32,
+    pub sign_in_per_address: u32,
+    pub pairing_per_account: u32,
+    pub pairing_per_address: u32,
+}
+
+impl Default for ThrottleSettings {
+    fn default() -> Self {
+        Self {
+            sign_in_per_account: 5,
+            sign_in_per_address: 30,
+            pairing_per_account: 10,
+            pairing_per_address: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkSettings {
+    /// A client must send a request's headers within this many seconds, on a new connection
+    /// and on an idle kept-alive one; otherwise the connection is closed.
+    pub header_read_timeout_secs: u64,
+    /// A TLS handshake must finish within this many seconds.
+    pub tls_handshake_timeout_secs: u64,
+    /// HTTP/2 connections are pinged after this many idle seconds and closed when the ping
+    /// is not answered within as many again.
+    pub http2_keep_alive_secs: u64,
+    /// Connections open at once, in all.
+    pub max_connections: u32,
+    /// Connections open at once from one client address (a trusted proxy is not limited by
+    /// this; its clients are, by `max_requests_per_client`).
+    pub max_connections_per_address: u32,
+    /// Requests in progress at once for one client (the forwarded address behind a trusted
+    /// proxy).
+    pub max_requests_per_client: u32,
+    /// How often the TLS certificate files are checked for a renewal, in seconds (SIGHUP
+    /// reloads them at once).
+    pub tls_reload_check_secs: u64,
+}
+
+impl Default for NetworkSettings {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_secs: 10,
+            tls_handshake_timeout_secs: 10,
+            http2_keep_alive_secs: 60,
+            max_connections: 512,
+            max_connections_per_address: 64,
+            max_requests_per_client: 64,
+            tls_reload_check_secs: 60,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LiveSettings {
+    /// Streams one session may hold open (a head with a few tabs open).
+    pub streams_per_session: u32,
+    /// How often an open stream checks that its session still lasts, in seconds.
+    pub session_check_secs: u64,
+}
+
+impl Default for LiveSettings {
+    fn default() -> Self {
+        Self {
+            streams_per_session: 8,
+            session_check_secs: 5,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -122,6 +219,11 @@ impl Default for Config {
             alerts: AlertSettings::default(),
             tablet_silent_minutes: 30,
             retention_check_minutes: 60,
+            public_url: String::new(),
+            trusted_proxies: Vec::new(),
+            network: NetworkSettings::default(),
+            live: LiveSettings::default(),
+            throttle: ThrottleSettings::default(),
         }
     }
 }
@@ -194,7 +296,89 @@ impl Config {
         if !(self.alerts.bad_share_percent > 0.0 && self.alerts.bad_share_percent <= 100.0) {
             return Err(ConfigError::Percent("alerts.bad_share_percent"));
         }
+        let network = &self.network;
+        for (name, value) in [
+            (
+                "network.header_read_timeout_secs",
+                network.header_read_timeout_secs,
+            ),
+            (
+                "network.tls_handshake_timeout_secs",
+                network.tls_handshake_timeout_secs,
+            ),
+            (
+                "network.http2_keep_alive_secs",
+                network.http2_keep_alive_secs,
+            ),
+            (
+                "network.max_connections",
+                u64::from(network.max_connections),
+            ),
+            (
+                "network.max_connections_per_address",
+                u64::from(network.max_connections_per_address),
+            ),
+            (
+                "network.max_requests_per_client",
+                u64::from(network.max_requests_per_client),
+            ),
+            (
+                "network.tls_reload_check_secs",
+                network.tls_reload_check_secs,
+            ),
+            (
+                "live.streams_per_session",
+                u64::from(self.live.streams_per_session),
+            ),
+            ("live.session_check_secs", self.live.session_check_secs),
+            (
+                "throttle.sign_in_per_account",
+                u64::from(self.throttle.sign_in_per_account),
+            ),
+            (
+                "throttle.sign_in_per_address",
+                u64::from(self.throttle.sign_in_per_address),
+            ),
+            (
+                "throttle.pairing_per_account",
+                u64::from(self.throttle.pairing_per_account),
+            ),
+            (
+                "throttle.pairing_per_address",
+                u64::from(self.throttle.pairing_per_address),
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Zero(name));
+            }
+        }
+        self.public_origin()?;
+        self.proxies()?;
         Ok(())
+    }
+
+    /// The origin of `public_url` (`https://host[:port]`, lower-case), if one is set.
+    pub fn public_origin(&self) -> Result<Option<crate::http::Origin>, ConfigError> {
+        let url = self.public_url.trim();
+        if url.is_empty() {
+            return Ok(None);
+        }
+        crate::http::Origin::parse(url.trim_end_matches('/'))
+            .map(Some)
+            .ok_or_else(|| ConfigError::PublicUrl(self.public_url.clone()))
+    }
+
+    /// The trusted proxies as networks.
+    pub fn proxies(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        self.trusted_proxies
+            .iter()
+            .map(|text| {
+                let text = text.trim();
+                text.parse::<ipnet::IpNet>()
+                    .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| ConfigError::TrustedProxy(text.to_string()))
+            })
+            .collect()
     }
 
     /// The alert rule in the storage layer's terms.
@@ -291,6 +475,19 @@ mod tests {
             ),
             ("[working_hours]\nstart = \"8am\"\nend = \"18:00\"", "HH:MM"),
             ("listen = \"0.0.0.0:8080\"", "refusing plain HTTP"),
+            (
+                "public_url = \"rating.office.example\"",
+                "public_url must be",
+            ),
+            (
+                "public_url = \"https://rating.example/path\"",
+                "public_url must be",
+            ),
+            ("trusted_proxies = [\"10.0.0.0/33\"]", "trusted_proxies"),
+            (
+                "[network]\nmax_connections = 0",
+                "network.max_connections must be",
+            ),
             ("lisen = \"127.0.0.1:1\"", "unknown field"),
         ] {
             std::fs::write(&file, body).unwrap();

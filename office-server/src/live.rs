@@ -2,6 +2,9 @@
 //! what changed on a broadcast channel; each open dashboard page listens (`web::live`, over SSE),
 //! gets only the events of its viewer's scope, and fetches its tables again.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use tokio::sync::{broadcast, watch};
 
 /// Something a dashboard page in scope should show.
@@ -47,6 +50,29 @@ pub struct LiveHub {
     sender: broadcast::Sender<LiveEvent>,
     stopping: watch::Receiver<bool>,
     stop: std::sync::Arc<watch::Sender<bool>>,
+    /// Open streams per session (by the session's audit tag).
+    streams: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+/// An open stream's place in its session's count; freed when the stream ends.
+pub struct StreamSlot {
+    streams: Arc<Mutex<HashMap<String, u32>>>,
+    session: String,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut streams = self
+            .streams
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(count) = streams.get_mut(&self.session) {
+            *count -= 1;
+            if *count == 0 {
+                streams.remove(&self.session);
+            }
+        }
+    }
 }
 
 impl Default for LiveHub {
@@ -63,7 +89,25 @@ impl LiveHub {
             sender,
             stopping,
             stop: std::sync::Arc::new(stop),
+            streams: Arc::default(),
         }
+    }
+
+    /// A place for one more stream of `session`, unless it already holds `max`.
+    pub fn open_stream(&self, session: &str, max: u32) -> Option<StreamSlot> {
+        let mut streams = self
+            .streams
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let count = streams.entry(session.to_string()).or_default();
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(StreamSlot {
+            streams: Arc::clone(&self.streams),
+            session: session.to_string(),
+        })
     }
 
     /// Sends an event to every listening page; nobody listening is fine.

@@ -6,6 +6,7 @@
 
 pub mod browser;
 pub mod fixtures;
+pub mod process;
 pub mod server;
 pub mod tablet;
 pub mod web;

@@ -28,6 +28,8 @@ pub struct TestServer {
     pub directory: Directory,
     /// The server's storage (in-process), or a read-only view of its database (external).
     storage: Arc<dyn Storage>,
+    /// The certificate an HTTPS server was given, for clients to trust.
+    certificate: Option<String>,
     _temp: Option<tempfile::TempDir>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
@@ -84,6 +86,7 @@ pub async fn spawn_https_app() -> (TestServer, String) {
     };
     let mut server = spawn_with_config(config, true).await;
     server._temp = Some(temp);
+    server.certificate = Some(certified.cert.pem());
     (server, certified.cert.pem())
 }
 
@@ -141,6 +144,7 @@ pub async fn spawn_with_config(config: Config, fresh: bool) -> TestServer {
         data_dir: dir,
         directory,
         storage,
+        certificate: None,
         _temp: None,
         stop: Some(stop),
         server: Some(server),
@@ -170,6 +174,7 @@ impl TestServer {
                 services: Vec::new(),
             },
             storage: Arc::new(storage),
+            certificate: None,
             _temp: None,
             stop: None,
             server: None,
@@ -188,6 +193,17 @@ impl TestServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// A client builder that trusts this server (its certificate, when it serves HTTPS).
+    pub fn client_builder(&self) -> reqwest::ClientBuilder {
+        let builder = Client::builder();
+        match &self.certificate {
+            Some(pem) => builder
+                .tls_certs_only([reqwest::Certificate::from_pem(pem.as_bytes())
+                    .expect("the server's certificate")]),
+            None => builder,
+        }
     }
 
     /// Stops the server gracefully and waits until it has; the data directory stays while
@@ -349,7 +365,8 @@ impl TestServer {
 
     /// A client signed in through the JSON API.
     pub async fn login(&self, login: &str, password: &str) -> Client {
-        let client = Client::builder()
+        let client = self
+            .client_builder()
             .cookie_store(true)
             .build()
             .expect("client");

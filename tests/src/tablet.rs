@@ -88,7 +88,7 @@ impl Tablet {
 impl TestServer {
     /// Enrols a tablet: it asks for a code, the administrator approves it, it collects its token.
     pub async fn enrol_tablet(&self, admin: &Client, name: &str) -> Tablet {
-        let plain = Client::new();
+        let plain = self.client_builder().build().expect("client");
         let started: EnrolmentStarted = plain
             .post(self.url("/api/tablet/enrolments"))
             .header(PROTOCOL_HEADER, PROTOCOL_VERSION)

@@ -36,7 +36,12 @@ pub async fn create_account(app: &TestServer, admin: &Client, login: &str, role:
 
 /// A signed-in dashboard client (no redirects followed) and its session's CSRF token.
 pub async fn web_login(app: &TestServer, login: &str, password: &str) -> (Client, String) {
-    let client = web_client();
+    let client = app
+        .client_builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let response = client
         .post(app.url("/api/auth/login"))
         .json(&json!({ "login": login, "password": password }))

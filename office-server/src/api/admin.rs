@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+use shared_model::ErrorBody;
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiJson, ApiPath, ApiResult};
@@ -14,6 +15,15 @@ use crate::ops;
 use crate::ops::accounts::NewAccountRequest;
 use crate::storage::{Directory, Role, Scope, TabletInfo};
 
+#[utoipa::path(
+    get, path = "/api/directory", tag = "administration",
+    summary = "The organisation: departments, sections, employees, services",
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, body = Directory),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody, description = "Not an administrator or observer"),
+    )
+)]
 /// The organisation; for administrators and observers, who see all of it.
 pub async fn directory(
     State(state): State<AppState>,
@@ -77,6 +87,19 @@ pub fn invalid(field: &str, error: impl std::fmt::Display) -> ApiError {
     ApiError::BadRequest(format!("{field} {error}"))
 }
 
+#[utoipa::path(
+    post, path = "/api/admin/accounts", tag = "administration",
+    summary = "Create an account with its role",
+    request_body = CreateAccount,
+    security(("session_cookie" = [])),
+    responses(
+        (status = 201, body = Created),
+        (status = 400, body = ErrorBody, description = "A field that does not parse, named in the message"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "The role's department, section or employee does not exist"),
+        (status = 409, body = ErrorBody, description = "The login is taken"),
+    )
+)]
 pub async fn create_account(
     State(state): State<AppState>,
     AdminSession(admin): AdminSession,
@@ -111,6 +134,17 @@ pub struct ApproveEnrolment {
     pub name: String,
 }
 
+#[utoipa::path(
+    post, path = "/api/admin/enrolments", tag = "administration",
+    summary = "Approve the enrolment whose code a tablet shows",
+    request_body = ApproveEnrolment,
+    security(("session_cookie" = [])),
+    responses(
+        (status = 201, body = Created, description = "The new tablet's id"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "No open enrolment has this code"),
+    )
+)]
 pub async fn approve_enrolment(
     State(state): State<AppState>,
     AdminSession(admin): AdminSession,
@@ -132,6 +166,15 @@ pub async fn approve_enrolment(
     Ok((StatusCode::CREATED, ApiJson(Created { id })))
 }
 
+#[utoipa::path(
+    get, path = "/api/admin/tablets", tag = "administration",
+    summary = "Every tablet with the health it last reported",
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, body = Vec<TabletInfo>),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    )
+)]
 pub async fn tablets(
     State(state): State<AppState>,
     _admin: AdminSession,
@@ -139,6 +182,17 @@ pub async fn tablets(
     Ok(ApiJson(state.db(|db| db.tablets()).await?))
 }
 
+#[utoipa::path(
+    post, path = "/api/admin/tablets/{id}/revoke", tag = "administration",
+    summary = "Revoke a tablet: its credential stops working, its pairings end",
+    params(("id" = i64, Path)),
+    security(("session_cookie" = [])),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "No such tablet, or already revoked"),
+    )
+)]
 pub async fn revoke_tablet(
     State(state): State<AppState>,
     AdminSession(admin): AdminSession,

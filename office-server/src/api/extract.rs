@@ -2,6 +2,7 @@
 //! (any role, or an administrator).
 
 use axum::extract::FromRequestParts;
+use axum::http::Method;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use jiff::Timestamp;
@@ -10,7 +11,7 @@ use shared_model::{MIN_SUPPORTED_PROTOCOL, PROTOCOL_HEADER, PROTOCOL_VERSION};
 use super::error::ApiError;
 use crate::app::AppState;
 use crate::auth::token_digest;
-use crate::http::session_token;
+use crate::http::{from_this_site, session_token};
 use crate::ops::accounts::session_account;
 use crate::storage::{Account, Role, TabletIdentity};
 
@@ -72,13 +73,33 @@ impl FromRequestParts<AppState> for TabletAuth {
     }
 }
 
-/// A person signed in with a session cookie.
+/// A request that a browser would not send from another site: what every cookie-authenticated
+/// state change must be (see [`crate::http::from_this_site`]). Reading is always allowed.
+pub struct FromThisSite;
+
+impl FromRequestParts<AppState> for FromThisSite {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let reads = parts.method == Method::GET || parts.method == Method::HEAD;
+        if reads || from_this_site(&parts.headers, &parts.uri, state.public_origin.as_ref()) {
+            Ok(Self)
+        } else {
+            Err(ApiError::Forbidden(
+                "a request that changes something must come from this site",
+            ))
+        }
+    }
+}
+
+/// A person signed in with a session cookie; a state change must also come from this site.
 pub struct SignedIn(pub Account);
 
 impl FromRequestParts<AppState> for SignedIn {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        FromThisSite::from_request_parts(parts, state).await?;
         let token = session_token(&parts.headers)
             .ok_or(ApiError::Unauthenticated("please sign in"))?
             .to_string();

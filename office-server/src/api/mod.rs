@@ -20,7 +20,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use extract::{SignedIn, TabletAuth};
-pub use openapi::TabletApi;
+pub use openapi::JsonApi;
 
 use crate::app::AppState;
 use error::ApiError;
@@ -84,6 +84,14 @@ pub fn router(state: AppState) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(TraceLayer::new_for_http())
+                .layer(axum::middleware::map_response_with_state(
+                    state.clone(),
+                    crate::http::transport_security,
+                ))
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    crate::http::client::limit_requests_per_client,
+                ))
                 // A last line of defence: a bug must cost one request, never the process.
                 .layer(CatchPanicLayer::custom(|_| {
                     axum::response::IntoResponse::into_response(ApiError::Internal(

@@ -1,17 +1,22 @@
-//! The OpenAPI 3.1 document of the tablet API, generated from the handlers and wire types.
+//! The OpenAPI 3.1 document of the whole JSON API — what tablets call (device token) and what
+//! people call (session cookie) — generated from the handlers and wire types.
 
 use axum::response::{IntoResponse, Response};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{tablet, upload};
+use super::{admin, staff, tablet, upload};
+use crate::http::SESSION_COOKIE;
 
 #[derive(OpenApi)]
 #[openapi(
     info(
-        title = "Office server: tablet API",
-        description = "What the kiosk tablets call. Every request carries `x-protocol-version`; \
-                       all but enrolment carry `Authorization: Bearer <device token>`."
+        title = "Office server: JSON API",
+        description = "What the kiosk tablets call — every request carries `x-protocol-version`, \
+                       all but enrolment `Authorization: Bearer <device token>` — and what \
+                       people's programs call with a session cookie from `/api/auth/login`. A \
+                       cookie-authenticated request that changes something must not come from \
+                       another site (`Origin`, `Sec-Fetch-Site`)."
     ),
     paths(
         tablet::start_enrolment,
@@ -23,14 +28,25 @@ use super::{tablet, upload};
         tablet::sync,
         upload::progress,
         upload::append,
+        staff::login,
+        staff::logout,
+        staff::me,
+        staff::pair,
+        staff::my_pairings,
+        staff::end_pairing,
+        admin::directory,
+        admin::create_account,
+        admin::approve_enrolment,
+        admin::tablets,
+        admin::revoke_tablet,
     ),
-    modifiers(&DeviceToken),
+    modifiers(&SecuritySchemes),
 )]
-pub struct TabletApi;
+pub struct JsonApi;
 
-struct DeviceToken;
+struct SecuritySchemes;
 
-impl Modify for DeviceToken {
+impl Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
@@ -42,9 +58,16 @@ impl Modify for DeviceToken {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "session_cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                SESSION_COOKIE,
+                "A person's session, from POST /api/auth/login",
+            ))),
+        );
     }
 }
 
 pub async fn document() -> Response {
-    axum::Json(TabletApi::openapi()).into_response()
+    axum::Json(JsonApi::openapi()).into_response()
 }

@@ -15,6 +15,7 @@ use crate::ops;
 
 #[utoipa::path(
     post, path = "/api/tablet/enrolments", tag = "enrolment",
+    summary = "Start enrolment: the tablet gets a code to show an administrator",
     request_body = EnrolmentRequest,
     params(("x-protocol-version" = u32, Header, description = "Tablet protocol version")),
     responses(
@@ -37,6 +38,7 @@ pub async fn start_enrolment(
 
 #[utoipa::path(
     get, path = "/api/tablet/enrolments/{id}", tag = "enrolment",
+    summary = "Poll enrolment: pending, expired, or approved with a device token",
     params(("id" = Uuid, Path), ("x-protocol-version" = u32, Header)),
     responses((status = 200, body = EnrolmentStatus), (status = 404, body = ErrorBody))
 )]
@@ -53,6 +55,7 @@ pub async fn enrolment_status(
 
 #[utoipa::path(
     post, path = "/api/tablet/pairing-codes", tag = "pairing",
+    summary = "Ask for a pairing code to show the specialist",
     params(("x-protocol-version" = u32, Header)),
     security(("device_token" = [])),
     responses((status = 200, body = PairingCodeIssued), (status = 401, body = ErrorBody))
@@ -71,6 +74,7 @@ pub async fn request_pairing_code(
 
 #[utoipa::path(
     get, path = "/api/tablet/pairing-codes/{id}", tag = "pairing",
+    summary = "Poll a pairing code: pending, expired, or paired",
     params(("id" = Uuid, Path), ("x-protocol-version" = u32, Header)),
     security(("device_token" = [])),
     responses((status = 200, body = PairingCodeStatus), (status = 404, body = ErrorBody))
@@ -90,9 +94,13 @@ pub async fn pairing_code_status(
 
 #[utoipa::path(
     get, path = "/api/tablet/pairing", tag = "pairing",
+    summary = "The tablet's latest pairing and whether it is on",
     params(("x-protocol-version" = u32, Header)),
     security(("device_token" = [])),
-    responses((status = 200, body = PairingStatus, description = "The tablet's latest pairing"))
+    responses(
+        (status = 200, body = PairingStatus, description = "The tablet's latest pairing"),
+        (status = 401, body = ErrorBody, description = "Unknown or revoked device token"),
+    )
 )]
 pub async fn pairing_status(
     State(state): State<AppState>,
@@ -108,10 +116,12 @@ pub async fn pairing_status(
 
 #[utoipa::path(
     post, path = "/api/tablet/pairing/end", tag = "pairing",
+    summary = "End the tablet's pairing from its staff panel",
     params(("x-protocol-version" = u32, Header)),
     security(("device_token" = [])),
     responses(
         (status = 200, body = PairingStatus, description = "Ended from the tablet's staff panel; the tablet's status after it"),
+        (status = 401, body = ErrorBody, description = "Unknown or revoked device token"),
     )
 )]
 pub async fn end_own_pairing(
@@ -128,6 +138,7 @@ pub async fn end_own_pairing(
 
 #[utoipa::path(
     post, path = "/api/tablet/sync", tag = "sync",
+    summary = "Send finished visits; each is stored once, durably, or refused with a reason",
     request_body = SyncBatch,
     params(("x-protocol-version" = u32, Header)),
     security(("device_token" = [])),

@@ -19,6 +19,7 @@ use crate::storage::{StoredRecording, UploadPromise};
 
 #[utoipa::path(
     get, path = "/api/tablet/visits/{id}/recording", tag = "recording",
+    summary = "How much of a recording the server holds",
     params(("id" = Uuid, Path, description = "The visit's id"), ("x-protocol-version" = u32, Header)),
     security(("device_token" = [])),
     responses(
@@ -55,6 +56,7 @@ pub async fn progress(
 
 #[utoipa::path(
     post, path = "/api/tablet/visits/{id}/recording", tag = "recording",
+    summary = "Upload the next chunk of a Плохо visit's recording (resumable)",
     params(
         ("id" = Uuid, Path, description = "The visit's id"),
         ("x-protocol-version" = u32, Header),

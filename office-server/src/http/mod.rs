@@ -1,12 +1,21 @@
-//! What the JSON API and the pages share about HTTP: the session cookie and the rule every
-//! cookie-authenticated state change follows (it must come from this site). `api` and `web`
-//! both use this module; neither uses the other.
+//! What the JSON API and the pages share about HTTP: the session cookie, where a request comes
+//! from (`origin`), who the client is (`client`), the caps on connections (`connections`) and
+//! the headers every response carries. `api` and `web` both use this module; neither uses the
+//! other.
 
-use axum::http::header::{COOKIE, HOST, ORIGIN, SET_COOKIE};
+pub mod client;
+pub mod connections;
+pub mod origin;
+
+use axum::extract::State;
+use axum::http::header::{COOKIE, SET_COOKIE, STRICT_TRANSPORT_SECURITY};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 
-use crate::config::Config;
+pub use client::ClientAddress;
+pub use origin::{Origin, from_this_site};
+
+use crate::app::AppState;
 
 /// The cookie that carries a person's session token.
 pub const SESSION_COOKIE: &str = "office_session";
@@ -28,16 +37,34 @@ pub fn session_token(headers: &HeaderMap) -> Option<&str> {
     cookie(headers, SESSION_COOKIE)
 }
 
+/// A `Set-Cookie` value for `name` on `path`: HttpOnly, SameSite=Lax, and `Secure` when
+/// people reach the server over HTTPS (it terminates TLS itself, or its `public_url` is https).
+pub fn cookie_value(
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: Option<i64>,
+    secure: bool,
+) -> String {
+    let mut cookie = format!("{name}={value}; Path={path}; HttpOnly; SameSite=Lax");
+    if let Some(seconds) = max_age {
+        cookie.push_str(&format!("; Max-Age={seconds}"));
+    }
+    if secure {
+        cookie.push_str("; Secure");
+    }
+    cookie
+}
+
 /// The `Set-Cookie` value of a new session.
-pub fn session_cookie(config: &Config, token: &str) -> String {
-    let secure = if config.tls.is_some() { "; Secure" } else { "" };
-    let max_age = i64::from(config.session_hours) * 3600;
-    format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
+pub fn session_cookie(state: &AppState, token: &str) -> String {
+    let max_age = i64::from(state.config.session_hours) * 3600;
+    cookie_value(SESSION_COOKIE, token, "/", Some(max_age), state.https)
 }
 
 /// The `Set-Cookie` value that ends the session in the browser.
-pub fn cleared_session_cookie() -> String {
-    format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0")
+pub fn cleared_session_cookie(state: &AppState) -> String {
+    cookie_value(SESSION_COOKIE, "", "/", Some(0), state.https)
 }
 
 /// Adds a `Set-Cookie` header.
@@ -48,19 +75,15 @@ pub fn with_cookie(mut response: Response, cookie: &str) -> Response {
     response
 }
 
-/// A state-changing request must come from this site: browsers send `Origin` on POST, and it
-/// must name the host the request went to. A request without `Origin` is not from a browser's
-/// cross-site form.
-pub fn same_origin(headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(ORIGIN).and_then(|v| v.to_str().ok()) else {
-        return true;
-    };
-    let Some(host) = headers.get(HOST).and_then(|v| v.to_str().ok()) else {
-        return false;
-    };
-    origin
-        .split_once("://")
-        .is_some_and(|(_, rest)| rest.trim_end_matches('/') == host)
+/// Sends `Strict-Transport-Security` when people reach the server over HTTPS.
+pub async fn transport_security(State(state): State<AppState>, mut response: Response) -> Response {
+    if state.https {
+        response.headers_mut().insert(
+            STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    response
 }
 
 /// Compares secrets in time that does not depend on where they differ.
@@ -68,20 +91,23 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// A text for a log line: control characters (a newline that would start a forged line)
+/// escaped, and cut to `max` characters.
+pub fn loggable(text: &str, max: usize) -> String {
+    let mut out: String = text
+        .chars()
+        .take(max)
+        .flat_map(char::escape_debug)
+        .collect();
+    if text.chars().count() > max {
+        out.push('…');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn origin_check() {
-        let mut headers = HeaderMap::new();
-        assert!(same_origin(&headers));
-        headers.insert(HOST, "127.0.0.1:8080".parse().unwrap());
-        headers.insert(ORIGIN, "http://127.0.0.1:8080".parse().unwrap());
-        assert!(same_origin(&headers));
-        headers.insert(ORIGIN, "http://evil.example".parse().unwrap());
-        assert!(!same_origin(&headers));
-    }
 
     #[test]
     fn secrets_compare_in_constant_time() {
@@ -97,5 +123,20 @@ mod tests {
         assert_eq!(session_token(&headers), Some("tok"));
         assert_eq!(cookie(&headers, "b"), Some("2"));
         assert_eq!(cookie(&headers, "c"), None);
+    }
+
+    #[test]
+    fn cookie_values_are_secure_over_https() {
+        assert_eq!(
+            cookie_value("a", "1", "/", Some(60), true),
+            "a=1; Path=/; HttpOnly; SameSite=Lax; Max-Age=60; Secure"
+        );
+        assert!(!cookie_value("a", "1", "/login", None, false).contains("Secure"));
+    }
+
+    #[test]
+    fn log_text_cannot_start_a_line() {
+        assert_eq!(loggable("a\nINFO forged", 100), "a\\nINFO forged");
+        assert_eq!(loggable("абвгд", 3), "абв…");
     }
 }

@@ -258,7 +258,8 @@ pub trait RecordingStore: Send + Sync + 'static {
 
 /// Who listened to, downloaded or exported what.
 pub trait AuditStore: Send + Sync + 'static {
-    /// Logs an event; `false` when it was a playback already logged for this session.
+    /// Logs an event; `false` when it was a playback or download of a recording already
+    /// logged for this account and session.
     fn log_audit(&self, event: &AuditEvent) -> StorageResult<bool>;
     /// The newest entries first, before the entry `before` if given.
     fn audit_log(&self, limit: u32, before: Option<i64>) -> StorageResult<Vec<AuditEntry>>;

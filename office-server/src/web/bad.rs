@@ -5,7 +5,7 @@
 use askama::Template;
 use axum::body::Body;
 use axum::extract::{Query, Request, State};
-use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, RANGE};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
@@ -321,7 +321,7 @@ pub struct RecordingQuery {
 }
 
 /// `GET /dashboard/recordings/{visit}`: the recording as `audio/mp4`, with Range support.
-/// A playback is logged once per account, recording and session; a download every time.
+/// A playback, and a download, is logged once per account, recording and session.
 pub async fn recording(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -338,14 +338,22 @@ pub async fn recording(
     if !path.is_file() {
         return Err(PageError::not_found("recording file"));
     }
-    let first_bytes = request
-        .headers()
-        .get(RANGE)
-        .and_then(|v| v.to_str().ok())
-        .is_none_or(|range| range.trim().starts_with("bytes=0-"));
-    // A download is one request from the start; a player makes many Range requests, and the
-    // unique index keeps one playback per session.
-    if !download || first_bytes {
+    let mime: mime::Mime = "audio/mp4"
+        .parse()
+        .map_err(|e: mime::FromStrError| PageError::internal(anyhow::anyhow!("{e}")))?;
+    let (parts, _) = request.into_parts();
+    let file_request = Request::from_parts(parts, Body::empty());
+    let response = ServeFile::new_with_mime(&path, &mime)
+        .oneshot(file_request)
+        .await
+        .map_err(PageError::internal)?;
+    // Whatever the Range, a response that carries the recording's bytes is a playback or a
+    // download: it is written to the audit log (once per account, recording and session)
+    // before a byte leaves.
+    if matches!(
+        response.status(),
+        StatusCode::OK | StatusCode::PARTIAL_CONTENT
+    ) {
         let event = AuditEvent {
             at: Timestamp::now(),
             account_id: viewer.account.id,
@@ -363,15 +371,6 @@ pub async fn recording(
             tracing::info!(visit = %id, by = viewer.account.id, download, "recording accessed");
         }
     }
-    let mime: mime::Mime = "audio/mp4"
-        .parse()
-        .map_err(|e: mime::FromStrError| PageError::internal(anyhow::anyhow!("{e}")))?;
-    let (parts, _) = request.into_parts();
-    let file_request = Request::from_parts(parts, Body::empty());
-    let response = ServeFile::new_with_mime(&path, &mime)
-        .oneshot(file_request)
-        .await
-        .map_err(PageError::internal)?;
     let mut response = response.map(Body::new);
     response
         .headers_mut()

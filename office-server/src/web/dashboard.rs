@@ -906,11 +906,10 @@ pub struct BackForm {
 
 /// Only a dashboard page of this site.
 pub fn safe_back(back: &str, fallback: &str) -> String {
-    if back.starts_with("/dashboard") && !back.contains("//") && !back.contains('\\') {
-        back.to_string()
-    } else {
-        fallback.to_string()
-    }
+    super::site_path(back)
+        .filter(|path| path.starts_with("/dashboard"))
+        .unwrap_or(fallback)
+        .to_string()
 }
 
 /// Decisions that answer "not found" outside the decider's scope.

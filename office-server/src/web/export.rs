@@ -241,7 +241,7 @@ pub async fn export(
         detail: format!("{} — {}", sheet.title, scope),
     };
     state.db(move |db| db.log_audit(&event)).await?;
-    tracing::info!(table = %table_id, by = viewer.account.id, "report exported");
+    tracing::info!(table = ?table_id, by = viewer.account.id, "report exported");
     let file = format!(
         "report-{}-{}.xlsx",
         if is_bad { "bad" } else { table_id.as_str() },

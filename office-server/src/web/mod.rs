@@ -18,10 +18,11 @@ mod tables;
 
 use askama::Template;
 use axum::Router;
-use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
+use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
 pub use session::Viewer;
 use strings::{RU, Strings};
@@ -249,20 +250,90 @@ pub fn error_page(status: StatusCode, message: &'static str) -> Response {
     (status, html(&page)).into_response()
 }
 
-/// Percent-encodes everything but unreserved characters, for a URL query value.
+/// Everything but the unreserved characters of RFC 3986.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Percent-encodes a URL query value.
 pub fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(text, QUERY_VALUE).to_string()
 }
 
-/// A redirect after a successful form (POST → 303 → GET).
+/// `text` if it is a path of this site to send someone to (after sign-in, after a form):
+/// one leading `/` and not two, no backslash, no whitespace or control character — judged on
+/// the text and on its percent-decoded form, since browsers drop tabs and newlines from a
+/// URL and some read `\` as `/`, which would turn `/\t/evil.example` into `//evil.example`.
+pub fn site_path(text: &str) -> Option<&str> {
+    let decoded = percent_decode_str(text).decode_utf8_lossy();
+    let safe = |path: &str| {
+        path.starts_with('/')
+            && !path[1..].starts_with(['/', '\\'])
+            && !path
+                .chars()
+                .any(|c| c == '\\' || c.is_whitespace() || c.is_control())
+    };
+    (safe(text) && safe(&decoded)).then_some(text)
+}
+
+/// A redirect after a successful form (POST → 303 → GET). Only ever given a path of this
+/// site; anything else sends to the start page rather than fail.
 pub fn see_other(location: &str) -> Response {
-    Redirect::to(location).into_response()
+    let location = site_path(location).unwrap_or("/dashboard");
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(LOCATION, value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_paths_of_this_site_are_places_to_go() {
+        for good in [
+            "/dashboard",
+            "/dashboard/bad?department=1&date=2026-12-01",
+            "/admin#x",
+        ] {
+            assert_eq!(site_path(good), Some(good), "{good}");
+        }
+        for bad in [
+            "",
+            "dashboard",
+            "//evil.example",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "/\t/evil.example/x",
+            "/%09/evil.example/x",
+            "/%2F/evil.example",
+            "/%5c/evil.example",
+            "/\n/evil.example",
+            "/dashboard\r\nX-Injected: 1",
+            "/ /evil.example",
+            "https://evil.example/",
+            "/\u{7f}",
+        ] {
+            assert_eq!(site_path(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_redirect_never_fails() {
+        let response = see_other("/dashboard\n");
+        assert_eq!(response.headers()[LOCATION], "/dashboard");
+        assert_eq!(see_other("/admin").headers()[LOCATION], "/admin");
+    }
+
+    #[test]
+    fn query_values_are_encoded() {
+        assert_eq!(
+            percent_encode("Отдел a/b&c"),
+            "%D0%9E%D1%82%D0%B4%D0%B5%D0%BB%20a%2Fb%26c"
+        );
+    }
 }

@@ -1,10 +1,8 @@
 //! The specialist's page: enter the code the tablet shows, see the current pairing, end it.
 //! Built on the same use cases as the JSON API ([`crate::ops::pairing`]).
 
-use std::net::SocketAddr;
-
 use askama::Template;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
@@ -20,6 +18,7 @@ use super::strings::{RU, fill};
 use super::{Area, Layout, html, see_other};
 use crate::app::AppState;
 use crate::domain::PairingCode;
+use crate::http::ClientAddress;
 use crate::ops;
 use crate::ops::pairing::{PairingError, Workday};
 
@@ -106,7 +105,7 @@ pub struct PairForm {
 
 pub async fn pair(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     form: StaffForm<Specialist, PairForm>,
 ) -> PageResult<Response> {
     let t = &RU;
@@ -127,7 +126,7 @@ pub async fn pair(
                         s.storage.as_ref(),
                         &s.pairing_throttle,
                         &account,
-                        peer.ip(),
+                        client,
                         &code,
                         &Workday {
                             zone: &s.zone,

@@ -2,14 +2,12 @@
 //! CSRF token that every state-changing form carries (checked by [`super::forms`]). The
 //! sign-in and sign-out pages.
 
-use std::net::SocketAddr;
-
 use askama::Template;
 use axum::Form;
-use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
+use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jiff::{SignedDuration, Timestamp};
@@ -24,8 +22,8 @@ use crate::app::AppState;
 use crate::auth::{random_token, token_digest};
 use crate::domain::{Password, Visibility, scope};
 use crate::http::{
-    cleared_session_cookie, constant_time_eq, cookie, same_origin, session_cookie, session_token,
-    with_cookie,
+    ClientAddress, cleared_session_cookie, constant_time_eq, cookie, cookie_value, from_this_site,
+    session_cookie, session_token, with_cookie,
 };
 use crate::ops;
 use crate::ops::accounts::SignInError;
@@ -40,6 +38,8 @@ pub struct Viewer {
     pub account: Account,
     /// Tells this session apart in the audit log without revealing its token.
     pub session_tag: String,
+    /// The session token's digest: what the session is stored under.
+    pub session: [u8; 32],
     /// The token every form of this session must send back.
     pub csrf: String,
 }
@@ -114,7 +114,7 @@ impl FromRequestParts<AppState> for Viewer {
         };
         if parts.method != Method::GET
             && parts.method != Method::HEAD
-            && !same_origin(&parts.headers)
+            && !from_this_site(&parts.headers, &parts.uri, state.public_origin.as_ref())
         {
             return Err(PageError::StaleForm);
         }
@@ -130,6 +130,7 @@ impl FromRequestParts<AppState> for Viewer {
         };
         Ok(Viewer {
             account,
+            session: token_digest(&token),
             session_tag: session_tag_of(&token),
             csrf: csrf_of(&token),
         })
@@ -169,12 +170,13 @@ pub struct LoginForm {
     csrf: String,
 }
 
-/// Only a path on this site: never `//host` or `https://…`.
+/// Where sign-in may send people: a path of this site (see [`super::site_path`]).
 fn safe_next(next: &str) -> Option<&str> {
-    (next.starts_with('/') && !next.starts_with("//") && !next.contains('\\')).then_some(next)
+    super::site_path(next)
 }
 
 fn login_page(
+    state: &AppState,
     t: &'static Strings,
     status: StatusCode,
     next: &str,
@@ -189,34 +191,40 @@ fn login_page(
         error,
         login_csrf: login_csrf.clone(),
     };
-    let cookie = format!("{LOGIN_CSRF_COOKIE}={login_csrf}; Path=/login; HttpOnly; SameSite=Lax");
+    let cookie = cookie_value(LOGIN_CSRF_COOKIE, &login_csrf, "/login", None, state.https);
     with_cookie((status, html(&page)).into_response(), &cookie)
 }
 
-pub async fn login_form(Query(query): Query<LoginQuery>) -> Response {
+pub async fn login_form(
+    State(state): State<AppState>,
+    Query(query): Query<LoginQuery>,
+) -> Response {
     let next = query
         .next
         .as_deref()
         .and_then(safe_next)
         .unwrap_or("")
         .to_string();
-    login_page(&RU, StatusCode::OK, &next, "", None)
+    login_page(&state, &RU, StatusCode::OK, &next, "", None)
 }
 
 pub async fn login_submit(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
+    uri: Uri,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
     let t = &RU;
+    // Every field is checked before anything is done: an unsafe `next` is dropped here.
     let next = safe_next(&form.next).unwrap_or("").to_string();
     let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
-    if !same_origin(&headers)
+    if !from_this_site(&headers, &uri, state.public_origin.as_ref())
         || expected.is_empty()
         || !constant_time_eq(expected.as_bytes(), form.csrf.as_bytes())
     {
         return login_page(
+            &state,
             t,
             StatusCode::FORBIDDEN,
             &next,
@@ -226,6 +234,7 @@ pub async fn login_submit(
     }
     let wrong = || {
         login_page(
+            &state,
             t,
             StatusCode::UNAUTHORIZED,
             &next,
@@ -244,7 +253,7 @@ pub async fn login_submit(
                 &s.login_throttle,
                 &typed,
                 &password,
-                peer.ip(),
+                client,
                 SignedDuration::from_hours(i64::from(s.config.session_hours)),
                 Timestamp::now(),
             )
@@ -257,14 +266,15 @@ pub async fn login_submit(
             } else {
                 next
             };
-            let response = Redirect::to(&target).into_response();
-            let response = with_cookie(response, &session_cookie(&state.config, &session.token));
+            let response = super::see_other(&target);
+            let response = with_cookie(response, &session_cookie(&state, &session.token));
             with_cookie(
                 response,
-                &format!("{LOGIN_CSRF_COOKIE}=; Path=/login; HttpOnly; SameSite=Lax; Max-Age=0"),
+                &cookie_value(LOGIN_CSRF_COOKIE, "", "/login", Some(0), state.https),
             )
         }
         Ok(Err(SignInError::Throttled)) => login_page(
+            &state,
             t,
             StatusCode::TOO_MANY_REQUESTS,
             &next,
@@ -289,8 +299,8 @@ pub async fn logout_submit(
     }
     tracing::info!(account_id = form.viewer.account.id, "signed out");
     Ok(with_cookie(
-        Redirect::to("/login").into_response(),
-        &cleared_session_cookie(),
+        super::see_other("/login"),
+        &cleared_session_cookie(&state),
     ))
 }
 

@@ -4,6 +4,7 @@
 
 mod browser;
 mod dashboard;
+mod hostile;
 mod recordings;
 mod server;
 mod shutdown;

@@ -9,9 +9,14 @@ use crate::storage::*;
 impl AuditStore for SqliteStorage {
     fn log_audit(&self, event: &AuditEvent) -> StorageResult<bool> {
         self.write(|tx| {
+            // A playback or a download is one row per account, recording and session, however
+            // many Range requests it takes; an export is a row each time.
             let changed = tx.execute(
                 "INSERT OR IGNORE INTO audit_log (at, account_id, action, visit_id, session_tag, detail)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6
+                 WHERE ?3 NOT IN ('play', 'download') OR NOT EXISTS (
+                     SELECT 1 FROM audit_log
+                     WHERE visit_id = ?4 AND account_id = ?2 AND session_tag = ?5 AND action = ?3)",
                 params![
                     ms(event.at),
                     event.account_id,

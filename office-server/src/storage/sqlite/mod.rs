@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0001_initial.sql"),
     include_str!("../../../migrations/0002_dashboard.sql"),
     include_str!("../../../migrations/0003_normal_logins.sql"),
+    include_str!("../../../migrations/0004_audit_deliveries.sql"),
 ];
 
 /// How many read connections the pool keeps.
