@@ -141,6 +141,83 @@ async fn half_open_connections_are_closed_and_health_answers_throughout() {
     );
 }
 
+/// The connection caps: in all, whatever the address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_total_cap_are_closed_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.network.max_connections = 5;
+    let app = spawn_with_config(config, true).await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        held.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    // The sixth is accepted by the kernel and closed by the server without a word.
+    let mut sixth = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let _ = sixth
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(2), sixth.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "the sixth connection was served: {read:?}"
+    );
+    // A place freed is a place taken.
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let response = Client::new().get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    drop(held);
+    app.stop().await;
+}
+
+/// Behind a trusted proxy, one client's requests in progress are capped, not the proxy's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_in_progress_are_capped_per_forwarded_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.network.max_requests_per_client = 2;
+    config.trusted_proxies = vec!["127.0.0.1".into()];
+    let app = spawn_with_config(config, true).await;
+    let admin = app.admin().await;
+    let login = create_account(&app, &admin, "observer", json!({"role": "observer"})).await;
+    let (client, _) = web_login(&app, &login, WEB_PASSWORD).await;
+    let stream = async |client: &Client, forwarded: &str| {
+        client
+            .get(app.url("/dashboard/events"))
+            .header("x-forwarded-for", forwarded)
+            .send()
+            .await
+            .unwrap()
+    };
+    // Two live streams are two requests in progress for 203.0.113.7 …
+    let first = stream(&client, "203.0.113.7").await;
+    let second = stream(&client, "203.0.113.7").await;
+    assert_eq!(
+        (first.status(), second.status()),
+        (StatusCode::OK, StatusCode::OK)
+    );
+    // … so a third is refused, while another client behind the same proxy is served.
+    let third = stream(&client, "203.0.113.7").await;
+    assert_eq!(third.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(third.headers().contains_key("retry-after"));
+    assert_eq!(
+        stream(&client, "198.51.100.9").await.status(),
+        StatusCode::OK
+    );
+    // A finished stream frees its place.
+    drop(first);
+    let again = wait_until_async(Duration::from_secs(3), async || {
+        stream(&client, "203.0.113.7").await.status() == StatusCode::OK
+    })
+    .await;
+    assert!(again, "the place of a closed stream was not freed");
+    drop(second);
+    app.stop().await;
+}
+
 // --- 2. every delivery of recording bytes is audited ----------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
