@@ -217,7 +217,10 @@ mod tests {
     #[test]
     fn the_page_declares_the_catalogue_language_and_inlines_its_script_and_styles() {
         let page = page_html(&strings::RU);
-        assert!(page.starts_with("<!doctype html>\n<html lang=\"ru\">"), "{page}");
+        assert!(
+            page.starts_with("<!doctype html>\n<html lang=\"ru\">"),
+            "{page}"
+        );
         assert!(page.contains("<title>Оценка качества обслуживания</title>"));
         let english = strings::Strings {
             lang: "en",

@@ -189,10 +189,7 @@ impl AacLcEncoder {
         let len = usize::try_from(reported)
             .ok()
             .filter(|&len| len <= capacity)
-            .ok_or(AacError::OutputOverrun {
-                reported,
-                capacity,
-            })?;
+            .ok_or(AacError::OutputOverrun { reported, capacity })?;
         // SAFETY: `output` is libxaac's output buffer of `capacity` bytes, alive until `Drop`,
         // and `len <= capacity`; libxaac writes it only inside `create`/`process`, which need
         // `&mut self`, so it cannot change while this shared borrow lives.
