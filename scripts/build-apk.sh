@@ -8,8 +8,8 @@
 #   scripts/build-apk.sh --check   only check the prerequisites
 #
 # Environment:
-#   ANDROID_HOME        the Android SDK (platforms;android-35, build-tools); or ANDROID_SDK_ROOT
-#   ANDROID_NDK_HOME    the NDK, r27 or newer; default: the newest under $ANDROID_HOME/ndk
+#   ANDROID_HOME        the Android SDK (platforms;android-35, build-tools;35.0.0); or ANDROID_SDK_ROOT
+#   ANDROID_NDK_HOME    the NDK build.gradle's ndkVersion names; default: $ANDROID_HOME/ndk/<ndkVersion>
 #   KIOSK_KEYSTORE, KIOSK_KEYSTORE_PASSWORD, KIOSK_KEY_ALIAS [, KIOSK_KEY_PASSWORD]
 #                       the release key; every update of a device-owner app needs the same one
 #   KIOSK_VERSION_NAME, KIOSK_VERSION_CODE   default 0.1.0 and 1
@@ -27,9 +27,13 @@ esac
 ABIS=${ABIS:-"arm64-v8a armeabi-v7a x86_64"}
 MIN_SDK=$(sed -n 's/^ *minSdk \([0-9][0-9]*\).*/\1/p' android-manifest/build.gradle)
 COMPILE_SDK=$(sed -n 's/^ *compileSdk \([0-9][0-9]*\).*/\1/p' android-manifest/build.gradle)
+# Pinned in build.gradle, so that AGP uses exactly these and downloads nothing else.
+BUILD_TOOLS=$(sed -n "s/^ *buildToolsVersion ['\"]\([0-9.]*\)['\"].*/\1/p" android-manifest/build.gradle)
+NDK_VERSION=$(sed -n "s/^ *ndkVersion ['\"]\([0-9.]*\)['\"].*/\1/p" android-manifest/build.gradle)
 MIN_GRADLE=8.9   # Android Gradle plugin 8.7
 MIN_CMAKE=3.21   # reads CMAKE_TOOLCHAIN_FILE from the environment
 MIN_NDK=27       # 16 KB page support (required by Android 15 devices and Google Play)
+MIN_CARGO_NDK=4  # sets bindgen's sysroot and the 16 KB page alignment itself
 
 missing=()
 miss() { missing+=("$1"); }
@@ -52,6 +56,12 @@ rust_target() {
 for abi in $ABIS; do
   rust_target "$abi" >/dev/null || miss "ABIS: unknown ABI '$abi' (use arm64-v8a, armeabi-v7a, x86_64, x86)"
 done
+[ -n "$BUILD_TOOLS" ] || miss "buildToolsVersion in android-manifest/build.gradle"
+if [ -z "$NDK_VERSION" ]; then
+  miss "ndkVersion in android-manifest/build.gradle"
+elif [ "${NDK_VERSION%%.*}" -lt "$MIN_NDK" ]; then
+  miss "build.gradle's ndkVersion $NDK_VERSION: r$MIN_NDK or newer is needed"
+fi
 
 # --- Java and Gradle ---
 if command -v javac >/dev/null 2>&1 && command -v keytool >/dev/null 2>&1; then
@@ -72,7 +82,13 @@ fi
 
 # --- Rust ---
 if command -v cargo >/dev/null 2>&1; then
-  cargo ndk --version >/dev/null 2>&1 || miss "cargo-ndk: cargo install cargo-ndk"
+  if cargo_ndk_version=$(cargo ndk --version 2>/dev/null); then
+    cargo_ndk_major=$(sed -n 's/^cargo-ndk \([0-9][0-9]*\)\..*/\1/p' <<<"$cargo_ndk_version")
+    [ "${cargo_ndk_major:-0}" -ge "$MIN_CARGO_NDK" ] ||
+      miss "cargo-ndk $MIN_CARGO_NDK or newer (found ${cargo_ndk_version:-?}): cargo install cargo-ndk"
+  else
+    miss "cargo-ndk $MIN_CARGO_NDK or newer: cargo install cargo-ndk"
+  fi
 else
   miss "cargo (Rust): scripts/setup.sh installs it"
 fi
@@ -102,19 +118,18 @@ fi
 # --- Android SDK and NDK ---
 sdk=${ANDROID_HOME:-${ANDROID_SDK_ROOT:-}}
 if [ -z "$sdk" ]; then
-  miss "ANDROID_HOME: the Android SDK directory (sdkmanager \"platforms;android-$COMPILE_SDK\" \"build-tools;35.0.0\")"
+  miss "ANDROID_HOME: the Android SDK directory (sdkmanager \"platforms;android-$COMPILE_SDK\" \"build-tools;$BUILD_TOOLS\")"
 elif [ ! -d "$sdk" ]; then
   miss "ANDROID_HOME=$sdk is not a directory"
 else
   [ -f "$sdk/platforms/android-$COMPILE_SDK/android.jar" ] ||
     miss "Android platform $COMPILE_SDK in $sdk: sdkmanager \"platforms;android-$COMPILE_SDK\""
-  ls "$sdk"/build-tools/*/apksigner >/dev/null 2>&1 ||
-    miss "Android build-tools in $sdk: sdkmanager \"build-tools;35.0.0\""
+  [ -x "$sdk/build-tools/$BUILD_TOOLS/apksigner" ] ||
+    miss "Android build-tools $BUILD_TOOLS (build.gradle's buildToolsVersion) in $sdk: sdkmanager \"build-tools;$BUILD_TOOLS\""
 fi
 ndk=${ANDROID_NDK_HOME:-${ANDROID_NDK_ROOT:-}}
-if [ -z "$ndk" ] && [ -n "$sdk" ] && [ -d "$sdk/ndk" ]; then
-  ndk=$(ls -d "$sdk"/ndk/*/ 2>/dev/null | sort -V | tail -n1)
-  ndk=${ndk%/}
+if [ -z "$ndk" ] && [ -n "$sdk" ] && [ -d "$sdk/ndk/$NDK_VERSION" ]; then
+  ndk=$sdk/ndk/$NDK_VERSION
 fi
 case "$(uname -s)" in
   Linux) host_tag=linux-x86_64 ;;
@@ -122,13 +137,13 @@ case "$(uname -s)" in
   *) host_tag=unsupported ;;
 esac
 if [ -z "$ndk" ]; then
-  miss "ANDROID_NDK_HOME: the Android NDK r$MIN_NDK or newer (sdkmanager \"ndk;27.2.12479018\")"
+  miss "ANDROID_NDK_HOME: the Android NDK $NDK_VERSION (build.gradle's ndkVersion): sdkmanager \"ndk;$NDK_VERSION\""
 elif [ ! -f "$ndk/build/cmake/android.toolchain.cmake" ]; then
   miss "ANDROID_NDK_HOME=$ndk has no build/cmake/android.toolchain.cmake (not an NDK?)"
 else
-  ndk_major=$(sed -n 's/^Pkg.Revision *= *\([0-9][0-9]*\).*/\1/p' "$ndk/source.properties" 2>/dev/null)
-  if [ -z "$ndk_major" ] || [ "$ndk_major" -lt "$MIN_NDK" ]; then
-    miss "NDK r$MIN_NDK or newer (found ${ndk_major:-?} in $ndk)"
+  ndk_revision=$(sed -n 's/^Pkg.Revision *= *\([0-9.]*\).*/\1/p' "$ndk/source.properties" 2>/dev/null)
+  if [ "$ndk_revision" != "$NDK_VERSION" ]; then
+    miss "NDK $NDK_VERSION, the one build.gradle's ndkVersion names (found ${ndk_revision:-?} in $ndk): sdkmanager \"ndk;$NDK_VERSION\""
   fi
   [ -d "$ndk/toolchains/llvm/prebuilt/$host_tag/sysroot" ] ||
     miss "the NDK's sysroot for this host: $ndk/toolchains/llvm/prebuilt/$host_tag/sysroot"
@@ -155,14 +170,16 @@ if $check_only; then
   exit 0
 fi
 
+# One SDK and one NDK for every tool below: cargo-ndk, the CMake build of libxaac, Gradle.
+export ANDROID_HOME="$sdk" ANDROID_NDK_HOME="$ndk"
+unset ANDROID_SDK_ROOT ANDROID_NDK_ROOT
+
 # --- the native library, one ABI at a time ---
 jni_libs=android-manifest/build/jniLibs
 rm -rf "$jni_libs"
 mkdir -p "$jni_libs" target/android/cmake
-sysroot="$ndk/toolchains/llvm/prebuilt/$host_tag/sysroot"
 for abi in $ABIS; do
   target=$(rust_target "$abi")
-  env_target=${target//-/_}
   # libxaac-sys runs `cmake` itself, with no toolchain: CMake takes the toolchain file from the
   # environment, and this one picks the ABI and API level before including the NDK's.
   toolchain=$PWD/target/android/cmake/$abi.cmake
@@ -172,29 +189,28 @@ set(ANDROID_PLATFORM "android-$MIN_SDK")
 include("$ndk/build/cmake/android.toolchain.cmake")
 EOF
   echo "build-apk: building libkiosk_android.so for $abi ($target)"
-  (
-    export CMAKE_TOOLCHAIN_FILE="$toolchain"
-    # bindgen parses libxaac's headers for the target: point it at the NDK's sysroot.
-    export "BINDGEN_EXTRA_CLANG_ARGS_${env_target}=--sysroot=$sysroot"
-    case "$abi" in
-      arm64-v8a | x86_64)
-        # 16 KB pages (Android 15 devices); 32-bit ABIs keep 4 KB.
-        upper=$(tr '[:lower:]' '[:upper:]' <<<"$env_target")
-        export "CARGO_TARGET_${upper}_RUSTFLAGS=-C link-arg=-Wl,-z,max-page-size=16384"
-        ;;
-    esac
+  # cargo-ndk 4 points bindgen at the NDK's sysroot and links 64-bit ABIs for 16 KB pages
+  # itself; only the CMake toolchain is left to give.
+  CMAKE_TOOLCHAIN_FILE="$toolchain" \
     cargo ndk -t "$abi" -P "$MIN_SDK" -o "$jni_libs" build --release --locked -p kiosk-android
-  )
+  # cargo-ndk copies every cdylib it built (a dependency's too); the app loads only ours.
+  [ -f "$jni_libs/$abi/libkiosk_android.so" ] ||
+    { echo "build-apk: cargo-ndk made no $jni_libs/$abi/libkiosk_android.so" >&2; exit 1; }
+  for so in "$jni_libs/$abi"/*.so; do
+    if [ "$(basename "$so")" != libkiosk_android.so ]; then
+      echo "build-apk: removing $so (not loaded by the app)"
+      rm -f "$so"
+    fi
+  done
 done
 
 # --- the APK ---
-export ANDROID_HOME="$sdk"
 gradle -p android-manifest --no-daemon assembleRelease
 apk=android-manifest/build/outputs/apk/release/kiosk-release.apk
 [ -f "$apk" ] || { echo "build-apk: Gradle made no $apk" >&2; exit 1; }
 version=${KIOSK_VERSION_NAME:-0.1.0}
 mkdir -p target/android
 cp "$apk" "target/android/kiosk-$version.apk"
-apksigner=$(ls "$sdk"/build-tools/*/apksigner | sort -V | tail -n1)
+apksigner="$sdk/build-tools/$BUILD_TOOLS/apksigner"
 "$apksigner" verify --print-certs "target/android/kiosk-$version.apk" | head -n3
 echo "build-apk: target/android/kiosk-$version.apk"

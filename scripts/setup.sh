@@ -9,9 +9,15 @@ set -euo pipefail
 # cmake and libclang-dev build libxaac (the AAC encoder). sox, PulseAudio and the ALSA pulse
 # plugin give the capture test a real input device with no sound card. The JDK (javac, java)
 # compiles the Android shell's plain-Java classes and loads the JNI library in a desktop JVM.
+# The cross compilers (C, and C++ that libxaac's CMake project asks for) let
+# scripts/check-android.sh compile the build scripts' C code for the tablets' ARM ABIs (a type
+# check; nothing is linked). Node.js runs the kiosk page's lint (scripts/lint-page.sh);
+# Debian's is used only where the machine has none.
 packages=(build-essential pkg-config ca-certificates curl libasound2-dev cmake libclang-dev
   ffmpeg chromium chromium-driver espeak-ng sox pulseaudio pulseaudio-utils libasound2-plugins
-  python3-venv openjdk-17-jdk-headless)
+  python3-venv openjdk-17-jdk-headless gcc-aarch64-linux-gnu g++-aarch64-linux-gnu
+  gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf)
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -37,4 +43,21 @@ fi
 if command -v rustup >/dev/null 2>&1; then
   rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
   rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+fi
+
+# The Rust standard library for the tablets' ARM ABIs (scripts/check-android.sh).
+if command -v rustup >/dev/null 2>&1; then
+  for target in aarch64-linux-android armv7-linux-androideabi; do
+    rustup target list --installed 2>/dev/null | grep -qx "$target" || rustup target add "$target"
+  done
+fi
+
+# The kiosk page's lint tools, exactly as kiosk-core/page-lint/package-lock.json pins them.
+# npm ci replaces node_modules wholesale, so it runs only when the lockfile changed since.
+lint_dir="$(cd "$(dirname "$0")/.." && pwd)/kiosk-core/page-lint"
+lock_sum=$(sha256sum "$lint_dir/package-lock.json" | cut -d' ' -f1)
+if [ "$(cat "$lint_dir/node_modules/.installed-lock" 2>/dev/null)" != "$lock_sum" ]; then
+  echo "setup: installing the kiosk page's lint tools (npm ci)"
+  npm ci --prefix "$lint_dir" --no-audit --no-fund --loglevel=error
+  echo "$lock_sum" >"$lint_dir/node_modules/.installed-lock"
 fi

@@ -310,6 +310,8 @@ pub extern "system" fn Java_ru_gov_rating_kiosk_KioskNative_isRecording<'local>(
 
 /// For the desktop test only (`KioskNativeTest.panicInNative`, a native method no class of the
 /// app declares): a panic inside an entry point must become a `KioskException`, not a crash.
+/// Built only with the `jni-test-entry` feature, which the tests enable and the app does not.
+#[cfg(feature = "jni-test-entry")]
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_ru_gov_rating_kiosk_KioskNativeTest_panicInNative<'local>(
     env: EnvUnowned<'local>,

@@ -1,7 +1,8 @@
 //! `scripts/build-apk.sh`, which cannot really run here (no Android SDK or NDK): it must refuse
 //! cleanly with the list of what is missing, and — with stand-ins for cargo, rustup, Gradle,
 //! the SDK and the NDK that record how they are called — build each ABI with the NDK's CMake
-//! toolchain for libxaac and bindgen pointed at the NDK's sysroot, then package with Gradle.
+//! toolchain for libxaac, one NDK for every tool (the one build.gradle pins), leave only
+//! `libkiosk_android.so` in each ABI folder, then package with Gradle.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -83,8 +84,9 @@ fn without_the_android_tools_it_lists_what_is_missing_and_fails() {
 }
 
 const FAKE_CARGO: &str = r#"#!/bin/bash
-# Records `cargo ndk ...` and makes the library cargo-ndk would copy to -o DIR/<abi>/.
-if [ "$1" = ndk ] && [ "$2" = --version ]; then echo "cargo-ndk 4.1.2"; exit 0; fi
+# Records `cargo ndk ...` and makes what cargo-ndk would copy to -o DIR/<abi>/: every cdylib
+# of the build, ours and a dependency's.
+if [ "$1" = ndk ] && [ "$2" = --version ]; then echo "${FAKE_CARGO_NDK_VERSION:-cargo-ndk 4.1.2}"; exit 0; fi
 [ "$1" = ndk ] || { echo "unexpected cargo $*" >&2; exit 1; }
 shift
 args="$*"
@@ -98,9 +100,10 @@ done
   echo "ARGS $args"
   echo "TOOLCHAIN $CMAKE_TOOLCHAIN_FILE"
   sed 's/^/  /' "$CMAKE_TOOLCHAIN_FILE"
-  env | grep -E '^(BINDGEN_EXTRA_CLANG_ARGS|CARGO_TARGET_.*_RUSTFLAGS)' | sort
+  echo "NDK_HOME ${ANDROID_NDK_HOME:-unset} NDK_ROOT ${ANDROID_NDK_ROOT:-unset} SDK ${ANDROID_HOME:-unset}"
+  env | grep -E '^(BINDGEN_EXTRA_CLANG_ARGS|CARGO_TARGET_.*_RUSTFLAGS|RUSTFLAGS)' | sort
 } >>"$FAKE_LOG"
-mkdir -p "$out/$abi" && echo so >"$out/$abi/libkiosk_android.so"
+mkdir -p "$out/$abi" && echo so >"$out/$abi/libkiosk_android.so" && echo so >"$out/$abi/libxaac_rs.so"
 "#;
 
 const FAKE_RUSTUP: &str = r#"#!/bin/bash
@@ -110,52 +113,111 @@ printf '%s\n' x86_64-unknown-linux-gnu aarch64-linux-android armv7-linux-android
 
 const FAKE_GRADLE: &str = r#"#!/bin/bash
 if [ "$1" = --version ]; then echo; echo "Gradle 8.10.2"; exit 0; fi
-echo "GRADLE $* ANDROID_HOME=$ANDROID_HOME" >>"$FAKE_LOG"
+echo "GRADLE $* ANDROID_HOME=$ANDROID_HOME ANDROID_NDK_HOME=$ANDROID_NDK_HOME" >>"$FAKE_LOG"
 for abi in arm64-v8a armeabi-v7a x86_64; do
-  [ -f android-manifest/build/jniLibs/$abi/libkiosk_android.so ] || { echo "no $abi library" >&2; exit 1; }
+  libs=$(cd android-manifest/build/jniLibs/$abi && echo *)
+  [ "$libs" = libkiosk_android.so ] || { echo "jniLibs/$abi holds: $libs" >&2; exit 1; }
 done
 mkdir -p android-manifest/build/outputs/apk/release
 echo apk >android-manifest/build/outputs/apk/release/kiosk-release.apk
 "#;
 
-#[test]
-fn with_the_tools_it_builds_each_abi_with_the_ndk_toolchain_then_the_apk() {
-    let temp = tempfile::tempdir().expect("temp");
-    let repo = scratch_repo(temp.path());
-    let bin = temp.path().join("bin");
-    std::fs::create_dir_all(&bin).expect("bin");
-    write_executable(&bin.join("cargo"), FAKE_CARGO);
-    write_executable(&bin.join("rustup"), FAKE_RUSTUP);
-    write_executable(&bin.join("gradle"), FAKE_GRADLE);
-    // The JDK, CMake, make and libclang are the real ones (scripts/setup.sh installs them);
-    // give stand-ins for any this machine lacks, since they are not what is tested here.
-    for (tool, fake) in [
-        ("javac", "#!/bin/bash\necho 'javac 17.0.15'\n"),
-        ("keytool", "#!/bin/bash\n"),
-        ("cmake", "#!/bin/bash\necho 'cmake version 3.25.1'\n"),
-        ("make", "#!/bin/bash\n"),
-    ] {
-        if !Path::new("/usr/bin").join(tool).exists() {
-            write_executable(&bin.join(tool), fake);
+/// What build.gradle pins: the script must use exactly these.
+fn gradle_pin(key: &str) -> String {
+    let gradle = std::fs::read_to_string(root().join("android-manifest/build.gradle"))
+        .expect("build.gradle");
+    gradle
+        .lines()
+        .map(str::trim)
+        .find_map(|line| line.strip_prefix(&format!("{key} ")))
+        .map(|value| value.trim_matches(|c| c == '\'' || c == '"').to_string())
+        .unwrap_or_else(|| panic!("{key} in build.gradle"))
+}
+
+/// A scratch repository with stand-ins for every tool, an SDK and an NDK of the pinned
+/// versions, and a release key.
+struct Fixture {
+    temp: tempfile::TempDir,
+    repo: PathBuf,
+    sdk: PathBuf,
+    ndk: PathBuf,
+    log: PathBuf,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let temp = tempfile::tempdir().expect("temp");
+        let repo = scratch_repo(temp.path());
+        let bin = temp.path().join("bin");
+        std::fs::create_dir_all(&bin).expect("bin");
+        write_executable(&bin.join("cargo"), FAKE_CARGO);
+        write_executable(&bin.join("rustup"), FAKE_RUSTUP);
+        write_executable(&bin.join("gradle"), FAKE_GRADLE);
+        // The JDK, CMake, make and libclang are the real ones (scripts/setup.sh installs
+        // them); give stand-ins for any this machine lacks, since they are not what is tested.
+        for (tool, fake) in [
+            ("javac", "#!/bin/bash\necho 'javac 17.0.15'\n"),
+            ("keytool", "#!/bin/bash\n"),
+            ("cmake", "#!/bin/bash\necho 'cmake version 3.25.1'\n"),
+            ("make", "#!/bin/bash\n"),
+        ] {
+            if !Path::new("/usr/bin").join(tool).exists() {
+                write_executable(&bin.join(tool), fake);
+            }
+        }
+        std::fs::create_dir_all(temp.path().join("libclang")).expect("libclang");
+
+        let sdk = temp.path().join("sdk");
+        std::fs::create_dir_all(sdk.join("platforms/android-35")).expect("platform");
+        std::fs::write(sdk.join("platforms/android-35/android.jar"), "").expect("jar");
+        let build_tools = sdk
+            .join("build-tools")
+            .join(gradle_pin("buildToolsVersion"));
+        std::fs::create_dir_all(&build_tools).expect("build-tools");
+        write_executable(
+            &build_tools.join("apksigner"),
+            "#!/bin/bash\necho \"Signer #1 certificate DN: CN=kiosk ($*)\"\n",
+        );
+        // The pinned NDK where sdkmanager puts it, and a newer one beside it that must not be
+        // picked.
+        let ndk = sdk.join("ndk").join(gradle_pin("ndkVersion"));
+        make_ndk(&ndk, &gradle_pin("ndkVersion"));
+        make_ndk(&sdk.join("ndk/29.0.13113456"), "29.0.13113456");
+        std::fs::write(temp.path().join("release.jks"), "").expect("keystore");
+        let log = temp.path().join("calls.log");
+        Fixture {
+            temp,
+            repo,
+            sdk,
+            ndk,
+            log,
         }
     }
-    let libclang = temp.path().join("libclang");
-    std::fs::create_dir_all(&libclang).expect("libclang");
 
-    let sdk = temp.path().join("sdk");
-    std::fs::create_dir_all(sdk.join("platforms/android-35")).expect("platform");
-    std::fs::write(sdk.join("platforms/android-35/android.jar"), "").expect("jar");
-    std::fs::create_dir_all(sdk.join("build-tools/35.0.0")).expect("build-tools");
-    write_executable(
-        &sdk.join("build-tools/35.0.0/apksigner"),
-        "#!/bin/bash\necho \"Signer #1 certificate DN: CN=kiosk ($*)\"\n",
-    );
-    let ndk = temp.path().join("ndk");
+    /// The script with every prerequisite in place; `ANDROID_NDK_HOME` is left unset.
+    fn script(&self) -> Command {
+        let t = self.temp.path();
+        let mut command = script(&self.repo);
+        command
+            .env("PATH", format!("{}:/usr/bin:/bin", t.join("bin").display()))
+            .env("HOME", t)
+            .env("LIBCLANG_PATH", t.join("libclang"))
+            .env("ANDROID_HOME", &self.sdk)
+            .env("KIOSK_KEYSTORE", t.join("release.jks"))
+            .env("KIOSK_KEYSTORE_PASSWORD", "secret")
+            .env("KIOSK_KEY_ALIAS", "kiosk")
+            .env("KIOSK_VERSION_NAME", "1.2.3")
+            .env("FAKE_LOG", &self.log);
+        command
+    }
+}
+
+fn make_ndk(ndk: &Path, revision: &str) {
     std::fs::create_dir_all(ndk.join("build/cmake")).expect("ndk");
     std::fs::write(ndk.join("build/cmake/android.toolchain.cmake"), "").expect("toolchain");
     std::fs::write(
         ndk.join("source.properties"),
-        "Pkg.Desc = Android NDK\nPkg.Revision = 27.2.12479018\n",
+        format!("Pkg.Desc = Android NDK\nPkg.Revision = {revision}\n"),
     )
     .expect("properties");
     let host_tag = if cfg!(target_os = "macos") {
@@ -163,55 +225,49 @@ fn with_the_tools_it_builds_each_abi_with_the_ndk_toolchain_then_the_apk() {
     } else {
         "linux-x86_64"
     };
-    let sysroot = ndk
-        .join("toolchains/llvm/prebuilt")
-        .join(host_tag)
-        .join("sysroot");
-    std::fs::create_dir_all(&sysroot).expect("sysroot");
-    let keystore = temp.path().join("release.jks");
-    std::fs::write(&keystore, "").expect("keystore");
-    let log = temp.path().join("calls.log");
+    std::fs::create_dir_all(
+        ndk.join("toolchains/llvm/prebuilt")
+            .join(host_tag)
+            .join("sysroot"),
+    )
+    .expect("sysroot");
+}
 
-    let output = script(&repo)
-        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
-        .env("HOME", temp.path())
-        .env("LIBCLANG_PATH", &libclang)
-        .env("ANDROID_HOME", &sdk)
-        .env("ANDROID_NDK_HOME", &ndk)
-        .env("KIOSK_KEYSTORE", &keystore)
-        .env("KIOSK_KEYSTORE_PASSWORD", "secret")
-        .env("KIOSK_KEY_ALIAS", "kiosk")
-        .env("KIOSK_VERSION_NAME", "1.2.3")
-        .env("FAKE_LOG", &log)
-        .output()
-        .expect("run the script");
+#[test]
+fn with_the_tools_it_builds_each_abi_with_the_pinned_ndk_then_the_apk() {
+    let fixture = Fixture::new();
+    let ndk = &fixture.ndk;
+    let output = fixture.script().output().expect("run the script");
     let all = text(&output);
     assert!(output.status.success(), "{all}");
     assert!(
-        repo.join("target/android/kiosk-1.2.3.apk").is_file(),
+        fixture
+            .repo
+            .join("target/android/kiosk-1.2.3.apk")
+            .is_file(),
         "{all}"
     );
     assert!(all.contains("Signer #1"), "apksigner verify ran: {all}");
+    // xaac's (or any other dependency's) cdylib is not shipped.
+    for abi in ["arm64-v8a", "armeabi-v7a", "x86_64"] {
+        assert!(
+            all.contains(&format!(
+                "removing android-manifest/build/jniLibs/{abi}/libxaac_rs.so"
+            )),
+            "{all}"
+        );
+    }
 
-    let calls = std::fs::read_to_string(&log).expect("log");
+    let calls = std::fs::read_to_string(&fixture.log).expect("log");
     let per_abi: Vec<&str> = calls.split("=== ").skip(1).collect();
     assert_eq!(per_abi.len(), 3, "{calls}");
-    for (abi, triple, page_16k) in [
-        ("arm64-v8a", "aarch64_linux_android", true),
-        ("armeabi-v7a", "armv7_linux_androideabi", false),
-        ("x86_64", "x86_64_linux_android", true),
-    ] {
+    for abi in ["arm64-v8a", "armeabi-v7a", "x86_64"] {
         let call = per_abi
             .iter()
             .find(|c| c.starts_with(abi))
             .unwrap_or_else(|| panic!("no build for {abi}: {calls}"));
         assert!(
-            call.contains("-P 26")
-                || call.contains("ARGS build --release --locked -p kiosk-android"),
-            "{call}"
-        );
-        assert!(
-            call.contains("build --release --locked -p kiosk-android"),
+            call.contains(&format!("ARGS -t {abi} -P 26 -o android-manifest/build/jniLibs build --release --locked -p kiosk-android\n")),
             "{call}"
         );
         assert!(
@@ -229,24 +285,64 @@ fn with_the_tools_it_builds_each_abi_with_the_ndk_toolchain_then_the_apk() {
             )),
             "{call}"
         );
+        // cargo-ndk and CMake see the same NDK: the pinned one, not the newest.
         assert!(
             call.contains(&format!(
-                "BINDGEN_EXTRA_CLANG_ARGS_{triple}=--sysroot={}",
-                sysroot.display()
+                "NDK_HOME {} NDK_ROOT unset SDK {}",
+                ndk.display(),
+                fixture.sdk.display()
             )),
             "{call}"
         );
-        let rustflags = format!(
-            "CARGO_TARGET_{}_RUSTFLAGS=-C link-arg=-Wl,-z,max-page-size=16384",
-            triple.to_uppercase()
-        );
-        assert_eq!(call.contains(&rustflags), page_16k, "{call}");
+        // What cargo-ndk 4 sets itself is not set again.
+        for variable in ["BINDGEN_EXTRA_CLANG_ARGS", "RUSTFLAGS"] {
+            assert!(!call.contains(variable), "{variable} set: {call}");
+        }
     }
     assert!(
         calls.contains(&format!(
-            "GRADLE -p android-manifest --no-daemon assembleRelease ANDROID_HOME={}",
-            sdk.display()
+            "GRADLE -p android-manifest --no-daemon assembleRelease ANDROID_HOME={} ANDROID_NDK_HOME={}",
+            fixture.sdk.display(),
+            ndk.display()
         )),
         "{calls}"
     );
+}
+
+#[test]
+fn an_ndk_build_tools_or_cargo_ndk_other_than_the_pinned_ones_is_refused() {
+    let fixture = Fixture::new();
+    let ndk_version = gradle_pin("ndkVersion");
+    let build_tools = gradle_pin("buildToolsVersion");
+    // ANDROID_NDK_HOME at the newer NDK; build-tools of another version only; cargo-ndk 3.
+    std::fs::rename(
+        fixture.sdk.join("build-tools").join(&build_tools),
+        fixture.sdk.join("build-tools/36.0.0"),
+    )
+    .expect("move build-tools");
+    let output = fixture
+        .script()
+        .env("ANDROID_NDK_HOME", fixture.sdk.join("ndk/29.0.13113456"))
+        .env("FAKE_CARGO_NDK_VERSION", "cargo-ndk 3.5.4")
+        .output()
+        .expect("run the script");
+    let all = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains(&format!(
+            "NDK {ndk_version}, the one build.gradle's ndkVersion names (found 29.0.13113456"
+        )),
+        "{all}"
+    );
+    assert!(
+        all.contains(&format!(
+            "Android build-tools {build_tools} (build.gradle's buildToolsVersion)"
+        )),
+        "{all}"
+    );
+    assert!(
+        all.contains("cargo-ndk 4 or newer (found cargo-ndk 3.5.4)"),
+        "{all}"
+    );
+    assert!(!fixture.log.exists(), "nothing was built");
 }

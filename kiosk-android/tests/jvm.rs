@@ -192,3 +192,54 @@ fn every_native_method_is_exported_and_exercised() {
         );
     }
 }
+
+/// The entry point that panics on purpose is in the library these tests build (the
+/// dev-dependency on this package enables `jni-test-entry`), and only behind that feature,
+/// which is not a default one and which build-apk.sh does not ask for.
+#[test]
+fn the_panicking_test_entry_point_is_exported_only_with_its_feature() {
+    const SYMBOL: &str = "Java_ru_gov_rating_kiosk_KioskNativeTest_panicInNative";
+    // At compile time: these tests do not even build without the feature.
+    const {
+        assert!(
+            cfg!(feature = "jni-test-entry"),
+            "the tests build kiosk-android without jni-test-entry"
+        )
+    };
+    let output = std::process::Command::new("nm")
+        .args(["-D", "--defined-only"])
+        .arg(cdylib())
+        .output()
+        .expect("nm (binutils) reads the library's symbols");
+    assert!(output.status.success(), "{}", text(&output));
+    let symbols = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        symbols.lines().any(|l| l.ends_with(&format!(" {SYMBOL}"))),
+        "{SYMBOL} is not exported by the test build"
+    );
+
+    let rust = std::fs::read_to_string(manifest_dir().join("src/lib.rs")).expect("lib.rs");
+    let at = rust
+        .find(&format!("fn {SYMBOL}<"))
+        .expect("the entry point in lib.rs");
+    let attributes: Vec<&str> = rust[..at]
+        .lines()
+        .rev()
+        .skip(1)
+        .take_while(|l| l.starts_with("#[") || l.starts_with("///"))
+        .collect();
+    assert!(
+        attributes.contains(&"#[cfg(feature = \"jni-test-entry\")]"),
+        "{attributes:?}"
+    );
+    let cargo = std::fs::read_to_string(manifest_dir().join("Cargo.toml")).expect("Cargo.toml");
+    assert!(
+        cargo.contains("\njni-test-entry = []\n"),
+        "declared, with nothing else"
+    );
+    assert!(!cargo.contains("\ndefault ="), "no default features");
+    let script = std::fs::read_to_string(manifest_dir().join("../scripts/build-apk.sh"))
+        .expect("build-apk.sh");
+    assert!(script.contains("build --release --locked -p kiosk-android\n"));
+    assert!(!script.contains("--features") && !script.contains("--all-features"));
+}

@@ -4,8 +4,12 @@
 //! - every component the code has or names is declared, and every declared one exists;
 //! - the Home activity, lock task, the microphone foreground service, the device-admin
 //!   receiver and the network security config say what the kiosk needs;
+//! - the predictive-back callback is enabled; as device owner the app grants itself every
+//!   runtime permission it declares, and sets its device-owner policies once per process;
 //! - every resource the manifest and the code name exists, in Russian and in English;
-//! - minSdk 26 and a current targetSdk, in the Gradle file.
+//! - minSdk 26 and a current targetSdk, in the Gradle file; the build tools and the NDK are
+//!   pinned (and are the ones the docs install); the verifier's Android component resolves,
+//!   with the Kotlin runtime it needs.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -147,7 +151,9 @@ fn permissions_needed(code: &str) -> BTreeSet<String> {
     if code.contains("ACTION_BOOT_COMPLETED") {
         need("RECEIVE_BOOT_COMPLETED");
     }
-    if code.contains(".notify(") {
+    // A notification — posted, or the one every foreground service shows — is shown on
+    // Android 13+ only with POST_NOTIFICATIONS.
+    if code.contains(".notify(") || code.contains("startForeground(") {
         need("POST_NOTIFICATIONS");
     }
     needed
@@ -226,6 +232,7 @@ fn the_manifest_declares_exactly_the_permissions_the_code_needs() {
         "INTERNET",
         "FOREGROUND_SERVICE",
         "FOREGROUND_SERVICE_MICROPHONE",
+        "POST_NOTIFICATIONS",
     ] {
         assert!(declared.contains(&format!("android.permission.{p}")), "{p}");
     }
@@ -559,4 +566,234 @@ fn the_sdk_levels_are_minsdk_26_and_a_current_target() {
     assert!(native.contains("System.loadLibrary(\"kiosk_android\")"));
     let cargo = read(&root().join("kiosk-android/Cargo.toml"));
     assert!(cargo.contains("name = \"kiosk-android\"") && cargo.contains("\"cdylib\""));
+}
+
+/// The body of the Java method `name` (declared, not called), braces included.
+fn method_body(code: &str, name: &str) -> String {
+    for (at, _) in code.match_indices(&format!(" {name}(")) {
+        let line_start = code[..at].rfind('\n').map_or(0, |i| i + 1);
+        let declaration = &code[line_start..at];
+        let is_declaration = ["private ", "protected ", "public ", "static "]
+            .iter()
+            .any(|modifier| declaration.contains(modifier));
+        if !is_declaration {
+            continue;
+        }
+        let open = at + code[at..].find('{').expect("a body");
+        let mut depth = 0usize;
+        for (offset, c) in code[open..].char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return code[open..=open + offset].to_string();
+                    }
+                }
+                _ => {}
+            }
+        }
+        panic!("the body of {name} does not close");
+    }
+    panic!("no method {name} is declared")
+}
+
+/// Runtime ("dangerous") permissions: a kiosk cannot rely on a person to grant them.
+const RUNTIME_PERMISSIONS: [&str; 8] = [
+    "RECORD_AUDIO",
+    "POST_NOTIFICATIONS",
+    "CAMERA",
+    "ACCESS_FINE_LOCATION",
+    "ACCESS_COARSE_LOCATION",
+    "READ_EXTERNAL_STORAGE",
+    "READ_PHONE_STATE",
+    "BLUETOOTH_CONNECT",
+];
+
+#[test]
+fn the_back_callback_the_activity_registers_is_enabled_in_the_manifest() {
+    let code = code_only(&java_sources()["KioskActivity"]);
+    assert!(code.contains("registerOnBackInvokedCallback("));
+    let text = android_manifest();
+    let doc = Document::parse(&text).expect("parses");
+    let application = elements(&doc, "application")[0];
+    // Android 13–15 ignore the callback unless the application opts in.
+    assert_eq!(
+        android_attr(application, "enableOnBackInvokedCallback"),
+        Some("true")
+    );
+}
+
+#[test]
+fn as_device_owner_the_app_grants_itself_every_runtime_permission_it_declares() {
+    let text = android_manifest();
+    let doc = Document::parse(&text).expect("parses");
+    let declared: BTreeSet<String> = elements(&doc, "uses-permission")
+        .into_iter()
+        .filter_map(|n| android_attr(n, "name"))
+        .filter_map(|n| n.strip_prefix("android.permission."))
+        .filter(|n| RUNTIME_PERMISSIONS.contains(n))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        declared,
+        BTreeSet::from(["POST_NOTIFICATIONS".to_string(), "RECORD_AUDIO".to_string()])
+    );
+    let code = code_only(&java_sources()["KioskActivity"]);
+    let policies = method_body(&code, "applyDeviceOwnerPolicies");
+    let granted = names_after(
+        &policies,
+        "grantPermission(dpm, admin, Manifest.permission.",
+    );
+    assert_eq!(granted, declared, "granted in applyDeviceOwnerPolicies");
+    let grant = method_body(&code, "grantPermission");
+    assert!(
+        grant.contains("setPermissionGrantState(")
+            && grant.contains("PERMISSION_GRANT_STATE_GRANTED"),
+        "{grant}"
+    );
+    // POST_NOTIFICATIONS exists from Android 13 (API 33).
+    let notifications = policies
+        .find("Manifest.permission.POST_NOTIFICATIONS")
+        .expect("granted");
+    assert!(
+        policies[..notifications].contains("Build.VERSION.SDK_INT >= 33"),
+        "{policies}"
+    );
+    // Before the first permission check, so that a device owner never shows the dialog.
+    let create = method_body(&code, "onCreate");
+    let applied = create
+        .find("applyDeviceOwnerPolicies()")
+        .expect("onCreate applies them");
+    let checked = create
+        .find("checkMicrophone(true)")
+        .expect("onCreate checks");
+    assert!(applied < checked, "{create}");
+    // Released from kiosk mode: the user controls the permissions again.
+    let release = method_body(&code, "applyKioskMode");
+    for permission in &declared {
+        assert!(
+            release.contains(&format!("Manifest.permission.{permission}")),
+            "{permission} not returned to the user on release"
+        );
+    }
+    assert!(release.contains("PERMISSION_GRANT_STATE_DEFAULT"));
+}
+
+#[test]
+fn device_owner_policies_are_set_once_per_process_not_at_every_resume() {
+    let code = code_only(&java_sources()["KioskActivity"]);
+    assert!(
+        code.contains("private static boolean deviceOwnerPoliciesApplied;"),
+        "a process-wide flag"
+    );
+    let policies = method_body(&code, "applyDeviceOwnerPolicies");
+    assert!(
+        policies
+            .trim_start_matches('{')
+            .trim_start()
+            .starts_with("if (deviceOwnerPoliciesApplied) {"),
+        "{policies}"
+    );
+    assert!(policies.contains("deviceOwnerPoliciesApplied = true;"));
+    // The persistent policies are set nowhere else (the release path clears them).
+    for call in [
+        "setLockTaskPackages(admin, new String[] {getPackageName()})",
+        "addPersistentPreferredActivity(",
+        "PERMISSION_GRANT_STATE_GRANTED",
+    ] {
+        let uses: Vec<_> = code.match_indices(call).collect();
+        assert_eq!(uses.len(), 1, "{call} appears {} times", uses.len());
+        let inside = if call.starts_with("PERMISSION") {
+            method_body(&code, "grantPermission")
+        } else {
+            policies.clone()
+        };
+        assert!(inside.contains(call), "{call} outside the once-only method");
+    }
+    // What runs at every resume only re-enters lock task if something ended it.
+    let resume = method_body(&code, "onResume");
+    assert!(resume.contains("applyKioskMode()"));
+    let kiosk_mode = method_body(&code, "applyKioskMode");
+    assert!(kiosk_mode.contains("applyDeviceOwnerPolicies()"));
+    assert!(kiosk_mode.contains("if (!locked)"));
+    assert!(kiosk_mode.contains("deviceOwnerPoliciesApplied = false;"));
+}
+
+#[test]
+fn the_activity_logs_the_webview_version_at_start() {
+    let code = code_only(&java_sources()["KioskActivity"]);
+    assert!(method_body(&code, "onCreate").contains("logWebViewVersion();"));
+    let log = method_body(&code, "logWebViewVersion");
+    assert!(log.contains("WebView.getCurrentWebViewPackage()"), "{log}");
+    assert!(
+        log.contains(".versionName") && log.contains("Log.i("),
+        "{log}"
+    );
+}
+
+#[test]
+fn the_gradle_build_pins_its_tools_and_resolves_the_verifier_with_the_kotlin_runtime() {
+    let gradle = gradle();
+    let pinned = |key: &str| -> String {
+        gradle
+            .lines()
+            .map(str::trim)
+            .find_map(|l| l.strip_prefix(&format!("{key} ")))
+            .map(|v| v.trim_matches(|c| c == '\'' || c == '"').to_string())
+            .unwrap_or_else(|| panic!("{key} is not pinned in build.gradle"))
+    };
+    let build_tools = pinned("buildToolsVersion");
+    let ndk = pinned("ndkVersion");
+    assert_eq!(build_tools, "35.0.0");
+    let ndk_major: u32 = ndk
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .expect("ndkVersion");
+    assert!(ndk_major >= 27, "16 KB pages need NDK r27+: {ndk}");
+    // The versions docs/android.md tells to install are the pinned ones.
+    let docs = read(&root().join("docs/android.md"));
+    assert!(
+        docs.contains(&format!("\"build-tools;{build_tools}\"")),
+        "docs"
+    );
+    assert!(docs.contains(&format!("\"ndk;{ndk}\"")), "docs");
+    // build-apk.sh reads them from build.gradle rather than naming its own.
+    let script = read(&root().join("scripts/build-apk.sh"));
+    assert!(script.contains("buildToolsVersion") && script.contains("ndkVersion"));
+    assert!(
+        !script.contains(&ndk),
+        "build-apk.sh names an NDK version of its own"
+    );
+
+    let code: Vec<&str> = gradle
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with("//"))
+        .collect();
+    let dependencies: Vec<&str> = code
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("implementation "))
+        .collect();
+    // The rustls project publishes the component under the group org.rustls.
+    assert!(
+        dependencies
+            .iter()
+            .any(|d| d.contains("\"org.rustls:rustls-platform-verifier:${verifierVersion.get()}\"")),
+        "{dependencies:?}"
+    );
+    // It is Kotlin, and its POM declares no dependency: the app brings the stdlib.
+    assert!(
+        dependencies
+            .iter()
+            .any(|d| d.contains("org.jetbrains.kotlin:kotlin-stdlib:")),
+        "{dependencies:?}"
+    );
+    assert_eq!(dependencies.len(), 2, "{dependencies:?}");
+    // The verifier's version comes from Cargo.lock's rustls-platform-verifier-android entry.
+    let lock = read(&root().join("Cargo.lock"));
+    assert!(lock.contains("name = \"rustls-platform-verifier-android\""));
+    assert!(gradle.contains("'name = \"rustls-platform-verifier-android\"'"));
 }

@@ -1,7 +1,8 @@
 //! A spool to AAC-LC in a 3GP file.
 //!
-//! The WAV is streamed through libxaac (via `xaac-rs`) a frame at a time, so memory does not
-//! grow with the visit's length. The file is laid out `ftyp` | `moov` | `mdat` so that a
+//! The WAV is streamed through libxaac (AOSP's AAC encoder, through the project's own safe
+//! wrapper in [`aac`] over `libxaac-sys`) a frame at a time, so memory does not grow with the
+//! visit's length. The file is laid out `ftyp` | `moov` | `mdat` so that a
 //! browser can start playing from the first bytes: the `moov`'s size depends only on the
 //! number of frames, which the spool's length fixes in advance, so space is reserved for it,
 //! the frames are written, and the real `moov` is written into the reserved space last.
@@ -11,6 +12,8 @@
 //! spool's last sample, so players (ffmpeg, Chromium, Firefox) play exactly what was
 //! recorded, and ffprobe reports the spool's duration. The media itself (`mdhd`) is whole
 //! 1024-sample frames, priming and padding included: up to 164 ms longer.
+
+mod aac;
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
@@ -24,6 +27,7 @@ use mp4_atom::{
 };
 use sha2::{Digest, Sha256};
 
+use self::aac::{AacLcEncoder, FRAME};
 use super::spool::{duration_ms, open_spool, sync_dir, wav_error};
 use super::{AudioError, SAMPLE_RATE};
 
@@ -31,8 +35,6 @@ use super::{AudioError, SAMPLE_RATE};
 /// inside the 15 MB/hour budget, and clearly better than 24 kbit/s on speech (see
 /// docs/benchmarks.md).
 pub const AAC_BITRATE: u32 = 28_000;
-/// Samples per AAC-LC frame.
-const FRAME: usize = 1024;
 /// libxaac's AAC-LC encoder delay, in samples; the test `priming_is_hidden_by_the_edit_list`
 /// checks it against a decoder.
 const PRIMING: u64 = 1600;
@@ -119,21 +121,8 @@ fn write_3gp<R: Read>(
     wav: &Path,
     path: &Path,
 ) -> Result<u64, AudioError> {
-    let mut encoder = xaac_rs::Encoder::new(xaac_rs::EncoderConfig {
-        profile: xaac_rs::Profile::AacLc,
-        sample_rate: SAMPLE_RATE,
-        channels: 1,
-        bitrate: AAC_BITRATE,
-        output_format: xaac_rs::OutputFormat::Raw,
-        ..xaac_rs::EncoderConfig::default()
-    })
-    .map_err(|e| AudioError::Encoder(e.to_string()))?;
-    if encoder.input_samples_per_channel() != FRAME {
-        return Err(AudioError::Encoder(format!(
-            "frames of {} samples, expected {FRAME}",
-            encoder.input_samples_per_channel()
-        )));
-    }
+    let mut encoder = AacLcEncoder::new(SAMPLE_RATE, u16::from(MONO), AAC_BITRATE)
+        .map_err(|e| AudioError::Encoder(e.to_string()))?;
     let config = match encoder.audio_specific_config() {
         [] => vec![
             (AUDIO_OBJECT_TYPE_AAC_LC << 3) | (FREQUENCY_INDEX_16000 >> 1),
@@ -191,18 +180,18 @@ fn write_3gp<R: Read>(
                 None => 0,
             };
         }
-        let packet = encoder
-            .encode_i16_interleaved(&pcm)
+        let unit = encoder
+            .encode(&pcm)
             .map_err(|e| AudioError::Encoder(e.to_string()))?;
-        if packet.data.is_empty() {
+        if unit.is_empty() {
             // Every AAC-LC call yields one access unit; an empty one would shift the timing.
             return Err(AudioError::Encoder(
                 "the encoder produced an empty frame".into(),
             ));
         }
-        out.write_all(&packet.data).map_err(io)?;
-        *size = packet.data.len() as u32;
-        payload += packet.data.len() as u64;
+        out.write_all(unit).map_err(io)?;
+        *size = unit.len() as u32;
+        payload += unit.len() as u64;
     }
     let mdat_size = u32::try_from(payload + 8).map_err(|_| AudioError::TooLong {
         path: wav.to_path_buf(),

@@ -85,13 +85,11 @@ impl Screen {
         actions: mpsc::Sender<Action>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ScreenError> {
-        let strings = serde_json::to_string(&strings::RU).unwrap_or_else(|_| "{}".into());
-        let html = include_str!("kiosk.html").replace("/*STRINGS*/{}", &strings);
         let state = ScreenState {
             token: self.token,
             views,
             actions,
-            page: html,
+            page: page_html(&strings::RU),
         };
         let app = Router::new()
             .route("/k/{token}/", get(page))
@@ -105,6 +103,40 @@ impl Screen {
             .await
             .map_err(ScreenError::Serve)
     }
+}
+
+/// The kiosk page for one language: `kiosk.html` with its `<html lang>` and `<title>` from the
+/// catalogue, `kiosk.css` and `kiosk.js` inlined (the CSP allows inline code only), and the
+/// catalogue as JSON in the script. The script and styles are separate files so that
+/// scripts/lint-page.sh can check them against Chrome 58.
+fn page_html(strings: &strings::Strings) -> String {
+    // As JSON inside a <script>: `<` escaped, so no string can close the element.
+    let catalogue = serde_json::to_string(strings)
+        .unwrap_or_else(|_| "{}".into())
+        .replace('<', "\\u003c");
+    include_str!("kiosk.html")
+        .replace("{{lang}}", &html_escape(strings.lang))
+        .replace("{{title}}", &html_escape(strings.title))
+        .replace("{{style}}", include_str!("kiosk.css"))
+        .replace(
+            "{{script}}",
+            &include_str!("kiosk.js").replace("/*STRINGS*/{}", &catalogue),
+        )
+}
+
+/// Text for an HTML attribute or element.
+fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// A wrong token gets the same answer as a wrong path: nothing to learn from it.
@@ -175,5 +207,37 @@ async fn action(
     match state.actions.send(action).await {
         Ok(()) => StatusCode::NO_CONTENT,
         Err(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_declares_the_catalogue_language_and_inlines_its_script_and_styles() {
+        let page = page_html(&strings::RU);
+        assert!(
+            page.starts_with("<!doctype html>\n<html lang=\"ru\">"),
+            "{page}"
+        );
+        assert!(page.contains("<title>Оценка качества обслуживания</title>"));
+        let english = strings::Strings {
+            lang: "en",
+            title: "Service <rating> & \"feedback\"",
+            ..strings::RU
+        };
+        let page = page_html(&english);
+        assert!(page.contains("<html lang=\"en\">"), "follows the locale");
+        assert!(page.contains("<title>Service &lt;rating&gt; &amp; &quot;feedback&quot;</title>"));
+        // The catalogue is in the script, with `<` escaped.
+        assert!(page.contains(r#""lang":"en""#));
+        assert!(page.contains(r#""title":"Service \u003crating>"#), "{page}");
+        // Every placeholder was filled; the styles and the script are inline.
+        for marker in ["{{", "/*STRINGS*/"] {
+            assert!(!page.contains(marker), "{marker} left in the page");
+        }
+        assert!(page.contains("#staff.open { display: flex; }"));
+        assert!(page.contains("function render()"));
     }
 }

@@ -8,6 +8,7 @@ import android.content.ComponentName;
 import android.content.Intent;
 import android.content.IntentFilter;
 import android.content.SharedPreferences;
+import android.content.pm.PackageInfo;
 import android.content.pm.PackageManager;
 import android.graphics.Color;
 import android.os.Build;
@@ -37,6 +38,10 @@ import java.util.concurrent.Executors;
  * the Home app (so it is what the tablet shows after boot), keeps the screen on, hides the
  * system bars, ignores Back, and — when the app is the device owner — pins itself with lock
  * task mode, so neither Home nor Recents leaves it.
+ *
+ * <p>The page in the WebView must run on the factory Android System WebView of the oldest
+ * supported tablet (Chrome 58 on Android 8): tablets provisioned without a Google account never
+ * update it. The WebView's version is logged at each start.
  */
 public final class KioskActivity extends Activity {
     private static final String TAG = "kiosk";
@@ -56,6 +61,12 @@ public final class KioskActivity extends Activity {
     private boolean askingMicrophone;
     /** From the settings file: false once the administrator released the tablet. */
     private boolean kioskMode = true;
+    /**
+     * Whether this process has set the device-owner policies (permission grants, lock task
+     * packages, default Home app). Android keeps them across restarts; setting them again at
+     * every resume would only repeat binder calls, so once per process is enough.
+     */
+    private static boolean deviceOwnerPoliciesApplied;
 
     private final Runnable pollRecording =
             new Runnable() {
@@ -108,9 +119,24 @@ public final class KioskActivity extends Activity {
                 Gravity.BOTTOM));
 
         setContentView(root);
+        logWebViewVersion();
         ignoreBack();
+        // Before the first permission check: as device owner the app grants itself the
+        // microphone, so no permission dialog can race startLockTask().
+        applyDeviceOwnerPolicies();
         checkMicrophone(true);
         startKiosk();
+    }
+
+    /** Logs which WebView renders the kiosk page (never updated on a provisioned tablet). */
+    private void logWebViewVersion() {
+        PackageInfo webView = WebView.getCurrentWebViewPackage();
+        if (webView == null) {
+            Log.w(TAG, "no WebView package is installed or enabled");
+            return;
+        }
+        Log.i(TAG, "WebView " + webView.packageName + " " + webView.versionName
+                + " on Android " + Build.VERSION.RELEASE + " (API " + Build.VERSION.SDK_INT + ")");
     }
 
     private void configureWebView(WebView view) {
@@ -293,15 +319,64 @@ public final class KioskActivity extends Activity {
         }
     }
 
-    /**
-     * As the device owner: pins the app with lock task mode (again, if something ended it) and
-     * makes it the default Home app; or — when the settings file says {@code kiosk_mode=off} —
-     * undoes both and gives up device ownership, which takes the tablet out of kiosk mode.
-     */
-    @SuppressWarnings("deprecation")
-    private void applyKioskMode() {
+    /** The DevicePolicyManager when this app is the device owner; null otherwise. */
+    private DevicePolicyManager deviceOwnerPolicies() {
         DevicePolicyManager dpm = getSystemService(DevicePolicyManager.class);
-        if (dpm == null || !dpm.isDeviceOwnerApp(getPackageName())) {
+        return dpm != null && dpm.isDeviceOwnerApp(getPackageName()) ? dpm : null;
+    }
+
+    /**
+     * As the device owner, once per process: grants the app the microphone (and, on Android 13+,
+     * the notification of its recording service) — lock task blocks Settings, so a permission
+     * refused twice (permanent on Android 11+) could otherwise only be restored with adb —
+     * allows lock task for this app and makes this Activity the default Home app, so that the
+     * tablet never asks which launcher to use.
+     */
+    private void applyDeviceOwnerPolicies() {
+        if (deviceOwnerPoliciesApplied) {
+            return;
+        }
+        DevicePolicyManager dpm = deviceOwnerPolicies();
+        if (dpm == null) {
+            return;
+        }
+        ComponentName admin = new ComponentName(this, KioskAdminReceiver.class);
+        grantPermission(dpm, admin, Manifest.permission.RECORD_AUDIO);
+        if (Build.VERSION.SDK_INT >= 33) {
+            grantPermission(dpm, admin, Manifest.permission.POST_NOTIFICATIONS);
+        }
+        dpm.setLockTaskPackages(admin, new String[] {getPackageName()});
+        IntentFilter home = new IntentFilter(Intent.ACTION_MAIN);
+        home.addCategory(Intent.CATEGORY_HOME);
+        home.addCategory(Intent.CATEGORY_DEFAULT);
+        dpm.addPersistentPreferredActivity(admin, home, new ComponentName(this, KioskActivity.class));
+        deviceOwnerPoliciesApplied = true;
+        Log.i(TAG, "device-owner policies set: permissions, lock task, default Home app");
+    }
+
+    private void grantPermission(DevicePolicyManager dpm, ComponentName admin, String permission) {
+        if (Build.VERSION.SDK_INT >= 31 && permission.equals(Manifest.permission.RECORD_AUDIO)
+                && !dpm.canAdminGrantSensorsPermissions()) {
+            // Provisioning opted out of sensor grants: the first start asks instead.
+            Log.w(TAG, "the device owner may not grant " + permission + " on this tablet");
+            return;
+        }
+        boolean granted = dpm.setPermissionGrantState(admin, getPackageName(), permission,
+                DevicePolicyManager.PERMISSION_GRANT_STATE_GRANTED);
+        if (!granted) {
+            Log.w(TAG, "could not grant " + permission + " as the device owner");
+        }
+    }
+
+    /**
+     * As the device owner: pins the app with lock task mode (again, if something ended it); or —
+     * when the settings file says {@code kiosk_mode=off} — undoes the device-owner policies and
+     * gives up device ownership, which takes the tablet out of kiosk mode.
+     */
+    @SuppressWarnings("deprecation") // clearDeviceOwnerApp: deprecated, and still the way out
+    private void applyKioskMode() {
+        DevicePolicyManager dpm = deviceOwnerPolicies();
+        if (dpm == null) {
             return;
         }
         ActivityManager am = getSystemService(ActivityManager.class);
@@ -313,17 +388,20 @@ public final class KioskActivity extends Activity {
             ComponentName admin = new ComponentName(this, KioskAdminReceiver.class);
             dpm.clearPackagePersistentPreferredActivities(admin, getPackageName());
             dpm.setLockTaskPackages(admin, new String[0]);
+            // The permissions stay granted, but the user may change them again.
+            dpm.setPermissionGrantState(admin, getPackageName(), Manifest.permission.RECORD_AUDIO,
+                    DevicePolicyManager.PERMISSION_GRANT_STATE_DEFAULT);
+            if (Build.VERSION.SDK_INT >= 33) {
+                dpm.setPermissionGrantState(admin, getPackageName(),
+                        Manifest.permission.POST_NOTIFICATIONS,
+                        DevicePolicyManager.PERMISSION_GRANT_STATE_DEFAULT);
+            }
             dpm.clearDeviceOwnerApp(getPackageName());
+            deviceOwnerPoliciesApplied = false;
             Log.i(TAG, "released from kiosk mode by the settings file");
             return;
         }
-        ComponentName admin = new ComponentName(this, KioskAdminReceiver.class);
-        dpm.setLockTaskPackages(admin, new String[] {getPackageName()});
-        // The default Home app, so that the tablet never asks which launcher to use.
-        IntentFilter home = new IntentFilter(Intent.ACTION_MAIN);
-        home.addCategory(Intent.CATEGORY_HOME);
-        home.addCategory(Intent.CATEGORY_DEFAULT);
-        dpm.addPersistentPreferredActivity(admin, home, new ComponentName(this, KioskActivity.class));
+        applyDeviceOwnerPolicies();
         if (!locked) {
             try {
                 startLockTask();
