@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use jiff::Timestamp;
-use shared_model::{PairingStatus, Rating, Visit};
+use shared_model::{PairingEndReason, PairingStatus, Rating, Visit};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -253,6 +253,10 @@ enum Notice {
     MicrophoneDenied,
     AppTooOld,
     SavingFailed,
+    /// This tablet's pairing ended because its specialist paired another tablet.
+    SpecialistMoved,
+    /// Pairing here ended the specialist's pairing on another tablet.
+    EndedElsewhere,
 }
 
 impl Notice {
@@ -264,6 +268,8 @@ impl Notice {
             }
             Notice::AppTooOld => "notice_app_too_old",
             Notice::SavingFailed => "notice_saving_failed",
+            Notice::SpecialistMoved => "notice_specialist_moved",
+            Notice::EndedElsewhere => "notice_ended_elsewhere",
         }
     }
 }
@@ -491,6 +497,18 @@ impl Runtime {
     }
 
     async fn handle(&mut self, event: Event) {
+        // What the pairing notices say lasts until the next pairing, or its first visit.
+        match &event {
+            Event::Paired(pairing) => {
+                self.notices
+                    .retain(|n| !matches!(n, Notice::SpecialistMoved | Notice::EndedElsewhere));
+                if !pairing.ended_elsewhere.is_empty() {
+                    self.notices.push(Notice::EndedElsewhere);
+                }
+            }
+            Event::StartPressed => self.notices.retain(|n| *n != Notice::EndedElsewhere),
+            _ => {}
+        }
         let state = std::mem::replace(&mut self.state, State::Enrolment { code: None });
         let (next, effects) = step(state, event, &self.config.timings);
         self.state = next;
@@ -579,9 +597,17 @@ impl Runtime {
             _ => None,
         };
         match (&status.pairing, current) {
-            (Some(PairingStatus::Ended { pairing_id, .. }), Some(current))
-                if *pairing_id == current =>
-            {
+            (
+                Some(PairingStatus::Ended {
+                    pairing_id, reason, ..
+                }),
+                Some(current),
+            ) if *pairing_id == current => {
+                if *reason == PairingEndReason::MovedToAnotherTablet
+                    && !self.notices.contains(&Notice::SpecialistMoved)
+                {
+                    self.notices.push(Notice::SpecialistMoved);
+                }
                 if matches!(self.state, State::Idle { .. } | State::ServiceChoice { .. }) {
                     self.handle(Event::PairingEnded).await;
                 } else {

@@ -295,6 +295,7 @@ mod tests {
             ],
             started_at: t,
             ends_at: t + SignedDuration::from_hours(10),
+            ended_elsewhere: Vec::new(),
         }
     }
 

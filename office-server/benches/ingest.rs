@@ -490,7 +490,7 @@ fn storage_ingest(path: &Path, pairings: &[Pairing], batches: &[Batch]) -> Durat
                     health: &health,
                     visits: &batch.visits,
                 },
-                &acceptance::judge,
+                &|facts| acceptance::judge(facts, &acceptance::Acceptance::default()),
             )
             .expect("ingest")
             .outcomes;

@@ -1,16 +1,16 @@
 //! Building and running the server: shared state, listener, TLS, graceful shutdown.
 
-use std::collections::HashSet;
-use std::net::{SocketAddr, TcpListener};
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum_server::Handle;
+use jiff::SignedDuration;
 use jiff::tz::TimeZone;
-use uuid::Uuid;
 
-use crate::auth::LoginThrottle;
+use crate::api::claims::UploadClaims;
+use crate::auth::{KeyedThrottle, LoginThrottle};
 use crate::config::{Config, ConfigError, TlsFiles};
 use crate::http::Origin;
 use crate::http::client::RequestCounts;
@@ -71,6 +71,8 @@ pub struct Shared {
     pub login_throttle: LoginThrottle,
     /// Guesses at pairing codes, per account.
     pub pairing_throttle: LoginThrottle,
+    /// Enrolments started, per address.
+    pub enrolment_throttle: KeyedThrottle<IpAddr>,
     /// Live updates for open dashboard pages.
     pub live: LiveHub,
     /// `public_url`'s origin: the one origin forms and cookie-authenticated requests may
@@ -83,7 +85,8 @@ pub struct Shared {
     pub proxies: Vec<IpNet>,
     /// Requests in progress per client.
     pub request_counts: Arc<RequestCounts>,
-    uploads_in_progress: Mutex<HashSet<Uuid>>,
+    /// Recording uploads running now.
+    pub uploads: Arc<UploadClaims>,
 }
 
 impl std::ops::Deref for AppState {
@@ -117,12 +120,15 @@ impl AppState {
                 nonzero(config.throttle.pairing_per_account),
                 nonzero(config.throttle.pairing_per_address),
             ),
+            enrolment_throttle: KeyedThrottle::per_minute(nonzero(
+                config.throttle.enrolment_per_address,
+            )),
             live: LiveHub::new(),
             public_origin,
             https,
             proxies,
             request_counts: Arc::default(),
-            uploads_in_progress: Mutex::new(HashSet::new()),
+            uploads: Arc::default(),
             config,
         })))
     }
@@ -148,34 +154,6 @@ impl AppState {
         Ok(self
             .blocking(move |state| work(state.storage.as_ref()))
             .await??)
-    }
-
-    /// Marks an upload of `visit` as running; `None` if one already is.
-    pub fn claim_upload(&self, visit: Uuid) -> Option<UploadClaim> {
-        let mut running = self
-            .uploads_in_progress
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        running.insert(visit).then(|| UploadClaim {
-            state: self.clone(),
-            visit,
-        })
-    }
-}
-
-/// Releases an upload's claim when the request ends, however it ends.
-pub struct UploadClaim {
-    state: AppState,
-    visit: Uuid,
-}
-
-impl Drop for UploadClaim {
-    fn drop(&mut self) {
-        self.state
-            .uploads_in_progress
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .remove(&self.visit);
     }
 }
 
@@ -263,7 +241,28 @@ impl Application {
             graceful.graceful_shutdown(Some(SHUTDOWN_GRACE));
         });
         let housekeeping = tokio::spawn(housekeeping(state.clone()));
-        let retention = tokio::spawn(crate::retention::run(state.clone()));
+        let retention = tokio::spawn(periodically(
+            state.clone(),
+            minutes(state.config.retention_check_minutes),
+            "recordings deleted by the retention rule",
+            crate::retention::pass,
+        ));
+        let uploads = tokio::spawn(periodically(
+            state.clone(),
+            Duration::from_secs(state.config.uploads.check_secs),
+            "abandoned uploads deleted",
+            |state| {
+                crate::ops::uploads::expire_abandoned(
+                    state.storage.as_ref(),
+                    &state.recordings,
+                    SignedDuration::from_secs(
+                        i64::try_from(state.config.uploads.abandoned_after_secs)
+                            .unwrap_or(i64::MAX),
+                    ),
+                    jiff::Timestamp::now(),
+                )
+            },
+        ));
         let network = &state.config.network;
         let limits = ConnectionLimits::new(
             network.max_connections,
@@ -317,6 +316,7 @@ impl Application {
         }
         housekeeping.abort();
         retention.abort();
+        uploads.abort();
         let storage = Arc::clone(&state.storage);
         let checkpoint = tokio::task::spawn_blocking(move || storage.checkpoint()).await;
         match checkpoint {
@@ -377,6 +377,32 @@ async fn reload_certificates(
     }
 }
 
+fn minutes(n: u32) -> Duration {
+    Duration::from_secs(60 * u64::from(n.max(1)))
+}
+
+/// Runs `job` on the blocking pool at once and then every `period`, until aborted; says how
+/// many things it did (`done`), or that it failed — it runs again at the next period.
+async fn periodically<E: std::fmt::Display + Send + 'static>(
+    state: AppState,
+    period: Duration,
+    done: &'static str,
+    job: fn(&Shared) -> Result<u64, E>,
+) {
+    let mut tick = tokio::time::interval(period);
+    loop {
+        tick.tick().await;
+        match state.blocking(job).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(count)) => tracing::info!(count, "{done}"),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "periodic job failed ({done}); it runs again later")
+            }
+            Err(error) => tracing::warn!(%error, "periodic job panicked ({done})"),
+        }
+    }
+}
+
 /// Periodic chores that keep memory bounded.
 async fn housekeeping(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
@@ -384,6 +410,7 @@ async fn housekeeping(state: AppState) {
         tick.tick().await;
         state.login_throttle.forget_idle();
         state.pairing_throttle.forget_idle();
+        state.enrolment_throttle.forget_idle();
     }
 }
 

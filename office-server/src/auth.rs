@@ -1,4 +1,4 @@
-//! Secrets: password hashes, random tokens and their digests, short codes, login throttling.
+//! Secrets: password hashes, random tokens and their digests; throttling of guesses.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -64,49 +64,55 @@ pub fn token_digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-/// A random code of `digits` decimal digits, for a person to read off a tablet and type in.
-pub fn random_code(digits: usize) -> String {
-    (0..digits)
-        .map(|_| char::from(b'0' + rand::random_range(0..10u8)))
-        .collect()
+/// So many attempts a minute per key; the budget refills evenly over the minute.
+pub struct KeyedThrottle<K: std::hash::Hash + Eq + Clone> {
+    limiter: DefaultKeyedRateLimiter<K>,
 }
 
-/// A typed code with spaces, dashes and other separators removed. `None` if what remains is
-/// not `digits` decimal digits.
-pub fn normalise_code(typed: &str, digits: usize) -> Option<String> {
-    let code: String = typed
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '-')
-        .collect();
-    (code.len() == digits && code.bytes().all(|b| b.is_ascii_digit())).then_some(code)
+impl<K: std::hash::Hash + Eq + Clone> KeyedThrottle<K> {
+    pub fn per_minute(attempts: NonZeroU32) -> Self {
+        Self {
+            limiter: RateLimiter::keyed(Quota::per_minute(attempts)),
+        }
+    }
+
+    /// Counts an attempt; `false` when the key's budget is used up.
+    pub fn attempt(&self, key: &K) -> bool {
+        self.limiter.check_key(key).is_ok()
+    }
+
+    /// Forgets keys whose budgets have fully refilled, so memory stays bounded.
+    pub fn forget_idle(&self) {
+        self.limiter.retain_recent();
+    }
 }
 
 /// Throttles guesses: per account (login) and per client address, independently.
 pub struct LoginThrottle {
-    per_account: DefaultKeyedRateLimiter<String>,
-    per_address: DefaultKeyedRateLimiter<IpAddr>,
+    per_account: KeyedThrottle<String>,
+    per_address: KeyedThrottle<IpAddr>,
 }
 
 impl LoginThrottle {
     /// `per_account` attempts a minute for one login, `per_address` for one client address.
     pub fn new(per_account: NonZeroU32, per_address: NonZeroU32) -> Self {
         Self {
-            per_account: RateLimiter::keyed(Quota::per_minute(per_account)),
-            per_address: RateLimiter::keyed(Quota::per_minute(per_address)),
+            per_account: KeyedThrottle::per_minute(per_account),
+            per_address: KeyedThrottle::per_minute(per_address),
         }
     }
 
     /// Counts an attempt; `false` when either limit is exhausted.
     pub fn attempt(&self, login: &str, address: IpAddr) -> bool {
-        let address_ok = self.per_address.check_key(&address).is_ok();
-        let account_ok = self.per_account.check_key(&login.to_lowercase()).is_ok();
+        let address_ok = self.per_address.attempt(&address);
+        let account_ok = self.per_account.attempt(&login.to_lowercase());
         address_ok && account_ok
     }
 
     /// Forgets keys whose limits have fully recovered, so memory stays bounded.
     pub fn forget_idle(&self) {
-        self.per_account.retain_recent();
-        self.per_address.retain_recent();
+        self.per_account.forget_idle();
+        self.per_address.forget_idle();
     }
 }
 
@@ -130,15 +136,6 @@ mod tests {
         assert_eq!(a.len(), 43);
         assert_ne!(a, b);
         assert_ne!(token_digest(&a), token_digest(&b));
-    }
-
-    #[test]
-    fn codes_normalise() {
-        let code = random_code(6);
-        assert_eq!(code.len(), 6);
-        assert_eq!(normalise_code(" 123-456 ", 6).as_deref(), Some("123456"));
-        assert_eq!(normalise_code("12345", 6), None);
-        assert_eq!(normalise_code("12345a", 6), None);
     }
 
     #[test]

@@ -80,8 +80,57 @@ pub struct Config {
     pub network: NetworkSettings,
     /// Live-update streams of the dashboard.
     pub live: LiveSettings,
-    /// How many guesses a minute are allowed at passwords and pairing codes.
+    /// How many guesses a minute are allowed at passwords and pairing codes, and how many
+    /// enrolments a minute one address may start.
     pub throttle: ThrottleSettings,
+    /// What a tablet may claim.
+    pub tablets: TabletSettings,
+    /// Recording uploads that are not finished.
+    pub uploads: UploadSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TabletSettings {
+    /// How far a visit's corrected end may stray from the server's clock, in seconds, when it
+    /// is checked against its pairing's start, its arrival and its pairing's end.
+    pub clock_slack_secs: u64,
+    /// Enrolments waiting for an administrator at once; a new one beyond is refused (503).
+    pub max_open_enrolments: u32,
+}
+
+impl Default for TabletSettings {
+    fn default() -> Self {
+        Self {
+            clock_slack_secs: 120,
+            max_open_enrolments: 200,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UploadSettings {
+    /// An upload not finished this many seconds after it began is deleted (its bytes too).
+    pub abandoned_after_secs: u64,
+    /// Bytes one tablet may hold in unfinished uploads (by what it declared).
+    pub max_unfinished_bytes_per_tablet: u64,
+    /// Below this much free space in the data directory no new upload is taken (visits still
+    /// sync).
+    pub min_free_bytes: u64,
+    /// How often unfinished uploads are looked at, in seconds.
+    pub check_secs: u64,
+}
+
+impl Default for UploadSettings {
+    fn default() -> Self {
+        Self {
+            abandoned_after_secs: 48 * 3600,
+            max_unfinished_bytes_per_tablet: 256 * 1024 * 1024,
+            min_free_bytes: 1024 * 1024 * 1024,
+            check_secs: 30 * 60,
+        }
+    }
 }
 
 /// Attempts a minute, per account and per client address, each counted apart: a guess is
@@ -93,6 +142,8 @@ pub struct ThrottleSettings {
     pub sign_in_per_address: u32,
     pub pairing_per_account: u32,
     pub pairing_per_address: u32,
+    /// Enrolments one address may start a minute (no account: enrolment is unauthenticated).
+    pub enrolment_per_address: u32,
 }
 
 impl Default for ThrottleSettings {
@@ -102,6 +153,7 @@ impl Default for ThrottleSettings {
             sign_in_per_address: 30,
             pairing_per_account: 10,
             pairing_per_address: 30,
+            enrolment_per_address: 10,
         }
     }
 }
@@ -224,6 +276,8 @@ impl Default for Config {
             network: NetworkSettings::default(),
             live: LiveSettings::default(),
             throttle: ThrottleSettings::default(),
+            tablets: TabletSettings::default(),
+            uploads: UploadSettings::default(),
         }
     }
 }
@@ -347,6 +401,23 @@ impl Config {
                 "throttle.pairing_per_address",
                 u64::from(self.throttle.pairing_per_address),
             ),
+            (
+                "throttle.enrolment_per_address",
+                u64::from(self.throttle.enrolment_per_address),
+            ),
+            (
+                "tablets.max_open_enrolments",
+                u64::from(self.tablets.max_open_enrolments),
+            ),
+            (
+                "uploads.abandoned_after_secs",
+                self.uploads.abandoned_after_secs,
+            ),
+            (
+                "uploads.max_unfinished_bytes_per_tablet",
+                self.uploads.max_unfinished_bytes_per_tablet,
+            ),
+            ("uploads.check_secs", self.uploads.check_secs),
         ] {
             if value == 0 {
                 return Err(ConfigError::Zero(name));
@@ -379,6 +450,15 @@ impl Config {
                     .map_err(|_| ConfigError::TrustedProxy(text.to_string()))
             })
             .collect()
+    }
+
+    /// The acceptance rule's setting.
+    pub fn acceptance(&self) -> crate::domain::acceptance::Acceptance {
+        crate::domain::acceptance::Acceptance {
+            clock_slack: jiff::SignedDuration::from_secs(
+                i64::try_from(self.tablets.clock_slack_secs).unwrap_or(i64::MAX),
+            ),
+        }
     }
 
     /// The alert rule in the storage layer's terms.

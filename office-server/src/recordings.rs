@@ -37,6 +37,32 @@ impl RecordingFiles {
         })
     }
 
+    /// Free space for recordings, in bytes (what an unprivileged writer may still use).
+    pub fn free_bytes(&self) -> io::Result<u64> {
+        let stats = rustix::fs::statvfs(&self.dir).map_err(io::Error::from)?;
+        Ok(stats.f_bavail.saturating_mul(stats.f_frsize))
+    }
+
+    /// Unfinished uploads' files last written before `before` (their visits' ids).
+    pub fn partials_untouched_since(&self, before: std::time::SystemTime) -> io::Result<Vec<Uuid>> {
+        let mut old = Vec::new();
+        for entry in fs::read_dir(&self.incoming)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(visit) = name
+                .to_str()
+                .and_then(|n| n.strip_suffix(".part"))
+                .and_then(|n| n.parse().ok())
+            else {
+                continue;
+            };
+            if entry.metadata()?.modified()? < before {
+                old.push(visit);
+            }
+        }
+        Ok(old)
+    }
+
     pub fn final_path(&self, visit: Uuid) -> PathBuf {
         self.dir.join(format!("{visit}.3gpp"))
     }

@@ -2,39 +2,23 @@
 //! background task. The visit and its verdict stay; the dashboard says the file was removed by
 //! the rule.
 
-use std::time::Duration;
-
 use jiff::{SignedDuration, Timestamp};
 
-use crate::app::AppState;
+use crate::app::Shared;
 use crate::recordings::RecordingFiles;
 use crate::storage::{Storage, StorageResult};
 
 /// How many recordings one pass handles before it looks again.
 const BATCH: u32 = 500;
 
-/// Runs the purge now and then every `retention_check_minutes`, until aborted.
-pub async fn run(state: AppState) {
-    let every = Duration::from_secs(60 * u64::from(state.config.retention_check_minutes.max(1)));
-    let mut tick = tokio::time::interval(every);
-    loop {
-        tick.tick().await;
-        let storage = std::sync::Arc::clone(&state.storage);
-        let files = state.recordings.clone();
-        let days = state.config.retention_days;
-        let result = tokio::task::spawn_blocking(move || {
-            purge(storage.as_ref(), &files, days, Timestamp::now())
-        })
-        .await;
-        match result {
-            Ok(Ok(0)) => {}
-            Ok(Ok(purged)) => {
-                tracing::info!(purged, days, "recordings deleted by the retention rule")
-            }
-            Ok(Err(error)) => tracing::warn!(%error, "retention pass failed; it runs again later"),
-            Err(error) => tracing::warn!(%error, "retention pass panicked"),
-        }
-    }
+/// One pass of the rule, as the server's periodic job runs it.
+pub fn pass(state: &Shared) -> StorageResult<u64> {
+    purge(
+        state.storage.as_ref(),
+        &state.recordings,
+        state.config.retention_days,
+        Timestamp::now(),
+    )
 }
 
 /// Deletes the recordings of visits rated before `now - days`; returns how many.

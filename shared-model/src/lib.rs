@@ -18,8 +18,10 @@ pub use recording::*;
 pub use sync::*;
 pub use visit::*;
 
-/// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The protocol version this build speaks. 2: a sync may refuse a visit as before its pairing,
+/// in the future, after its pairing ended, or overlapping another (protocol-1 tablets read
+/// these as an invalid interval).
+pub const PROTOCOL_VERSION: u32 = 2;
 /// The oldest tablet protocol the server still accepts.
 pub const MIN_SUPPORTED_PROTOCOL: u32 = 1;
 /// The request header in which a tablet states its protocol version.

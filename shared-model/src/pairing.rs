@@ -42,6 +42,10 @@ pub struct Pairing {
     /// The end of the working day; the server ends the pairing then.
     #[schema(value_type = String, format = DateTime)]
     pub ends_at: Timestamp,
+    /// The tablets whose pairing with the same specialist this one ended (a specialist works
+    /// at one desk at a time), for the screen to say so. Protocol 2; empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ended_elsewhere: Vec<String>,
 }
 
 /// An id and its display name.
@@ -49,6 +53,24 @@ pub struct Pairing {
 pub struct NamedRef {
     pub id: i64,
     pub name: String,
+}
+
+impl PairingStatus {
+    /// The status as a tablet speaking `protocol` can read it.
+    pub fn for_protocol(self, protocol: u32) -> Self {
+        match self {
+            PairingStatus::Ended {
+                pairing_id,
+                reason,
+                ended_at,
+            } => PairingStatus::Ended {
+                pairing_id,
+                reason: reason.for_protocol(protocol),
+                ended_at,
+            },
+            other => other,
+        }
+    }
 }
 
 /// The state of a tablet's most recent pairing.
@@ -79,6 +101,11 @@ pub enum PairingEndReason {
     WorkdayOver,
     /// The tablet's credential was revoked.
     TabletRevoked,
+    /// The specialist paired another tablet (protocol 2).
+    MovedToAnotherTablet,
+    /// A reason this tablet app does not know yet (a newer server's).
+    #[serde(other)]
+    Unknown,
 }
 
 impl PairingEndReason {
@@ -88,6 +115,18 @@ impl PairingEndReason {
             PairingEndReason::Replaced => "replaced",
             PairingEndReason::WorkdayOver => "workday_over",
             PairingEndReason::TabletRevoked => "tablet_revoked",
+            PairingEndReason::MovedToAnotherTablet => "moved_to_another_tablet",
+            PairingEndReason::Unknown => "unknown",
+        }
+    }
+
+    /// The reason as a tablet speaking `protocol` can read it.
+    pub fn for_protocol(self, protocol: u32) -> Self {
+        match self {
+            PairingEndReason::MovedToAnotherTablet | PairingEndReason::Unknown if protocol < 2 => {
+                PairingEndReason::EndedByStaff
+            }
+            other => other,
         }
     }
 
@@ -97,6 +136,7 @@ impl PairingEndReason {
             PairingEndReason::Replaced,
             PairingEndReason::WorkdayOver,
             PairingEndReason::TabletRevoked,
+            PairingEndReason::MovedToAnotherTablet,
         ]
         .into_iter()
         .find(|reason| reason.as_str() == text)

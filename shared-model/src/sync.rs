@@ -66,6 +66,19 @@ pub struct SyncResponse {
     pub pairing: PairingStatus,
 }
 
+impl SyncResponse {
+    /// The answer as a tablet speaking `protocol` can read it.
+    pub fn for_protocol(mut self, protocol: u32) -> Self {
+        for ack in &mut self.results {
+            if let VisitOutcome::Rejected { reason, .. } = &mut ack.outcome {
+                *reason = reason.for_protocol(protocol);
+            }
+        }
+        self.pairing = self.pairing.for_protocol(protocol);
+        self
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct VisitAck {
     pub id: Uuid,
@@ -110,6 +123,37 @@ pub enum RejectReason {
     RecordingNotAllowed,
     /// The same id appears twice in one batch with different content.
     DuplicateInBatch,
+    /// Ends before its pairing began (protocol 2).
+    BeforePairing,
+    /// Ends later than the server's clock when it arrived (protocol 2).
+    InTheFuture,
+    /// Made after the tablet was told its pairing had ended (protocol 2).
+    AfterPairingEnded,
+    /// Overlaps another visit of the same tablet (protocol 2).
+    Overlapping,
+    /// A reason this tablet app does not know yet (a newer server's).
+    #[serde(other)]
+    Unknown,
+}
+
+impl RejectReason {
+    /// The reason as a tablet speaking `protocol` can read it: protocol 1 knows only the
+    /// reasons it was built with, and reads the newer ones as an invalid interval (their
+    /// message says what was wrong).
+    pub fn for_protocol(self, protocol: u32) -> Self {
+        match self {
+            RejectReason::BeforePairing
+            | RejectReason::InTheFuture
+            | RejectReason::AfterPairingEnded
+            | RejectReason::Overlapping
+            | RejectReason::Unknown
+                if protocol < 2 =>
+            {
+                RejectReason::InvalidInterval
+            }
+            other => other,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -121,6 +165,24 @@ mod tests {
     const CASES: u32 = 20_000;
 
     const TEMPLATE: &str = r#"{"sent_at":"2026-11-24T05:00:00Z","health":{"app_version":"1.0.0","queue_length":2,"recordings_pending":0,"free_storage_bytes":123456,"microphone":"ok"},"visits":[{"id":"01936b2e-7f00-7000-8000-000000000001","pairing_id":"01936b2e-7f00-7000-8000-000000000002","service_id":3,"started_at":"2026-11-24T04:50:00Z","ended_at":"2026-11-24T05:00:00Z","rating":1,"has_recording":true},{"id":"01936b2e-7f00-7000-8000-000000000003","pairing_id":"01936b2e-7f00-7000-8000-000000000002","service_id":3,"started_at":"2026-11-24T04:50:00Z","ended_at":"2026-11-24T05:00:00Z","rating":null,"has_recording":false}]}"#;
+
+    #[test]
+    fn a_reason_a_tablet_does_not_know_is_read_as_unknown() {
+        let reason: RejectReason = serde_json::from_str("\"something_new\"").unwrap();
+        assert_eq!(reason, RejectReason::Unknown);
+        assert_eq!(
+            RejectReason::Overlapping.for_protocol(1),
+            RejectReason::InvalidInterval
+        );
+        assert_eq!(
+            RejectReason::Overlapping.for_protocol(2),
+            RejectReason::Overlapping
+        );
+        assert_eq!(
+            RejectReason::Conflict.for_protocol(1),
+            RejectReason::Conflict
+        );
+    }
 
     #[test]
     fn the_template_decodes() {

@@ -93,6 +93,9 @@ impl Kiosk {
     }
 }
 
+/// Every rating and every Плохо recording reaches the server within this of the last restart.
+const DRAIN_BOUND: Duration = Duration::from_secs(60);
+
 fn kills() -> usize {
     std::env::var("CRASH_KILLS")
         .ok()
@@ -216,8 +219,10 @@ async fn ratings_survive_sigkill_at_any_point() {
 
     // A last life to let everything drain, then the accounting.
     let kiosk = Kiosk::start(&server.base, tablet.path());
-    // Done when every acknowledged rating is on the server and any audio still on the tablet
-    // belongs to a visit the server holds as Плохо (its upload may still be under way).
+    let last_start = Instant::now();
+    // Done when every acknowledged rating is on the server, no audio is left on the tablet, and
+    // every visit the server holds with a recording to come has it: every Плохо recording
+    // reaches the server within DRAIN_BOUND of the last restart.
     let audio_left = || -> Vec<(String, Option<u8>)> {
         ["recordings", "spool"]
             .iter()
@@ -239,13 +244,23 @@ async fn ratings_survive_sigkill_at_any_point() {
             })
             .collect()
     };
-    let drained = wait_until(Duration::from_secs(180), || {
+    let recordings_awaited = || -> Vec<uuid::Uuid> {
+        let kept = server.recorded_visits();
+        server
+            .visits()
+            .into_iter()
+            .filter(|v| v.visit.has_recording && !kept.iter().any(|(id, _)| *id == v.visit.id))
+            .map(|v| v.visit.id)
+            .collect()
+    };
+    let drained = wait_until(DRAIN_BOUND, || {
         let stored = server.rated_visits();
         let acknowledged_all = acknowledged.keys().all(|k| stored.contains_key(k));
-        let audio_ok = audio_left().iter().all(|(_, rating)| *rating == Some(1));
-        (acknowledged_all && audio_ok).then_some(())
+        (acknowledged_all && audio_left().is_empty() && recordings_awaited().is_empty())
+            .then_some(())
     })
     .await;
+    let drained_in = last_start.elapsed();
     kiosk.kill();
     let stored = server.rated_visits();
     let missing: Vec<_> = acknowledged
@@ -253,16 +268,23 @@ async fn ratings_survive_sigkill_at_any_point() {
         .filter(|k| !stored.contains_key(k))
         .collect();
     let left_on_tablet = audio_left();
+    let awaited = recordings_awaited();
+    let dropped = test_support::open_store(tablet.path())
+        .dropped_recordings()
+        .expect("the tablet's store");
     assert!(
         drained.is_some(),
-        "not everything drained: {} acknowledged, {} on the server; acknowledged but missing: \
-         {missing:?}; audio left on the tablet (file, rating on the server): {left_on_tablet:?}",
+        "not everything drained within {DRAIN_BOUND:?}: {} acknowledged, {} on the server; \
+         acknowledged but missing: {missing:?}; audio left on the tablet (file, rating on the \
+         server): {left_on_tablet:?}; recordings the server still waits for: {awaited:?}; given \
+         up by the tablet: {dropped:?}",
         acknowledged.len(),
         stored.len()
     );
-    if !left_on_tablet.is_empty() {
-        println!("crash test: Плохо recordings still uploading at the end: {left_on_tablet:?}");
-    }
+    assert!(
+        dropped.is_empty(),
+        "the tablet gave up recordings: {dropped:?}"
+    );
     for (started, key) in &acknowledged {
         let score = match *key {
             "good" => 3,
@@ -285,9 +307,12 @@ async fn ratings_survive_sigkill_at_any_point() {
         );
     }
     println!(
-        "crash test: {total} kills, {} ratings acknowledged, all on the server exactly once; {} visits stored in all",
+        "crash test: {total} kills, {} ratings acknowledged, all on the server exactly once; {} visits \
+         stored in all; {} Плохо recordings, all on the server {:.1} s after the last restart",
         acknowledged.len(),
-        stored.values().map(Vec::len).sum::<usize>()
+        stored.values().map(Vec::len).sum::<usize>(),
+        server.recorded_visits().len(),
+        drained_in.as_secs_f64()
     );
     server.stop().await;
 }

@@ -4,44 +4,13 @@
 //!
 //! Mounting a tmpfs needs root (CI runs as root); elsewhere the test fails and says so.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use kiosk_core::kiosk::{AudioChoice, KioskConfig, RunningKiosk, start};
 use kiosk_core::machine::Timings;
 use kiosk_core::screen::{Action, ScreenView, View};
+use test_support::disk::{SmallDisk, fill};
 use test_support::*;
-
-/// A tmpfs mounted for the test's lifetime.
-struct SmallDisk {
-    path: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl SmallDisk {
-    fn mount(megabytes: u32) -> SmallDisk {
-        let dir = tempfile::tempdir().expect("mount point");
-        let path = dir.path().join("disk");
-        std::fs::create_dir(&path).expect("mount point");
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
-            .arg(&path)
-            .status()
-            .expect("mount(8)");
-        assert!(
-            status.success(),
-            "cannot mount a tmpfs: this test needs root (CI runs as root)"
-        );
-        SmallDisk { path, _dir: dir }
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
-    }
-}
 
 async fn until(kiosk: &RunningKiosk, what: &str, mut want: impl FnMut(&View) -> bool) -> View {
     let mut views = kiosk.views();
@@ -94,18 +63,6 @@ async fn visit(kiosk: &RunningKiosk, rating: &str) {
         matches!(v.screen, ScreenView::Thanks)
     })
     .await;
-}
-
-/// Fills the file system until it refuses another byte.
-fn fill(dir: &Path) -> PathBuf {
-    use std::io::Write;
-    let path = dir.join("filler");
-    let mut file = std::fs::File::create(&path).expect("filler");
-    let block = vec![0u8; 64 * 1024];
-    while file.write_all(&block).is_ok() {}
-    let _ = file.write_all(&[0u8; 512]);
-    let _ = file.sync_all();
-    path
 }
 
 async fn wait_for_visits(server: &TestServer, count: usize) -> bool {

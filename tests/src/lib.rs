@@ -5,6 +5,7 @@
 //! its recordings) it reads through the server's own storage layer, never its tables.
 
 pub mod browser;
+pub mod disk;
 pub mod fixtures;
 pub mod process;
 pub mod server;

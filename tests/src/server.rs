@@ -35,14 +35,19 @@ pub struct TestServer {
     server: Option<JoinHandle<()>>,
 }
 
-/// The configuration tests start with: loopback, any free port, recordings up to 1 MiB.
+/// The configuration tests start with: loopback, any free port, recordings up to 1 MiB, and
+/// a clock slack of ten years — so that tests of reports can sync visits on past days under a
+/// pairing made today. The acceptance rule's time window has tests of its own, with a small
+/// slack (the hostile suite).
 pub fn test_config(dir: &Path) -> Config {
-    Config {
+    let mut config = Config {
         listen: "127.0.0.1:0".parse().expect("address"),
         data_dir: dir.to_path_buf(),
         recording_max_bytes: 1024 * 1024,
         ..Config::default()
-    }
+    };
+    config.tablets.clock_slack_secs = 10 * 366 * 24 * 3600;
+    config
 }
 
 /// The shipped defaults, on loopback and any free port.
@@ -306,7 +311,12 @@ impl TestServer {
 
     /// Each recording the server holds — as a row or as a file — with its visit's rating.
     pub fn recorded_visits(&self) -> Vec<(Uuid, Option<u8>)> {
-        let mut ids = self.storage.recording_ids().expect("recordings");
+        let mut ids: std::collections::BTreeSet<Uuid> = self
+            .storage
+            .recording_ids()
+            .expect("recordings")
+            .into_iter()
+            .collect();
         ids.extend(
             crate::files_in(&self.recordings_dir())
                 .iter()

@@ -275,18 +275,28 @@ fn now_ms() -> Timestamp {
     Timestamp::from_millisecond(now.as_millisecond()).unwrap_or(now)
 }
 
-/// A ten-minute visit that ended a minute ago under `pairing`, with its first service.
+/// A visit under `pairing` of the last minute, with its first service: each one this process
+/// makes ends at a millisecond of its own, so that no two overlap (the server refuses a visit
+/// that overlaps another of the same tablet).
 pub fn visit(pairing: &Pairing, rating: Option<Rating>) -> Visit {
-    visit_at(pairing, now_ms() - SignedDuration::from_mins(1), rating)
+    static MADE: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+    let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 50_000;
+    visit_at(
+        pairing,
+        now_ms() - SignedDuration::from_mins(1) + SignedDuration::from_millis(n),
+        rating,
+    )
 }
 
-/// A visit under `pairing` that ended at `ended_at` (tablet clock) after ten minutes.
+/// A visit under `pairing` at `ended_at` (tablet clock), as short as a visit can be — it
+/// starts and ends at that instant — so that visits a test places a millisecond apart never
+/// overlap.
 pub fn visit_at(pairing: &Pairing, ended_at: Timestamp, rating: Option<Rating>) -> Visit {
     Visit {
         id: Uuid::now_v7(),
         pairing_id: pairing.id,
         service_id: pairing.services[0].id,
-        started_at: ended_at - SignedDuration::from_mins(10),
+        started_at: ended_at,
         ended_at,
         rating,
         has_recording: rating == Some(Rating::Bad),

@@ -43,6 +43,8 @@ pub struct Strings {
     pub notice_microphone_unavailable: &'static str,
     pub notice_app_too_old: &'static str,
     pub notice_saving_failed: &'static str,
+    pub notice_specialist_moved: &'static str,
+    pub notice_ended_elsewhere: &'static str,
 }
 
 pub const RU: Strings = Strings {
@@ -85,4 +87,6 @@ pub const RU: Strings = Strings {
     notice_microphone_unavailable: "Микрофон недоступен: приемы оцениваются без аудиозаписи.",
     notice_app_too_old: "Версия приложения устарела: сервер не принимает оценки. Обновите приложение.",
     notice_saving_failed: "Не удалось сохранить оценку на планшете; повторяем попытку.",
+    notice_specialist_moved: "Специалист начал работу на другом планшете: сеанс на этом планшете завершен.",
+    notice_ended_elsewhere: "Сеанс этого специалиста на другом планшете завершен: специалист работает с одним планшетом.",
 };

@@ -70,6 +70,7 @@ fn pairing() -> Pairing {
         }],
         started_at: ms(Timestamp::now()),
         ends_at: ms(Timestamp::now() + SignedDuration::from_hours(8)),
+        ended_elsewhere: Vec::new(),
     }
 }
 

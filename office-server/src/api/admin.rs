@@ -132,6 +132,10 @@ pub struct ApproveEnrolment {
     pub code: String,
     /// What to call the tablet (its desk or room).
     pub name: String,
+    /// A revoked tablet's id: the enrolment brings it back as that tablet, so the visits it
+    /// kept queued are accepted under their pairings.
+    #[serde(default)]
+    pub readmit_tablet_id: Option<i64>,
 }
 
 #[utoipa::path(
@@ -158,6 +162,7 @@ pub async fn approve_enrolment(
                 s.storage.as_ref(),
                 &code,
                 &name,
+                body.readmit_tablet_id,
                 admin.id,
                 Timestamp::now(),
             )

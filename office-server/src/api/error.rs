@@ -40,6 +40,13 @@ pub enum ApiError {
     TooLarge(String),
     #[error("too many attempts; try again in a minute")]
     TooManyAttempts,
+    /// The server cannot take this now (its disk is full, a code space or a queue is full);
+    /// nothing was done: try again later.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The server's storage is low: no new recording upload is taken.
+    #[error("{0}")]
+    InsufficientStorage(String),
     #[error(
         "tablet protocol version {found} is older than the oldest supported ({oldest}); update the tablet app"
     )]
@@ -67,6 +74,10 @@ impl ApiError {
             }
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             ApiError::TooManyAttempts => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::InsufficientStorage(_) => {
+                (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage")
+            }
             ApiError::ProtocolTooOld { .. } => (StatusCode::UPGRADE_REQUIRED, "protocol_too_old"),
             ApiError::ProtocolTooNew { .. } => (StatusCode::BAD_REQUEST, "protocol_too_new"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -88,6 +99,10 @@ impl From<StorageError> for ApiError {
             StorageError::AlreadyExists(what) => {
                 ApiError::conflict("already_exists", format!("{what} already exists"))
             }
+            // Nothing was written (the transaction rolled back): the client may try again.
+            full if full.is_disk_full() => ApiError::Unavailable(
+                "the server's disk is full; nothing was kept, try again later".into(),
+            ),
             other => ApiError::Internal(other.into()),
         }
     }
@@ -156,7 +171,10 @@ impl From<EnrolmentError> for ApiError {
         match error {
             EnrolmentError::TextTooLong { .. } => ApiError::BadRequest(error.to_string()),
             EnrolmentError::NotFound => ApiError::NotFound("enrolment"),
-            EnrolmentError::NoFreeCode => ApiError::Internal(error.into()),
+            EnrolmentError::Throttled => ApiError::TooManyAttempts,
+            EnrolmentError::TooManyWaiting(_) | EnrolmentError::NoFreeCode => {
+                ApiError::Unavailable(error.to_string())
+            }
             EnrolmentError::Storage(error) => error.into(),
         }
     }
@@ -168,6 +186,7 @@ impl From<ApproveError> for ApiError {
             ApproveError::UnknownCode => ApiError::NotFound(
                 "open enrolment with this code (it may have expired: restart enrolment on the tablet)",
             ),
+            ApproveError::NotRevoked => ApiError::NotFound("revoked tablet with this id"),
             ApproveError::Storage(error) => error.into(),
         }
     }
@@ -199,7 +218,7 @@ impl From<PairingError> for ApiError {
             PairingError::AlreadyEnded => {
                 ApiError::conflict("already_ended", "this pairing has already ended")
             }
-            PairingError::NoFreeCode => ApiError::Internal(error.into()),
+            PairingError::NoFreeCode => ApiError::Unavailable(error.to_string()),
             PairingError::Storage(error) => error.into(),
         }
     }
@@ -210,6 +229,7 @@ impl From<SyncError> for ApiError {
         match error {
             SyncError::TooManyVisits(_) => ApiError::TooLarge(error.to_string()),
             SyncError::BadHealth(message) => ApiError::BadRequest(message),
+            SyncError::StorageFull => ApiError::Unavailable(error.to_string()),
             SyncError::Storage(error) => error.into(),
         }
     }
@@ -260,10 +280,15 @@ impl IntoResponse for ApiError {
             message: self.to_string(),
         };
         let mut response = (status, Json(body)).into_response();
-        if matches!(self, ApiError::TooManyAttempts) {
+        let retry_after = match self {
+            ApiError::TooManyAttempts => Some("60"),
+            ApiError::Unavailable(_) | ApiError::InsufficientStorage(_) => Some("300"),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+                .insert(header::RETRY_AFTER, HeaderValue::from_static(seconds));
         }
         response
     }

@@ -15,8 +15,8 @@ use crate::http::{from_this_site, session_token};
 use crate::ops::accounts::session_account;
 use crate::storage::{Account, Role, TabletIdentity};
 
-/// A request from a tablet app that speaks a protocol version this server accepts.
-pub struct TabletProtocol;
+/// A request from a tablet app that speaks a protocol version this server accepts (which).
+pub struct TabletProtocol(pub u32);
 
 impl<S: Send + Sync> FromRequestParts<S> for TabletProtocol {
     type Rejection = ApiError;
@@ -42,18 +42,19 @@ impl<S: Send + Sync> FromRequestParts<S> for TabletProtocol {
                 newest: PROTOCOL_VERSION,
             });
         }
-        Ok(Self)
+        Ok(Self(version))
     }
 }
 
-/// An enrolled, unrevoked tablet, identified by `Authorization: Bearer <device token>`.
-pub struct TabletAuth(pub TabletIdentity);
+/// An enrolled, unrevoked tablet, identified by `Authorization: Bearer <device token>`, and the
+/// protocol version it speaks. Its request is noted (`ops::pairing::tablet_request`).
+pub struct TabletAuth(pub TabletIdentity, pub u32);
 
 impl FromRequestParts<AppState> for TabletAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        TabletProtocol::from_request_parts(parts, state).await?;
+        let TabletProtocol(protocol) = TabletProtocol::from_request_parts(parts, state).await?;
         let token = parts
             .headers
             .get(AUTHORIZATION)
@@ -64,12 +65,19 @@ impl FromRequestParts<AppState> for TabletAuth {
             ))?;
         let digest = token_digest(token.trim());
         let tablet = state
-            .db(move |db| db.authenticate_tablet(&digest, Timestamp::now()))
+            .db(move |db| {
+                let now = Timestamp::now();
+                let tablet = db.authenticate_tablet(&digest, now)?;
+                if let Some(tablet) = &tablet {
+                    crate::ops::pairing::tablet_request(db, tablet.id, now)?;
+                }
+                Ok(tablet)
+            })
             .await?
             .ok_or(ApiError::Unauthenticated(
                 "unknown or revoked device token; enrol the tablet again",
             ))?;
-        Ok(Self(tablet))
+        Ok(Self(tablet, protocol))
     }
 }
 

@@ -2,6 +2,7 @@
 //! (session cookie), `admin` is the administrator's part of it.
 
 pub mod admin;
+pub mod claims;
 pub mod error;
 pub mod extract;
 mod openapi;

@@ -11,7 +11,10 @@ use uuid::Uuid;
 use super::error::{ApiJson, ApiPath, ApiResult};
 use super::extract::{TabletAuth, TabletProtocol};
 use crate::app::AppState;
+use crate::http::ClientAddress;
 use crate::ops;
+use crate::ops::sync::Rules;
+use crate::ops::tablets::EnrolmentGate;
 
 #[utoipa::path(
     post, path = "/api/tablet/enrolments", tag = "enrolment",
@@ -26,11 +29,17 @@ use crate::ops;
 pub async fn start_enrolment(
     State(state): State<AppState>,
     _protocol: TabletProtocol,
+    ClientAddress(client): ClientAddress,
     ApiJson(request): ApiJson<EnrolmentRequest>,
 ) -> ApiResult<ApiJson<EnrolmentStarted>> {
     let started = state
         .blocking(move |s| {
-            ops::tablets::start_enrolment(s.storage.as_ref(), &request, Timestamp::now())
+            let gate = EnrolmentGate {
+                throttle: &s.enrolment_throttle,
+                client,
+                max_waiting: s.config.tablets.max_open_enrolments,
+            };
+            ops::tablets::start_enrolment(s.storage.as_ref(), &gate, &request, Timestamp::now())
         })
         .await??;
     Ok(ApiJson(started))
@@ -62,7 +71,7 @@ pub async fn enrolment_status(
 )]
 pub async fn request_pairing_code(
     State(state): State<AppState>,
-    TabletAuth(tablet): TabletAuth,
+    TabletAuth(tablet, _): TabletAuth,
 ) -> ApiResult<ApiJson<PairingCodeIssued>> {
     let issued = state
         .blocking(move |s| {
@@ -81,7 +90,7 @@ pub async fn request_pairing_code(
 )]
 pub async fn pairing_code_status(
     State(state): State<AppState>,
-    TabletAuth(tablet): TabletAuth,
+    TabletAuth(tablet, _): TabletAuth,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<ApiJson<PairingCodeStatus>> {
     let status = state
@@ -104,14 +113,12 @@ pub async fn pairing_code_status(
 )]
 pub async fn pairing_status(
     State(state): State<AppState>,
-    TabletAuth(tablet): TabletAuth,
+    TabletAuth(tablet, protocol): TabletAuth,
 ) -> ApiResult<ApiJson<PairingStatus>> {
-    let now = Timestamp::now();
-    Ok(ApiJson(
-        state
-            .db(move |db| db.tablet_pairing_status(tablet.id, now))
-            .await?,
-    ))
+    let status = state
+        .db(move |db| ops::pairing::status(db, tablet.id, Timestamp::now()))
+        .await?;
+    Ok(ApiJson(status.for_protocol(protocol)))
 }
 
 #[utoipa::path(
@@ -126,14 +133,14 @@ pub async fn pairing_status(
 )]
 pub async fn end_own_pairing(
     State(state): State<AppState>,
-    TabletAuth(tablet): TabletAuth,
+    TabletAuth(tablet, protocol): TabletAuth,
 ) -> ApiResult<ApiJson<PairingStatus>> {
     let status = state
         .blocking(move |s| {
             ops::pairing::end_own_pairing(s.storage.as_ref(), tablet.id, Timestamp::now())
         })
         .await??;
-    Ok(ApiJson(status))
+    Ok(ApiJson(status.for_protocol(protocol)))
 }
 
 #[utoipa::path(
@@ -150,21 +157,25 @@ pub async fn end_own_pairing(
 )]
 pub async fn sync(
     State(state): State<AppState>,
-    TabletAuth(tablet): TabletAuth,
+    TabletAuth(tablet, protocol): TabletAuth,
     ApiJson(batch): ApiJson<SyncBatch>,
 ) -> ApiResult<ApiJson<SyncResponse>> {
     let received_at = Timestamp::now();
     let response = state
         .blocking(move |s| {
+            let rules = Rules {
+                acceptance: s.config.acceptance(),
+                alert: s.config.alert_rule(),
+            };
             ops::sync::sync(
                 s.storage.as_ref(),
                 &s.live,
-                &s.config.alert_rule(),
+                &rules,
                 tablet.id,
                 &batch,
                 received_at,
             )
         })
         .await??;
-    Ok(ApiJson(response))
+    Ok(ApiJson(response.for_protocol(protocol)))
 }

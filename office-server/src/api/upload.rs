@@ -29,7 +29,7 @@ use crate::storage::{StoredRecording, UploadPromise};
 )]
 pub async fn progress(
     State(state): State<AppState>,
-    TabletAuth(tablet): TabletAuth,
+    TabletAuth(tablet, _): TabletAuth,
     ApiPath(visit_id): ApiPath<Uuid>,
 ) -> ApiResult<ApiJson<RecordingProgress>> {
     let (visit, stored) = state
@@ -76,7 +76,7 @@ pub async fn progress(
 )]
 pub async fn append(
     State(state): State<AppState>,
-    TabletAuth(tablet): TabletAuth,
+    TabletAuth(tablet, _): TabletAuth,
     ApiPath(visit_id): ApiPath<Uuid>,
     headers: HeaderMap,
     body: Body,
@@ -155,13 +155,36 @@ async fn accept_chunk(
             ))
         };
     }
-    let _claim = state.claim_upload(visit_id).ok_or_else(|| {
+    let mut claim = state.uploads.claim(visit_id).await.ok_or_else(|| {
         ApiError::conflict(
             "upload_in_progress",
             "another upload of this recording is running",
         )
     })?;
     if open_upload.as_ref() != Some(&promise) {
+        // A new upload must fit: on the disk, and in what this tablet may hold unfinished.
+        let free = state.recordings.free_bytes().map_err(internal)?;
+        let floor = state.config.uploads.min_free_bytes;
+        if free < floor.saturating_add(promise.size_bytes) {
+            tracing::warn!(free, floor, "recording refused: the server's disk is low");
+            return Err(ApiError::InsufficientStorage(format!(
+                "the server has {free} bytes free, under its floor of {floor}: recordings wait on \
+                 the tablet until an administrator makes room (visits still sync)"
+            )));
+        }
+        let cap = state.config.uploads.max_unfinished_bytes_per_tablet;
+        let held = state
+            .db(move |db| db.unfinished_upload_bytes(tablet_id, visit_id))
+            .await?;
+        if held.saturating_add(promise.size_bytes) > cap {
+            return Err(ApiError::conflict(
+                "too_much_unfinished",
+                format!(
+                    "this tablet holds {held} bytes in unfinished uploads; with this one it would \
+                     pass {cap}: finish those first"
+                ),
+            ));
+        }
         // A new file (or the first attempt): whatever was received for another one is void.
         state
             .recordings
@@ -182,7 +205,15 @@ async fn accept_chunk(
     let body = body
         .take()
         .ok_or_else(|| internal(anyhow::anyhow!("body taken twice")))?;
-    let received = receive(state, visit_id, held, promise.size_bytes, body).await?;
+    let received = receive(
+        state,
+        visit_id,
+        held,
+        promise.size_bytes,
+        body,
+        &mut claim.superseded,
+    )
+    .await?;
     if received < promise.size_bytes {
         return Ok(RecordingProgress {
             received_bytes: received,
@@ -205,13 +236,18 @@ async fn receive(
     held: u64,
     size: u64,
     mut body: Body,
+    superseded: &mut tokio::sync::watch::Receiver<bool>,
 ) -> ApiResult<u64> {
     let recordings = state.recordings.clone();
     let mut writer = blocking(move || recordings.append_at(visit_id, held)).await?;
     let mut buffer = Vec::with_capacity(WRITE_BUFFER);
     let mut cut_short = false;
     loop {
-        let frame = body.frame().await;
+        let frame = tokio::select! {
+            frame = body.frame() => frame,
+            // A newer request of the same visit: stop, keep what arrived, let go.
+            _ = superseded.changed() => Some(Err(axum::Error::new("superseded"))),
+        };
         let end = match frame {
             None => true,
             Some(Err(_)) => {

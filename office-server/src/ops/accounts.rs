@@ -4,12 +4,13 @@ use std::net::IpAddr;
 
 use jiff::{SignedDuration, Timestamp};
 
+use super::audit;
 use crate::auth::{
     LoginThrottle, PasswordError, decoy_hash, hash_password, random_token, token_digest,
     verify_password,
 };
 use crate::domain::{DisplayName, Login, Password};
-use crate::storage::{Account, NewAccount, Role, Storage, StorageError};
+use crate::storage::{Account, AuditAction, NewAccount, Role, Storage, StorageError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CreateAccountError {
@@ -52,6 +53,13 @@ pub fn create_account(
         other => CreateAccountError::Storage(other),
     })?;
     tracing::info!(id, ?by, role = request.role.name(), "account created");
+    audit::changed(
+        db,
+        by,
+        AuditAction::AccountCreate,
+        format!("{} ({})", request.login, request.role.name()),
+    )
+    .map_err(CreateAccountError::Storage)?;
     Ok(id)
 }
 
@@ -84,6 +92,13 @@ pub fn reset_password(
             other => ResetPasswordError::Storage(other),
         })?;
     tracing::info!(account = account_id, by, "password reset");
+    audit::changed(
+        db,
+        Some(by),
+        AuditAction::PasswordReset,
+        format!("учетная запись #{account_id}"),
+    )
+    .map_err(ResetPasswordError::Storage)?;
     Ok(())
 }
 

@@ -4,8 +4,9 @@
 
 use std::collections::HashSet;
 
+use super::audit;
 use crate::domain::{DirectoryName, Position};
-use crate::storage::{Storage, StorageError};
+use crate::storage::{AuditAction, Storage, StorageError};
 
 /// One change an administrator makes.
 #[derive(Debug, Clone)]
@@ -136,10 +137,48 @@ pub fn change_directory(
         }
     };
     tracing::info!(by, change = change.kind(), ?created, "directory changed");
+    audit::changed(
+        db,
+        Some(by),
+        AuditAction::DirectoryChange,
+        change.describe(created),
+    )?;
     Ok(created)
 }
 
 impl DirectoryChange {
+    /// What the change did, for the audit log.
+    pub fn describe(&self, created: Option<i64>) -> String {
+        use DirectoryChange::*;
+        let new = created.map(|id| format!(" #{id}")).unwrap_or_default();
+        match self {
+            CreateDepartment { name } => format!("департамент{new}: «{name}»"),
+            RenameDepartment { id, name } => format!("департамент #{id}: «{name}»"),
+            CreateSection {
+                department_id,
+                name,
+            } => format!("отдел{new} департамента #{department_id}: «{name}»"),
+            RenameSection { id, name } => format!("отдел #{id}: «{name}»"),
+            SetSectionServices {
+                section_id,
+                service_ids,
+            } => format!("услуги отдела #{section_id}: {service_ids:?}"),
+            CreateEmployee {
+                section_id,
+                full_name,
+                position,
+            } => format!("сотрудник{new} отдела #{section_id}: «{full_name}», «{position}»"),
+            UpdateEmployee {
+                id,
+                section_id,
+                full_name,
+                position,
+            } => format!("сотрудник #{id}, отдел #{section_id}: «{full_name}», «{position}»"),
+            CreateService { name } => format!("услуга{new}: «{name}»"),
+            RenameService { id, name } => format!("услуга #{id}: «{name}»"),
+        }
+    }
+
     /// A short name of the change, for logs.
     pub fn kind(&self) -> &'static str {
         match self {

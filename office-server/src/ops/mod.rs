@@ -9,8 +9,10 @@
 //! blocking (storage and password hashing are); adapters run them on tokio's blocking pool.
 
 pub mod accounts;
+pub mod audit;
 pub mod directory;
 pub mod pairing;
 pub mod sync;
 pub mod tablets;
+pub mod uploads;
 pub mod verdicts;

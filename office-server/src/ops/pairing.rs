@@ -25,7 +25,10 @@ pub const PAIRING_CODE_LIFETIME: SignedDuration = SignedDuration::from_mins(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PairingError {
-    #[error("no free code after {} draws", super::tablets::CODE_ATTEMPTS)]
+    #[error(
+        "no free code after {} draws: the code space is full; try again later",
+        super::tablets::CODE_ATTEMPTS
+    )]
     NoFreeCode,
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -71,7 +74,8 @@ pub fn request_code(
     })
 }
 
-/// The tablet polls its code: still waiting, expired, or paired (with the pairing).
+/// The tablet polls its code: still waiting, expired, or paired (with the pairing — which
+/// also tells the tablet that its earlier pairings have ended).
 pub fn code_status(
     db: &dyn Storage,
     tablet_id: i64,
@@ -84,13 +88,38 @@ pub fn code_status(
     Ok(match state {
         PairingRequestState::Pending { expires_at } => PairingCodeStatus::Pending { expires_at },
         PairingRequestState::Expired => PairingCodeStatus::Expired,
-        PairingRequestState::Paired { pairing_id } => PairingCodeStatus::Paired {
-            pairing: db
+        PairingRequestState::Paired { pairing_id } => {
+            let pairing = db
                 .pairing(pairing_id)?
                 .ok_or(PairingError::NotFound("pairing"))?
-                .pairing,
-        },
+                .pairing;
+            db.note_ends_told(tablet_id, now)?;
+            PairingCodeStatus::Paired { pairing }
+        }
     })
+}
+
+/// Every request a tablet makes proves it read the answers before it: the pairings whose end
+/// an earlier answer told it are acknowledged now (visits under them that claim to end later
+/// were made after the tablet knew, and are refused).
+pub fn tablet_request(
+    db: &dyn Storage,
+    tablet_id: i64,
+    now: Timestamp,
+) -> Result<(), StorageError> {
+    db.acknowledge_told_ends(tablet_id, now)
+}
+
+/// The tablet's latest pairing, as the answer that tells the tablet about it: the pairings that
+/// have ended by now count as told.
+pub fn status(
+    db: &dyn Storage,
+    tablet_id: i64,
+    now: Timestamp,
+) -> Result<PairingStatus, StorageError> {
+    let status = db.tablet_pairing_status(tablet_id, now)?;
+    db.note_ends_told(tablet_id, now)?;
+    Ok(status)
 }
 
 /// The specialist's employee id; other roles do not pair.
@@ -134,7 +163,12 @@ pub fn pair(
         StorageError::NotFound(what) => PairingError::NotFound(what),
         other => PairingError::Storage(other),
     })?;
-    tracing::info!(pairing = %pairing.id, employee_id, "tablet paired");
+    tracing::info!(
+        pairing = %pairing.id,
+        employee_id,
+        ended_elsewhere = pairing.ended_elsewhere.len(),
+        "tablet paired"
+    );
     Ok(pairing)
 }
 
@@ -181,5 +215,5 @@ pub fn end_own_pairing(
         db.end_pairing(pairing.id, PairingEndReason::EndedByStaff, now)?;
         tracing::info!(pairing = %pairing.id, tablet_id, "pairing ended from the tablet");
     }
-    Ok(db.tablet_pairing_status(tablet_id, now)?)
+    Ok(status(db, tablet_id, now)?)
 }

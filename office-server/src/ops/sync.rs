@@ -8,7 +8,8 @@ use jiff::Timestamp;
 use shared_model::{MAX_SYNC_BATCH, SyncBatch, SyncResponse, VisitAck};
 
 use super::tablets::{EnrolmentError, check_device_text};
-use crate::domain::{acceptance, alerts};
+use crate::domain::acceptance::{self, Acceptance};
+use crate::domain::alerts;
 use crate::live::{LiveEvent, LiveHub};
 use crate::storage::{Alert, AlertRule, IngestBatch, NewAlert, Storage, StorageError};
 
@@ -18,15 +19,34 @@ pub enum SyncError {
     TooManyVisits(usize),
     #[error("{0}")]
     BadHealth(String),
+    #[error("the server's disk is full; nothing of this sync was kept, send it again later")]
+    StorageFull,
     #[error(transparent)]
-    Storage(#[from] StorageError),
+    Storage(StorageError),
+}
+
+impl From<StorageError> for SyncError {
+    fn from(error: StorageError) -> Self {
+        if error.is_disk_full() {
+            SyncError::StorageFull
+        } else {
+            SyncError::Storage(error)
+        }
+    }
+}
+
+/// The rules a sync is judged by, from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules {
+    pub acceptance: Acceptance,
+    pub alert: AlertRule,
 }
 
 /// Stores a sync and answers it. Every stored visit is durable before the answer exists.
 pub fn sync(
     db: &dyn Storage,
     live: &LiveHub,
-    rule: &AlertRule,
+    rules: &Rules,
     tablet_id: i64,
     batch: &SyncBatch,
     received_at: Timestamp,
@@ -53,9 +73,9 @@ pub fn sync(
             health: &batch.health,
             visits: &batch.visits,
         },
-        &acceptance::judge,
+        &|facts| acceptance::judge(facts, &rules.acceptance),
     )?;
-    let pairing = db.tablet_pairing_status(tablet_id, received_at)?;
+    let pairing = super::pairing::status(db, tablet_id, received_at)?;
 
     // Each employee's latest newly rated visit closes the window the alert rule looks at.
     let mut latest: BTreeMap<i64, Timestamp> = BTreeMap::new();
@@ -65,7 +85,7 @@ pub fn sync(
     }
     let mut raised = Vec::new();
     for (employee_id, window_end) in latest {
-        if let Some(alert) = check_alert(db, rule, employee_id, window_end)? {
+        if let Some(alert) = check_alert(db, &rules.alert, employee_id, window_end)? {
             raised.push(alert);
         }
     }

@@ -1,13 +1,16 @@
 //! Tablets: enrolment (the tablet asks, an administrator approves, the tablet collects its
 //! credential), renaming, revocation, and which tablets have gone silent.
 
+use std::net::IpAddr;
+
 use jiff::{SignedDuration, Timestamp};
 use shared_model::{EnrolmentRequest, EnrolmentStarted, EnrolmentStatus};
 use uuid::Uuid;
 
-use crate::auth::{random_token, token_digest};
+use super::audit;
+use crate::auth::{KeyedThrottle, random_token, token_digest};
 use crate::domain::{EnrolmentCode, TabletName};
-use crate::storage::{EnrolmentState, NewEnrolment, Storage, StorageError};
+use crate::storage::{AuditAction, EnrolmentState, NewEnrolment, Storage, StorageError};
 
 /// How long a tablet shows its enrolment code.
 pub const ENROLMENT_CODE_LIFETIME: SignedDuration = SignedDuration::from_hours(1);
@@ -20,7 +23,11 @@ pub const MAX_DEVICE_TEXT: usize = 200;
 pub enum EnrolmentError {
     #[error("{field} is longer than {MAX_DEVICE_TEXT} characters")]
     TextTooLong { field: &'static str },
-    #[error("no free code after {CODE_ATTEMPTS} draws")]
+    #[error("too many enrolments from this address; try again in a minute")]
+    Throttled,
+    #[error("{0} enrolments are already waiting for an administrator; try again later")]
+    TooManyWaiting(u32),
+    #[error("no free code after {CODE_ATTEMPTS} draws: the code space is full; try again later")]
     NoFreeCode,
     #[error("enrolment not found")]
     NotFound,
@@ -49,14 +56,29 @@ pub fn with_fresh_code<const N: usize, T>(
     Ok(None)
 }
 
+/// Who may start an enrolment: it needs no credential, so it is held per address and in number.
+pub struct EnrolmentGate<'a> {
+    pub throttle: &'a KeyedThrottle<IpAddr>,
+    pub client: IpAddr,
+    pub max_waiting: u32,
+}
+
 /// A tablet asks to be enrolled; it shows the code until an administrator approves it.
 pub fn start_enrolment(
     db: &dyn Storage,
+    gate: &EnrolmentGate<'_>,
     request: &EnrolmentRequest,
     now: Timestamp,
 ) -> Result<EnrolmentStarted, EnrolmentError> {
     check_device_text("app_version", &request.app_version)?;
     check_device_text("device_description", &request.device_description)?;
+    if !gate.throttle.attempt(&gate.client) {
+        return Err(EnrolmentError::Throttled);
+    }
+    let waiting = db.open_enrolments(now)?;
+    if waiting >= gate.max_waiting {
+        return Err(EnrolmentError::TooManyWaiting(waiting));
+    }
     let id = Uuid::new_v4();
     let expires_at = now + ENROLMENT_CODE_LIFETIME;
     let code = with_fresh_code(|code: &EnrolmentCode| {
@@ -114,25 +136,43 @@ pub enum ApproveError {
         "no open enrolment has this code (it may have expired: restart enrolment on the tablet)"
     )]
     UnknownCode,
+    #[error("no revoked tablet has this id")]
+    NotRevoked,
     #[error(transparent)]
     Storage(StorageError),
 }
 
-/// An administrator approves the enrolment whose code the tablet shows; returns the tablet id.
+/// An administrator approves the enrolment whose code the tablet shows — as a new tablet, or
+/// (`readmit`) as a revoked one again, under its own id, so that the visits it kept queued
+/// while revoked are accepted under their pairings. Returns the tablet id.
 pub fn approve_enrolment(
     db: &dyn Storage,
     code: &EnrolmentCode,
     name: &TabletName,
+    readmit: Option<i64>,
     by: i64,
     now: Timestamp,
 ) -> Result<i64, ApproveError> {
     let id = db
-        .approve_enrolment(code.as_str(), name.as_str(), now)
+        .approve_enrolment(code.as_str(), name.as_str(), readmit, now)
         .map_err(|error| match error {
+            StorageError::NotFound("revoked tablet") => ApproveError::NotRevoked,
             StorageError::NotFound(_) => ApproveError::UnknownCode,
             other => ApproveError::Storage(other),
         })?;
-    tracing::info!(tablet_id = id, by, "tablet enrolment approved");
+    tracing::info!(
+        tablet_id = id,
+        by,
+        readmitted = readmit.is_some(),
+        "tablet enrolment approved"
+    );
+    let action = if readmit.is_some() {
+        AuditAction::TabletReadmit
+    } else {
+        AuditAction::TabletApprove
+    };
+    audit::changed(db, Some(by), action, format!("планшет #{id}: «{name}»"))
+        .map_err(ApproveError::Storage)?;
     Ok(id)
 }
 
@@ -162,6 +202,12 @@ pub fn revoke_tablet(
 ) -> Result<(), TabletError> {
     db.revoke_tablet(tablet_id, now)?;
     tracing::info!(tablet_id, by, "tablet revoked");
+    audit::changed(
+        db,
+        Some(by),
+        AuditAction::TabletRevoke,
+        format!("планшет #{tablet_id}"),
+    )?;
     Ok(())
 }
 
@@ -173,5 +219,11 @@ pub fn rename_tablet(
 ) -> Result<(), TabletError> {
     db.rename_tablet(tablet_id, name.as_str())?;
     tracing::info!(tablet_id, by, "tablet renamed");
+    audit::changed(
+        db,
+        Some(by),
+        AuditAction::TabletRename,
+        format!("планшет #{tablet_id}: «{name}»"),
+    )?;
     Ok(())
 }

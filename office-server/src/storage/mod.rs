@@ -42,6 +42,20 @@ pub enum StorageError {
     Corrupt(String),
 }
 
+impl StorageError {
+    /// Whether the database could not grow: the disk (or its quota) is full.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            StorageError::Database(error) => matches!(
+                error.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DiskFull)
+            ),
+            StorageError::Io(error) => error.kind() == std::io::ErrorKind::StorageFull,
+            _ => false,
+        }
+    }
+}
+
 impl From<sqlite_db::BadInstant> for StorageError {
     fn from(error: sqlite_db::BadInstant) -> Self {
         StorageError::Corrupt(error.to_string())
@@ -120,13 +134,17 @@ pub trait AccountStore: Send + Sync + 'static {
 /// Tablets, their enrolment and credential, and their pairings to specialists.
 pub trait TabletStore: Send + Sync + 'static {
     fn create_enrolment(&self, enrolment: &NewEnrolment) -> StorageResult<()>;
-    /// Approves the open enrolment with this code and creates its tablet.
+    /// Approves the open enrolment with this code: a new tablet, or — `readmit` — a revoked
+    /// tablet again, under its own id (its pairings and queued visits stay its own).
     fn approve_enrolment(
         &self,
         code: &str,
         tablet_name: &str,
+        readmit: Option<i64>,
         now: Timestamp,
     ) -> StorageResult<i64>;
+    /// Enrolments waiting for an administrator.
+    fn open_enrolments(&self, now: Timestamp) -> StorageResult<u32>;
     fn enrolment_state(&self, id: Uuid, now: Timestamp) -> StorageResult<Option<EnrolmentState>>;
     /// Sets a fresh credential for an approved tablet that has not used one yet.
     fn issue_tablet_token(&self, tablet_id: i64, token_hash: &[u8; 32]) -> StorageResult<()>;
@@ -141,6 +159,7 @@ pub trait TabletStore: Send + Sync + 'static {
     fn rename_tablet(&self, id: i64, name: &str) -> StorageResult<()>;
     fn tablets(&self) -> StorageResult<Vec<TabletInfo>>;
 
+    /// A new pairing code for the tablet; it replaces the tablet's codes not yet entered.
     fn create_pairing_request(&self, request: &NewPairingRequest) -> StorageResult<()>;
     fn pairing_request_state(
         &self,
@@ -148,7 +167,8 @@ pub trait TabletStore: Send + Sync + 'static {
         tablet_id: i64,
         now: Timestamp,
     ) -> StorageResult<Option<PairingRequestState>>;
-    /// Pairs the tablet that shows `code` to the employee, ending the tablet's previous pairing.
+    /// Pairs the tablet that shows `code` to the employee, ending the tablet's previous pairing
+    /// and the employee's pairings on other tablets (named in `ended_elsewhere`).
     fn claim_pairing_code(&self, claim: &PairingClaim) -> StorageResult<shared_model::Pairing>;
     fn pairing(&self, id: Uuid) -> StorageResult<Option<PairingRecord>>;
     fn tablet_pairing_status(&self, tablet_id: i64, now: Timestamp)
@@ -158,6 +178,10 @@ pub trait TabletStore: Send + Sync + 'static {
         employee_id: i64,
         now: Timestamp,
     ) -> StorageResult<Vec<shared_model::Pairing>>;
+    /// The tablet's pairings whose end it was told before `at` are acknowledged at `at`.
+    fn acknowledge_told_ends(&self, tablet_id: i64, at: Timestamp) -> StorageResult<()>;
+    /// The tablet's pairings that have ended by `at`, and were not yet told, are told at `at`.
+    fn note_ends_told(&self, tablet_id: i64, at: Timestamp) -> StorageResult<()>;
     /// `false` when the pairing had already ended.
     fn end_pairing(
         &self,
@@ -243,6 +267,10 @@ pub trait RecordingStore: Send + Sync + 'static {
         now: Timestamp,
     ) -> StorageResult<()>;
     fn abandon_recording_upload(&self, visit_id: Uuid) -> StorageResult<()>;
+    /// Bytes the tablet has declared for its unfinished uploads, `except` one of them.
+    fn unfinished_upload_bytes(&self, tablet_id: i64, except: Uuid) -> StorageResult<u64>;
+    /// Unfinished uploads begun before `before`.
+    fn uploads_begun_before(&self, before: Timestamp) -> StorageResult<Vec<Uuid>>;
     fn complete_recording(&self, visit_id: Uuid, recording: &StoredRecording) -> StorageResult<()>;
     fn recording(&self, visit_id: Uuid) -> StorageResult<Option<StoredRecording>>;
     /// The visits with a stored recording row, purged or not.

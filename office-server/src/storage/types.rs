@@ -276,36 +276,61 @@ pub struct BadVisitQuery {
     pub offset: u32,
 }
 
+/// What an audit entry records: a look at personal data (a recording, a report), or a change
+/// an administrator made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuditAction {
     Play,
     Download,
     Export,
+    DirectoryChange,
+    AccountCreate,
+    PasswordReset,
+    TabletApprove,
+    TabletReadmit,
+    TabletRename,
+    TabletRevoke,
 }
 
 impl AuditAction {
+    pub const ALL: [AuditAction; 10] = [
+        AuditAction::Play,
+        AuditAction::Download,
+        AuditAction::Export,
+        AuditAction::DirectoryChange,
+        AuditAction::AccountCreate,
+        AuditAction::PasswordReset,
+        AuditAction::TabletApprove,
+        AuditAction::TabletReadmit,
+        AuditAction::TabletRename,
+        AuditAction::TabletRevoke,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             AuditAction::Play => "play",
             AuditAction::Download => "download",
             AuditAction::Export => "export",
+            AuditAction::DirectoryChange => "directory_change",
+            AuditAction::AccountCreate => "account_create",
+            AuditAction::PasswordReset => "password_reset",
+            AuditAction::TabletApprove => "tablet_approve",
+            AuditAction::TabletReadmit => "tablet_readmit",
+            AuditAction::TabletRename => "tablet_rename",
+            AuditAction::TabletRevoke => "tablet_revoke",
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "play" => Some(AuditAction::Play),
-            "download" => Some(AuditAction::Download),
-            "export" => Some(AuditAction::Export),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|action| action.as_str() == text)
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEvent {
     pub at: Timestamp,
-    pub account_id: i64,
+    /// Who; `None` for the server's command line.
+    pub account_id: Option<i64>,
     pub action: AuditAction,
     pub visit_id: Option<Uuid>,
     pub session_tag: String,
@@ -316,6 +341,7 @@ pub struct AuditEvent {
 pub struct AuditEntry {
     pub id: i64,
     pub at: Timestamp,
+    /// Empty for the server's command line.
     pub account_login: String,
     pub account_name: String,
     pub action: AuditAction,

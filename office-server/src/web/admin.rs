@@ -660,6 +660,8 @@ struct TabletsPage {
     error: Option<FormError>,
     draft_code: String,
     draft_name: String,
+    /// Revoked tablets an enrolment may bring back: id and name.
+    revoked: Vec<(i64, String)>,
 }
 
 impl TabletsPage {
@@ -745,6 +747,11 @@ async fn tablets_response(
         error,
         draft_code: draft.0,
         draft_name: draft.1,
+        revoked: tablets
+            .iter()
+            .filter(|tablet| tablet.revoked_at.is_some())
+            .map(|tablet| (tablet.id, tablet.name.clone()))
+            .collect(),
     };
     Ok((status, html(&page)).into_response())
 }
@@ -783,6 +790,9 @@ pub struct EnrolForm {
     code: String,
     #[serde(default)]
     name: String,
+    /// A revoked tablet's id: this enrolment brings it back as the same tablet.
+    #[serde(default)]
+    readmit: String,
 }
 
 pub async fn approve_enrolment(
@@ -802,9 +812,13 @@ pub async fn approve_enrolment(
         .and_then(|code| {
             let name =
                 TabletName::parse(&fields.name).map_err(|_| t.tablets_name_required.to_string())?;
-            Ok((code, name))
+            let readmit = match fields.readmit.trim() {
+                "" => None,
+                id => Some(parse_id(id).ok_or_else(|| t.tablets_not_revoked.to_string())?),
+            };
+            Ok((code, name, readmit))
         });
-    let (code, name) = match parsed {
+    let (code, name, readmit) = match parsed {
         Ok(parsed) => parsed,
         Err(message) => {
             return tablets_refusal(
@@ -821,7 +835,14 @@ pub async fn approve_enrolment(
     let by = viewer.account.id;
     let approved = state
         .blocking(move |s| {
-            ops::tablets::approve_enrolment(s.storage.as_ref(), &code, &name, by, Timestamp::now())
+            ops::tablets::approve_enrolment(
+                s.storage.as_ref(),
+                &code,
+                &name,
+                readmit,
+                by,
+                Timestamp::now(),
+            )
         })
         .await?;
     match approved {
@@ -833,6 +854,17 @@ pub async fn approve_enrolment(
                 StatusCode::NOT_FOUND,
                 "enrol",
                 t.tablets_unknown_code,
+                draft,
+            )
+            .await
+        }
+        Err(ApproveError::NotRevoked) => {
+            tablets_refusal(
+                &state,
+                &viewer,
+                StatusCode::NOT_FOUND,
+                "enrol",
+                t.tablets_not_revoked,
                 draft,
             )
             .await
@@ -935,11 +967,22 @@ pub async fn audit_page(
             .iter()
             .map(|entry| AuditRow {
                 at: local_time(&state.zone, entry.at),
-                who: format!("{} ({})", entry.account_name, entry.account_login),
+                who: if entry.account_login.is_empty() {
+                    t.audit_command_line.to_string()
+                } else {
+                    format!("{} ({})", entry.account_name, entry.account_login)
+                },
                 action: match entry.action {
                     AuditAction::Play => t.audit_play,
                     AuditAction::Download => t.audit_download,
                     AuditAction::Export => t.audit_export,
+                    AuditAction::DirectoryChange => t.audit_directory_change,
+                    AuditAction::AccountCreate => t.audit_account_create,
+                    AuditAction::PasswordReset => t.audit_password_reset,
+                    AuditAction::TabletApprove => t.audit_tablet_approve,
+                    AuditAction::TabletReadmit => t.audit_tablet_readmit,
+                    AuditAction::TabletRename => t.audit_tablet_rename,
+                    AuditAction::TabletRevoke => t.audit_tablet_revoke,
                 },
                 object: match entry.visit_id {
                     Some(visit) => format!("{} · {visit}", entry.detail),

@@ -356,7 +356,7 @@ pub async fn recording(
     ) {
         let event = AuditEvent {
             at: Timestamp::now(),
-            account_id: viewer.account.id,
+            account_id: Some(viewer.account.id),
             action: if download {
                 AuditAction::Download
             } else {

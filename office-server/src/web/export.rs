@@ -234,7 +234,7 @@ pub async fn export(
         .map_err(|e| PageError::internal(anyhow::anyhow!("cannot write the report: {e}")))?;
     let event = AuditEvent {
         at: now,
-        account_id: viewer.account.id,
+        account_id: Some(viewer.account.id),
         action: AuditAction::Export,
         visit_id: None,
         session_tag: viewer.session_tag.clone(),

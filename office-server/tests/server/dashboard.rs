@@ -169,12 +169,18 @@ async fn tabs_show_averages_to_four_decimals_and_reports_have_the_same_numbers()
     let mut visits: Vec<Visit> = Vec::new();
     for (count, rating) in [(5, Rating::Good), (7, Rating::Medium), (4, Rating::Bad)] {
         for _ in 0..count {
-            let mut visit = visit_at(&pairing, now, Some(rating));
+            // A millisecond apart: a tablet's visits never share an instant.
+            let at = now + SignedDuration::from_millis(visits.len() as i64);
+            let mut visit = visit_at(&pairing, at, Some(rating));
             visit.has_recording = false;
             visits.push(visit);
         }
     }
-    visits.push(visit_at(&pairing, now, None));
+    visits.push(visit_at(
+        &pairing,
+        now + SignedDuration::from_millis(visits.len() as i64),
+        None,
+    ));
     sync_ok(&tablet.sync(&visits).await);
     let employee = pairing.employee.name.clone();
 

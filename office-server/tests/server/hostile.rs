@@ -1033,3 +1033,569 @@ async fn the_openapi_document_covers_every_json_route() {
     }
     app.stop().await;
 }
+
+// --- Part 2: what a tablet may claim -----------------------------------------------------------
+
+/// The rejection reason of each visit of a sync.
+fn reasons(response: &shared_model::SyncResponse) -> Vec<String> {
+    response
+        .results
+        .iter()
+        .map(|ack| match &ack.outcome {
+            shared_model::VisitOutcome::Rejected { reason, .. } => format!("{reason:?}"),
+            other => format!("{other:?}"),
+        })
+        .collect()
+}
+
+/// 1. Under a pairing the specialist ended, a tablet may still deliver what it rated offline,
+/// but not visits dated before the pairing, in the future, after it was told the pairing had
+/// ended, or overlapping its own; and twenty forged «Плохо» raise no alert.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn visits_a_tablet_could_not_have_rated_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    // A one-second slack, so that "after it knew" is a moment this test can wait past.
+    config.tablets.clock_slack_secs = 1;
+    let app = spawn_with_config(config, true).await;
+    let admin = app.admin().await;
+    let tablet = app.enrol_tablet(&admin, "desk 1").await;
+    let specialist = app.specialist(&admin, app.employee_of(ACCOUNTING, 0)).await;
+    let pairing = app.pair(&tablet, &specialist).await;
+    let ended = specialist
+        .post(app.url(&format!("/api/pairings/{}/end", pairing.id)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), StatusCode::NO_CONTENT);
+
+    // The tablet did not know: what it rated before now arrives, the sync tells it the end.
+    let offline = visit_at(&pairing, jiff::Timestamp::now(), Some(Rating::Good));
+    let dated = |at: &str| {
+        let ended_at: jiff::Timestamp = at.parse().unwrap();
+        visit_at(&pairing, ended_at, Some(Rating::Bad))
+    };
+    let overlapping = shared_model::Visit {
+        id: uuid::Uuid::now_v7(),
+        ..offline.clone()
+    };
+    let response = tablet
+        .sync(&[
+            offline.clone(),
+            dated("2001-03-01T10:00:00Z"),
+            dated("2099-03-01T10:00:00Z"),
+            dated("9999-03-01T10:00:00Z"),
+            overlapping,
+        ])
+        .await;
+    assert_eq!(
+        reasons(&response),
+        [
+            "Stored",
+            "BeforePairing",
+            "InTheFuture",
+            "InTheFuture",
+            "Overlapping"
+        ]
+    );
+    assert!(matches!(
+        response.pairing,
+        shared_model::PairingStatus::Ended { .. }
+    ));
+    // Its next request shows it read that answer; visits it claims to have made after that
+    // moment were made knowing, and are refused — twenty «Плохо» among them, with no alert.
+    tablet.sync(&[]).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let forged: Vec<_> = (0..20)
+        .map(|i| {
+            let mut v = visit_at(
+                &pairing,
+                jiff::Timestamp::now() - jiff::SignedDuration::from_millis(i * 20),
+                Some(Rating::Bad),
+            );
+            v.started_at = v.ended_at - jiff::SignedDuration::from_millis(10);
+            v
+        })
+        .collect();
+    let response = tablet.sync(&forged).await;
+    assert!(
+        reasons(&response).iter().all(|r| r == "AfterPairingEnded"),
+        "{:?}",
+        reasons(&response)
+    );
+    let alerts = app
+        .storage()
+        .alerts(&Default::default(), false, 10)
+        .unwrap();
+    assert!(alerts.is_empty(), "{alerts:?}");
+    assert_eq!(app.stored_visit_ids(tablet.id), vec![offline.id]);
+
+    // A tablet that speaks protocol 1 reads the new reasons as an invalid interval.
+    let old = tablet
+        .client
+        .post(app.url("/api/tablet/sync"))
+        .header(shared_model::PROTOCOL_HEADER, 1)
+        .bearer_auth(&tablet.token)
+        .json(&batch(
+            jiff::Timestamp::now(),
+            &[dated("2001-03-01T10:00:00Z")],
+        ))
+        .send()
+        .await
+        .unwrap();
+    let old: Value = old.json().await.unwrap();
+    assert_eq!(old["results"][0]["reason"], "invalid_interval", "{old}");
+    assert_eq!(old["pairing"]["reason"], "ended_by_staff", "{old}");
+    app.stop().await;
+}
+
+/// 5. A visit id another tablet sent is that tablet's: resending it confirms nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_tablets_visit_is_a_conflict_not_a_confirmation() {
+    let app = spawn_app().await;
+    let (first, pairing) = app.paired_tablet("desk 1", 0).await;
+    let (second, _) = app.paired_tablet("desk 2", 1).await;
+    let visit = visit(&pairing, Some(Rating::Good));
+    assert_eq!(
+        reasons(&first.sync(std::slice::from_ref(&visit)).await),
+        ["Stored"]
+    );
+    assert_eq!(
+        reasons(&first.sync(std::slice::from_ref(&visit)).await),
+        ["AlreadyStored"]
+    );
+    assert_eq!(
+        reasons(&second.sync(std::slice::from_ref(&visit)).await),
+        ["Conflict"]
+    );
+    app.stop().await;
+}
+
+/// 2. One open pairing code per tablet; enrolment throttled per address and capped in number;
+/// a specialist works at one tablet at a time, and both tablets are told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codes_cannot_be_hoarded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.throttle.enrolment_per_address = 4;
+    config.tablets.max_open_enrolments = 6;
+    let app = spawn_with_config(config, true).await;
+    let admin = app.admin().await;
+    let tablet = app.enrol_tablet(&admin, "desk 1").await;
+    let specialist = app.specialist(&admin, app.employee_of(ACCOUNTING, 0)).await;
+    // A tablet asks for fifty codes: only the last is open.
+    let mut codes = Vec::new();
+    for _ in 0..50 {
+        let issued: Value = tablet
+            .post("/api/tablet/pairing-codes")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        codes.push(issued["code"].as_str().unwrap().to_string());
+    }
+    let enter = async |code: &str| {
+        specialist
+            .post(app.url("/api/pairings"))
+            .json(&json!({ "code": code }))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    for old in &codes[45..49] {
+        if old != &codes[49] {
+            assert_eq!(
+                enter(old).await,
+                StatusCode::NOT_FOUND,
+                "an old code still open"
+            );
+        }
+    }
+    assert_eq!(enter(&codes[49]).await, StatusCode::OK);
+
+    // Enrolment needs no credential: so many a minute per address, so many waiting at once.
+    let client = Client::new();
+    let enrol = async |from: &str| {
+        client
+            .post(app.url("/api/tablet/enrolments"))
+            .header(
+                shared_model::PROTOCOL_HEADER,
+                shared_model::PROTOCOL_VERSION,
+            )
+            .header("x-forwarded-for", from)
+            .json(&json!({ "app_version": "1", "device_description": "x" }))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    // One enrolment was made above (desk 1), so three more from this address pass.
+    let statuses: Vec<StatusCode> =
+        futures_util::future::join_all((0..4).map(|_| enrol("x"))).await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+        3,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    app.stop().await;
+
+    // The cap in number, from many addresses (behind a trusted proxy): a clear 503.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.tablets.max_open_enrolments = 3;
+    config.trusted_proxies = vec!["127.0.0.1".into()];
+    let app = spawn_with_config(config, true).await;
+    let client = Client::new();
+    let mut refused = None;
+    for n in 0..5 {
+        let response = client
+            .post(app.url("/api/tablet/enrolments"))
+            .header(
+                shared_model::PROTOCOL_HEADER,
+                shared_model::PROTOCOL_VERSION,
+            )
+            .header("x-forwarded-for", format!("203.0.113.{n}"))
+            .json(&json!({ "app_version": "1", "device_description": "x" }))
+            .send()
+            .await
+            .unwrap();
+        if response.status() != StatusCode::OK {
+            refused = Some((n, error_code(response).await));
+            break;
+        }
+    }
+    assert_eq!(
+        refused,
+        Some((
+            3,
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable".to_string())
+        ))
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_specialist_works_at_one_tablet_and_both_are_told() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let first = app.enrol_tablet(&admin, "Окно 1").await;
+    let second = app.enrol_tablet(&admin, "Окно 2").await;
+    let specialist = app.specialist(&admin, app.employee_of(ACCOUNTING, 0)).await;
+    let old = app.pair(&first, &specialist).await;
+    let new = app.pair(&second, &specialist).await;
+    assert_eq!(new.ended_elsewhere, ["Окно 1"]);
+    let status: Value = first
+        .get("/api/tablet/pairing")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["state"], "ended", "{status}");
+    assert_eq!(status["pairing_id"], old.id.to_string());
+    assert_eq!(status["reason"], "moved_to_another_tablet");
+    let mine: Vec<Value> = specialist
+        .get(app.url("/api/pairings"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    app.stop().await;
+}
+
+/// 3. Abandoned uploads are deleted in time; a tablet may hold only so much unfinished; below
+/// the free-space floor no upload is taken, while visits still sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unfinished_uploads_are_bounded_in_time_size_and_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.uploads.abandoned_after_secs = 2;
+    config.uploads.check_secs = 1;
+    config.uploads.max_unfinished_bytes_per_tablet = RECORDING.len() as u64 * 3 / 2;
+    let app = spawn_with_config(config, true).await;
+    let (tablet, pairing) = app.paired_tablet("desk 1", 0).await;
+    let first = visit(&pairing, Some(Rating::Bad));
+    let mut second = visit(&pairing, Some(Rating::Bad));
+    second.started_at = first.ended_at + jiff::SignedDuration::from_secs(5);
+    second.ended_at = second.started_at + jiff::SignedDuration::from_secs(60);
+    tablet.sync(&[first.clone(), second.clone()]).await;
+    let chunk = async |visit: &shared_model::Visit| {
+        tablet
+            .post(&format!("/api/tablet/visits/{}/recording", visit.id))
+            .header(shared_model::RECORDING_SIZE_HEADER, RECORDING.len())
+            .header(shared_model::RECORDING_SHA256_HEADER, sha256_hex(RECORDING))
+            .header(shared_model::RECORDING_OFFSET_HEADER, 0)
+            .body(RECORDING[..1000].to_vec())
+            .send()
+            .await
+            .unwrap()
+    };
+    assert_eq!(chunk(&first).await.status(), StatusCode::OK);
+    let partial = app
+        .recordings_dir()
+        .join("incoming")
+        .join(format!("{}.part", first.id));
+    assert!(partial.is_file());
+    // A second unfinished one would pass what the tablet may hold.
+    let (status, code) = error_code(chunk(&second).await).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::CONFLICT, "too_much_unfinished")
+    );
+    // Left alone, the first goes: its row and its bytes.
+    let gone = wait_until_async(Duration::from_secs(8), async || {
+        !partial.exists() && app.storage().recording_upload(first.id).unwrap().is_none()
+    })
+    .await;
+    assert!(gone, "the abandoned upload is still there");
+    // Then the second fits.
+    assert_eq!(chunk(&second).await.status(), StatusCode::OK);
+    app.stop().await;
+
+    // Below the free-space floor: no upload, but visits sync.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.uploads.min_free_bytes = u64::MAX / 4;
+    let app = spawn_with_config(config, true).await;
+    let (tablet, pairing) = app.paired_tablet("desk 1", 0).await;
+    let bad = visit(&pairing, Some(Rating::Bad));
+    assert_eq!(
+        reasons(&tablet.sync(std::slice::from_ref(&bad)).await),
+        ["Stored"]
+    );
+    let response = tablet
+        .post(&format!("/api/tablet/visits/{}/recording", bad.id))
+        .header(shared_model::RECORDING_SIZE_HEADER, RECORDING.len())
+        .header(shared_model::RECORDING_SHA256_HEADER, sha256_hex(RECORDING))
+        .header(shared_model::RECORDING_OFFSET_HEADER, 0)
+        .body(RECORDING.to_vec())
+        .send()
+        .await
+        .unwrap();
+    let (status, code) = error_code(response).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage")
+    );
+    let later = visit(&pairing, Some(Rating::Good));
+    assert_eq!(reasons(&tablet.sync(&[later]).await), ["Stored"]);
+    app.stop().await;
+}
+
+/// 4. A full disk during a sync: 503, nothing acknowledged, nothing half-written; once there
+/// is room again the same batch is stored, each visit once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_during_ingest_acknowledges_nothing() {
+    let disk = test_support::disk::SmallDisk::mount(8);
+    let app = spawn_app_in(&disk.path, true).await;
+    let (tablet, pairing) = app.paired_tablet("desk 1", 0).await;
+    let visits: Vec<_> = (0..500)
+        .map(|i| {
+            visit_at(
+                &pairing,
+                jiff::Timestamp::now() - jiff::SignedDuration::from_mins(i * 2 + 1),
+                Some(Rating::Medium),
+            )
+        })
+        .map(|mut v| {
+            v.started_at = v.ended_at - jiff::SignedDuration::from_secs(30);
+            v
+        })
+        .collect();
+    let filler = test_support::disk::fill(&disk.path);
+    let response = tablet
+        .post("/api/tablet/sync")
+        .json(&batch(jiff::Timestamp::now(), &visits))
+        .send()
+        .await
+        .unwrap();
+    let (status, code) = error_code(response).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+    );
+    assert_eq!(app.visit_count(), 0, "something was kept");
+    std::fs::remove_file(&filler).unwrap();
+    let response = tablet.sync(&visits).await;
+    assert!(reasons(&response).iter().all(|r| r == "Stored"));
+    assert_eq!(app.visit_count(), 500);
+    app.stop().await;
+}
+
+/// 6. A revoked tablet enrolled again can be re-admitted as the same tablet: what it kept
+/// queued while revoked is accepted under its pairings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_readmitted_tablet_loses_nothing() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let (tablet, pairing) = app.paired_tablet("desk 1", 0).await;
+    let queued = visit(&pairing, Some(Rating::Good));
+    app.revoke_tablet(tablet.id).await;
+    assert_eq!(
+        tablet
+            .post("/api/tablet/sync")
+            .json(&batch(jiff::Timestamp::now(), &[]))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // It enrols again; the administrator says it is the same tablet.
+    let started: Value = Client::new()
+        .post(app.url("/api/tablet/enrolments"))
+        .header(
+            shared_model::PROTOCOL_HEADER,
+            shared_model::PROTOCOL_VERSION,
+        )
+        .json(&json!({ "app_version": "1", "device_description": "the same tablet" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let approved = admin
+        .post(app.url("/api/admin/enrolments"))
+        .json(&json!({ "code": started["code"], "name": "desk 1", "readmit_tablet_id": tablet.id }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approved.status(), StatusCode::CREATED);
+    let created: Value = approved.json().await.unwrap();
+    assert_eq!(created["id"], tablet.id);
+    let status: Value = Client::new()
+        .get(app.url(&format!(
+            "/api/tablet/enrolments/{}",
+            started["enrolment_id"].as_str().unwrap()
+        )))
+        .header(
+            shared_model::PROTOCOL_HEADER,
+            shared_model::PROTOCOL_VERSION,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let back = Tablet {
+        token: status["device_token"].as_str().unwrap().to_string(),
+        ..tablet
+    };
+    assert_eq!(
+        reasons(&back.sync(std::slice::from_ref(&queued)).await),
+        ["Stored"]
+    );
+    // A tablet that is not revoked cannot be taken over this way.
+    let (other, _) = app.paired_tablet("desk 2", 1).await;
+    let started: Value = Client::new()
+        .post(app.url("/api/tablet/enrolments"))
+        .header(
+            shared_model::PROTOCOL_HEADER,
+            shared_model::PROTOCOL_VERSION,
+        )
+        .json(&json!({ "app_version": "1", "device_description": "impostor" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let refused = admin
+        .post(app.url("/api/admin/enrolments"))
+        .json(&json!({ "code": started["code"], "name": "x", "readmit_tablet_id": other.id }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+    app.stop().await;
+}
+
+/// 8. Every change an administrator makes is in the audit log, with who.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_change_an_administrator_makes_is_audited() {
+    let app = spawn_app().await;
+    let (web, csrf) = web_login(&app, ADMIN_LOGIN, ADMIN_PASSWORD).await;
+    let post = async |path: &str, fields: &[(&str, &str)]| {
+        let mut form: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
+        form.extend_from_slice(fields);
+        let response = web.post(app.url(path)).form(&form).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path}");
+    };
+    post("/admin/departments", &[("name", "Новый департамент")]).await;
+    post(
+        "/admin/accounts",
+        &[
+            ("login", "new.observer"),
+            ("display_name", "Наблюдатель"),
+            ("password", "long enough password"),
+            ("role", "observer"),
+        ],
+    )
+    .await;
+    let observer = app
+        .storage()
+        .accounts()
+        .unwrap()
+        .into_iter()
+        .find(|a| a.account.login == "new.observer")
+        .unwrap()
+        .account
+        .id;
+    post(
+        &format!("/admin/accounts/{observer}/password"),
+        &[("password", "another long password")],
+    )
+    .await;
+    let json_admin = app.admin().await;
+    let tablet = app.enrol_tablet(&json_admin, "desk 1").await;
+    post(
+        &format!("/admin/tablets/{}/rename", tablet.id),
+        &[("name", "Окно 9")],
+    )
+    .await;
+    post(&format!("/admin/tablets/{}/revoke", tablet.id), &[]).await;
+    let log = app.storage().audit_log(100, None).unwrap();
+    for action in [
+        "directory_change",
+        "account_create",
+        "password_reset",
+        "tablet_approve",
+        "tablet_rename",
+        "tablet_revoke",
+    ] {
+        let entry = log
+            .iter()
+            .find(|e| e.action.as_str() == action)
+            .unwrap_or_else(|| panic!("no {action} in the audit log: {log:?}"));
+        assert_eq!(entry.account_login, ADMIN_LOGIN, "{action}");
+    }
+    // The administrator created by the command line is there too, done by the command line.
+    assert!(
+        log.iter()
+            .any(|e| e.action.as_str() == "account_create" && e.account_login.is_empty())
+    );
+    // And the audit page shows them.
+    let page = web
+        .get(app.url("/admin/audit"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Отзыв планшета"), "{page}");
+    app.stop().await;
+}

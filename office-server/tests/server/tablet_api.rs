@@ -308,7 +308,7 @@ async fn sync_stores_each_visit_once_and_judges_each_item() {
 
     // Item-level refusals, each with its reason.
     let mut backwards = visit(&pairing, Some(Rating::Good));
-    std::mem::swap(&mut backwards.started_at, &mut backwards.ended_at);
+    backwards.started_at = backwards.ended_at + SignedDuration::from_mins(10);
     let mut claims_audio = visit(&pairing, Some(Rating::Good));
     claims_audio.has_recording = true;
     let mut foreign_service = visit(&pairing, Some(Rating::Good));

@@ -34,7 +34,7 @@ impl AuditStore for SqliteStorage {
         let conn = self.reader()?;
         let mut stmt = conn.prepare_cached(
             "SELECT l.id, l.at, a.login, a.display_name, l.action, l.visit_id, l.detail
-             FROM audit_log l JOIN accounts a ON a.id = l.account_id
+             FROM audit_log l LEFT JOIN accounts a ON a.id = l.account_id
              WHERE (?1 IS NULL OR l.id < ?1)
              ORDER BY l.id DESC LIMIT ?2",
         )?;
@@ -43,8 +43,8 @@ impl AuditStore for SqliteStorage {
                 Ok((
                     row.get::<_, i64>(0)?,
                     row.get::<_, i64>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, String>(3)?,
+                    row.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                    row.get::<_, Option<String>>(3)?.unwrap_or_default(),
                     row.get::<_, String>(4)?,
                     row.get::<_, Option<Uuid>>(5)?,
                     row.get::<_, String>(6)?,

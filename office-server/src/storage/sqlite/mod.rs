@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0002_dashboard.sql"),
     include_str!("../../../migrations/0003_normal_logins.sql"),
     include_str!("../../../migrations/0004_audit_deliveries.sql"),
+    include_str!("../../../migrations/0005_tablet_claims.sql"),
 ];
 
 /// How many read connections the pool keeps.

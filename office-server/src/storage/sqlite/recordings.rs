@@ -50,6 +50,27 @@ impl RecordingStore for SqliteStorage {
         })
     }
 
+    fn unfinished_upload_bytes(&self, tablet_id: i64, except: Uuid) -> StorageResult<u64> {
+        let conn = self.reader()?;
+        let bytes: i64 = conn
+            .prepare_cached(
+                "SELECT coalesce(sum(u.size_bytes), 0) FROM recording_uploads u
+                 JOIN visits v ON v.id = u.visit_id
+                 WHERE v.tablet_id = ?1 AND u.visit_id <> ?2",
+            )?
+            .query_row(params![tablet_id, except], |row| row.get(0))?;
+        Ok(u64::try_from(bytes).unwrap_or(0))
+    }
+
+    fn uploads_begun_before(&self, before: Timestamp) -> StorageResult<Vec<Uuid>> {
+        let conn = self.reader()?;
+        let ids = conn
+            .prepare_cached("SELECT visit_id FROM recording_uploads WHERE started_at < ?1")?
+            .query_map([ms(before)], |row| row.get(0))?
+            .collect::<rusqlite::Result<Vec<Uuid>>>()?;
+        Ok(ids)
+    }
+
     fn complete_recording(&self, visit_id: Uuid, recording: &StoredRecording) -> StorageResult<()> {
         self.write(|tx| {
             tx.execute(

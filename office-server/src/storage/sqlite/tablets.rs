@@ -58,6 +58,23 @@ fn load_pairing(conn: &Connection, id: Uuid) -> StorageResult<Option<PairingReco
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    // The specialist's pairings on other tablets that this one ended (at the moment it began).
+    let ended_elsewhere = conn
+        .prepare_cached(
+            "SELECT t.name FROM pairings p JOIN tablets t ON t.id = p.tablet_id
+             WHERE p.employee_id = ?1 AND p.tablet_id <> ?2 AND p.ended_at = ?3 AND p.end_reason = ?4
+             ORDER BY t.name",
+        )?
+        .query_map(
+            params![
+                employee.id,
+                tablet_id,
+                started_at,
+                PairingEndReason::MovedToAnotherTablet.as_str()
+            ],
+            |row| row.get(0),
+        )?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
     Ok(Some(PairingRecord {
         pairing: Pairing {
             id,
@@ -67,6 +84,7 @@ fn load_pairing(conn: &Connection, id: Uuid) -> StorageResult<Option<PairingReco
             services,
             started_at: instant(started_at)?,
             ends_at: instant(ends_at)?,
+            ended_elsewhere,
         },
         tablet_id,
         ended_at: optional_instant(ended_at)?,
@@ -105,6 +123,7 @@ impl TabletStore for SqliteStorage {
         &self,
         code: &str,
         tablet_name: &str,
+        readmit: Option<i64>,
         now: Timestamp,
     ) -> StorageResult<i64> {
         self.write(|tx| {
@@ -119,17 +138,88 @@ impl TabletStore for SqliteStorage {
             let Some((enrolment_id, description)) = enrolment else {
                 return Err(StorageError::NotFound("enrolment code"));
             };
-            tx.execute(
-                "INSERT INTO tablets (name, device_description, enrolled_at) VALUES (?1, ?2, ?3)",
-                params![tablet_name, description, ms(now)],
-            )?;
-            let tablet_id = tx.last_insert_rowid();
+            let tablet_id = match readmit {
+                // The same tablet again: its id, so its pairings and queued visits are its own.
+                Some(id) => {
+                    let changed = tx.execute(
+                        "UPDATE tablets SET name = ?1, device_description = ?2, revoked_at = NULL,
+                                token_hash = NULL, confirmed_at = NULL
+                         WHERE id = ?3 AND revoked_at IS NOT NULL",
+                        params![tablet_name, description, id],
+                    )?;
+                    changed_one(changed, "revoked tablet")?;
+                    id
+                }
+                None => {
+                    tx.execute(
+                        "INSERT INTO tablets (name, device_description, enrolled_at)
+                         VALUES (?1, ?2, ?3)",
+                        params![tablet_name, description, ms(now)],
+                    )?;
+                    tx.last_insert_rowid()
+                }
+            };
             tx.execute(
                 "UPDATE enrolments SET tablet_id = ?1 WHERE id = ?2",
                 params![tablet_id, enrolment_id],
             )?;
             Ok(tablet_id)
         })
+    }
+
+    fn open_enrolments(&self, now: Timestamp) -> StorageResult<u32> {
+        let conn = self.reader()?;
+        Ok(conn
+            .prepare_cached(
+                "SELECT count(*) FROM enrolments WHERE tablet_id IS NULL AND expires_at > ?1",
+            )?
+            .query_row([ms(now)], |row| row.get(0))?)
+    }
+
+    fn acknowledge_told_ends(&self, tablet_id: i64, at: Timestamp) -> StorageResult<()> {
+        // Nearly always there is nothing to acknowledge: look on a reader first.
+        let pending: Option<i64> = self
+            .reader()?
+            .prepare_cached(
+                "SELECT 1 FROM pairings WHERE tablet_id = ?1 AND end_told_at IS NOT NULL
+                   AND end_acknowledged_at IS NULL AND end_told_at < ?2 LIMIT 1",
+            )?
+            .query_row(params![tablet_id, ms(at)], |row| row.get(0))
+            .optional()?;
+        if pending.is_some() {
+            self.write(|tx| {
+                tx.execute(
+                    "UPDATE pairings SET end_acknowledged_at = ?2
+                     WHERE tablet_id = ?1 AND end_told_at IS NOT NULL
+                       AND end_acknowledged_at IS NULL AND end_told_at < ?2",
+                    params![tablet_id, ms(at)],
+                )?;
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
+    fn note_ends_told(&self, tablet_id: i64, at: Timestamp) -> StorageResult<()> {
+        const ENDED_UNTOLD: &str = "tablet_id = ?1 AND end_told_at IS NULL
+            AND (ended_at IS NOT NULL OR ends_at <= ?2)";
+        let untold: Option<i64> = self
+            .reader()?
+            .prepare_cached(&format!(
+                "SELECT 1 FROM pairings WHERE {ENDED_UNTOLD} LIMIT 1"
+            ))?
+            .query_row(params![tablet_id, ms(at)], |row| row.get(0))
+            .optional()?;
+        if untold.is_some() {
+            self.write(|tx| {
+                tx.execute(
+                    &format!("UPDATE pairings SET end_told_at = ?2 WHERE {ENDED_UNTOLD}"),
+                    params![tablet_id, ms(at)],
+                )?;
+                Ok(())
+            })?;
+        }
+        Ok(())
     }
 
     fn enrolment_state(&self, id: Uuid, now: Timestamp) -> StorageResult<Option<EnrolmentState>> {
@@ -290,6 +380,10 @@ impl TabletStore for SqliteStorage {
 
     fn create_pairing_request(&self, request: &NewPairingRequest) -> StorageResult<()> {
         self.write(|tx| {
+            tx.execute(
+                "DELETE FROM pairing_requests WHERE tablet_id = ?1 AND pairing_id IS NULL",
+                [request.tablet_id],
+            )?;
             // Open codes that expired free their code; requests that led to a pairing stay.
             tx.execute(
                 "DELETE FROM pairing_requests WHERE pairing_id IS NULL AND expires_at <= ?1",
@@ -366,6 +460,17 @@ impl TabletStore for SqliteStorage {
                 "UPDATE pairings SET ended_at = ?1, end_reason = ?2
                  WHERE tablet_id = ?3 AND ended_at IS NULL AND ends_at > ?1",
                 params![ms(claim.now), PairingEndReason::Replaced.as_str(), tablet_id],
+            )?;
+            // The specialist's pairings on other tablets end: one desk at a time.
+            tx.execute(
+                "UPDATE pairings SET ended_at = ?1, end_reason = ?2
+                 WHERE employee_id = ?3 AND tablet_id <> ?4 AND ended_at IS NULL AND ends_at > ?1",
+                params![
+                    ms(claim.now),
+                    PairingEndReason::MovedToAnotherTablet.as_str(),
+                    claim.employee_id,
+                    tablet_id
+                ],
             )?;
             tx.execute(
                 "INSERT INTO pairings (id, tablet_id, employee_id, section_id, department_id, started_at, ends_at)

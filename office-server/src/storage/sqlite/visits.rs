@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::reports::TotalsAccumulator;
 use super::{SqliteStorage, instant, ms};
-use crate::domain::acceptance::{Judgement, PairingFacts, StoredVisit, VisitFacts};
+use crate::domain::acceptance::{Judgement, LONGEST_VISIT, PairingFacts, StoredVisit, VisitFacts};
 use crate::reports::{PeriodKeys, visit_instant_ms};
 use crate::storage::*;
 
@@ -18,13 +18,23 @@ use crate::storage::*;
 fn pairing_facts(tx: &Transaction<'_>, id: Uuid) -> StorageResult<Option<PairingFacts>> {
     let row = tx
         .prepare_cached(
-            "SELECT tablet_id, employee_id, section_id, department_id FROM pairings WHERE id = ?1",
+            "SELECT tablet_id, employee_id, section_id, department_id, started_at,
+                    end_acknowledged_at
+             FROM pairings WHERE id = ?1",
         )?
         .query_row([id], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get::<_, i64>(4)?,
+                row.get::<_, Option<i64>>(5)?,
+            ))
         })
         .optional()?;
-    let Some((tablet_id, employee_id, section_id, department_id)) = row else {
+    let Some((tablet_id, employee_id, section_id, department_id, started_at, acknowledged)) = row
+    else {
         return Ok(None);
     };
     let services = tx
@@ -37,7 +47,38 @@ fn pairing_facts(tx: &Transaction<'_>, id: Uuid) -> StorageResult<Option<Pairing
         section_id,
         department_id,
         services,
+        started_at: instant(started_at)?,
+        end_acknowledged_at: acknowledged.map(instant).transpose()?,
     }))
+}
+
+/// Whether a stored visit of the tablet overlaps `[start, end]` in corrected time. Closed
+/// intervals: two visits at the same instant overlap, however short.
+fn overlaps_stored(
+    tx: &Transaction<'_>,
+    tablet_id: i64,
+    (start, end): (Timestamp, Timestamp),
+) -> StorageResult<bool> {
+    let found: Option<i64> = tx
+        .prepare_cached(
+            "SELECT 1 FROM visits
+             WHERE tablet_id = ?1
+               AND ended_at - clock_offset_ms >= ?2 AND ended_at - clock_offset_ms <= ?3 + ?4
+               AND started_at - clock_offset_ms <= ?3
+             LIMIT 1",
+        )?
+        .query_row(
+            // A stored visit lasts at most LONGEST_VISIT: one that overlaps ends before this.
+            params![
+                tablet_id,
+                ms(start),
+                ms(end),
+                LONGEST_VISIT.as_millis() as i64
+            ],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(found.is_some())
 }
 
 /// The columns [`VisitRow::read`] reads, in its order.
@@ -142,12 +183,20 @@ impl VisitStore for SqliteStorage {
                 if let Entry::Vacant(slot) = pairings.entry(visit.pairing_id) {
                     slot.insert(pairing_facts(tx, visit.pairing_id)?);
                 }
-                let judgement = judge(&VisitFacts {
+                let mut facts = VisitFacts {
                     tablet_id: sync.tablet_id,
                     visit,
                     stored: stored.as_ref(),
                     pairing: pairings.get(&visit.pairing_id).and_then(Option::as_ref),
-                });
+                    received_at: sync.received_at,
+                    clock_offset_ms: sync.clock_offset_ms,
+                    overlaps: false,
+                };
+                // A visit already stored is judged by its id alone.
+                if facts.stored.is_none() {
+                    facts.overlaps = overlaps_stored(tx, sync.tablet_id, facts.corrected())?;
+                }
+                let judgement = judge(&facts);
                 if let Judgement::Store(place) = &judgement {
                     let score = visit.rating.map(Rating::score);
                     insert.execute(params![
