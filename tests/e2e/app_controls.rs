@@ -30,7 +30,7 @@ async fn start_kiosk(
 
 async fn until_view(kiosk: &RunningKiosk, what: &str, test: impl Fn(&View) -> bool) -> View {
     let mut views = kiosk.views();
-    let found = tokio::time::timeout(Duration::from_secs(30), async {
+    let found = tokio::time::timeout(Duration::from_secs(45), async {
         loop {
             let view = views.borrow_and_update().clone();
             if test(&view) {
@@ -45,6 +45,17 @@ async fn until_view(kiosk: &RunningKiosk, what: &str, test: impl Fn(&View) -> bo
 
 /// Enrols and pairs the kiosk through the server, as the administrator and a specialist do.
 async fn enrol_and_pair(server: &TestServer, kiosk: &RunningKiosk) {
+    enrol_and_pair_as(server, kiosk, "Окно 7", None).await;
+}
+
+/// Enrols the kiosk as `name` and pairs it to the specialist of «Отдел учета»'s first
+/// employee (signed in as `specialist`, or a new account).
+async fn enrol_and_pair_as(
+    server: &TestServer,
+    kiosk: &RunningKiosk,
+    name: &str,
+    specialist: Option<&reqwest::Client>,
+) -> reqwest::Client {
     let admin = server.admin().await;
     let view = until_view(kiosk, "enrolment code", |v| {
         matches!(&v.screen, ScreenView::Enrolment { code: Some(_) })
@@ -53,7 +64,7 @@ async fn enrol_and_pair(server: &TestServer, kiosk: &RunningKiosk) {
     let ScreenView::Enrolment { code: Some(code) } = view.screen else {
         unreachable!()
     };
-    server.approve(&admin, &code, "Окно 7").await;
+    server.approve(&admin, &code, name).await;
     let view = until_view(kiosk, "pairing code", |v| {
         matches!(&v.screen, ScreenView::Pairing { code: Some(_) })
     })
@@ -61,13 +72,49 @@ async fn enrol_and_pair(server: &TestServer, kiosk: &RunningKiosk) {
     let ScreenView::Pairing { code: Some(code) } = view.screen else {
         unreachable!()
     };
-    let employee = server.employee_of("Отдел учета", 0);
-    let specialist = server.specialist(&admin, employee).await;
+    let specialist = match specialist {
+        Some(client) => client.clone(),
+        None => {
+            let employee = server.employee_of("Отдел учета", 0);
+            server.specialist(&admin, employee).await
+        }
+    };
     server.pair_with_code(&specialist, &code).await;
     until_view(kiosk, "idle", |v| {
         matches!(v.screen, ScreenView::Idle { .. })
     })
     .await;
+    specialist
+}
+
+/// A specialist works at one desk at a time: pairing a second tablet ends the first one's
+/// session, and both screens say so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_specialist_moving_to_another_tablet_is_told_on_both() {
+    let server = spawn_default_app().await;
+    let first_dir = tempfile::tempdir().expect("tablet dir");
+    let second_dir = tempfile::tempdir().expect("tablet dir");
+    let first = start_kiosk(&server, first_dir.path(), AudioChoice::Synthetic).await;
+    let second = start_kiosk(&server, second_dir.path(), AudioChoice::Synthetic).await;
+    let specialist = enrol_and_pair_as(&server, &first, "Окно 1", None).await;
+    enrol_and_pair_as(&server, &second, "Окно 2", Some(&specialist)).await;
+    until_view(&second, "the notice on the new tablet", |v| {
+        v.staff.notices.contains(&"notice_ended_elsewhere")
+    })
+    .await;
+    // The first learns at its next exchange with the server (its sync polls every 30 s).
+    let view = until_view(&first, "the notice on the old tablet", |v| {
+        v.staff.notices.contains(&"notice_specialist_moved")
+    })
+    .await;
+    assert!(
+        matches!(view.screen, ScreenView::Pairing { .. }),
+        "{:?}",
+        view.screen
+    );
+    first.stop().await.expect("kiosk stops");
+    second.stop().await.expect("kiosk stops");
+    server.stop().await;
 }
 
 async fn begin_visit(kiosk: &RunningKiosk) {
