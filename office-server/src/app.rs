@@ -89,6 +89,16 @@ pub struct Shared {
     pub uploads: Arc<UploadClaims>,
 }
 
+impl Shared {
+    /// The office's working day, which bounds a pairing.
+    pub fn workday(&self) -> crate::ops::pairing::Workday<'_> {
+        crate::ops::pairing::Workday {
+            zone: &self.zone,
+            hours: &self.config.working_hours,
+        }
+    }
+}
+
 impl std::ops::Deref for AppState {
     type Target = Shared;
     fn deref(&self) -> &Shared {

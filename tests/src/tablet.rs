@@ -89,26 +89,9 @@ impl TestServer {
     /// Enrols a tablet: it asks for a code, the administrator approves it, it collects its token.
     pub async fn enrol_tablet(&self, admin: &Client, name: &str) -> Tablet {
         let plain = self.client_builder().build().expect("client");
-        let started: EnrolmentStarted = plain
-            .post(self.url("/api/tablet/enrolments"))
-            .header(PROTOCOL_HEADER, PROTOCOL_VERSION)
-            .json(&json!({ "app_version": "1.0.0", "device_description": "test tablet" }))
-            .send()
-            .await
-            .expect("enrolment request")
-            .json()
-            .await
-            .expect("enrolment started");
+        let started = self.start_enrolment(&plain, "test tablet").await;
         self.approve(admin, &started.code, name).await;
-        let status: EnrolmentStatus = plain
-            .get(self.url(&format!("/api/tablet/enrolments/{}", started.enrolment_id)))
-            .header(PROTOCOL_HEADER, PROTOCOL_VERSION)
-            .send()
-            .await
-            .expect("enrolment poll")
-            .json()
-            .await
-            .expect("enrolment status");
+        let status = self.enrolment_status(&plain, &started).await;
         let EnrolmentStatus::Approved {
             tablet_id,
             device_token,
@@ -123,6 +106,37 @@ impl TestServer {
             token: device_token,
             id: tablet_id,
         }
+    }
+
+    /// A tablet's first request: it asks for an enrolment code.
+    pub async fn start_enrolment(&self, plain: &Client, description: &str) -> EnrolmentStarted {
+        plain
+            .post(self.url("/api/tablet/enrolments"))
+            .header(PROTOCOL_HEADER, PROTOCOL_VERSION)
+            .json(&json!({ "app_version": "1.0.0", "device_description": description }))
+            .send()
+            .await
+            .expect("enrolment request")
+            .json()
+            .await
+            .expect("enrolment started")
+    }
+
+    /// The tablet's poll of its enrolment.
+    pub async fn enrolment_status(
+        &self,
+        plain: &Client,
+        started: &EnrolmentStarted,
+    ) -> EnrolmentStatus {
+        plain
+            .get(self.url(&format!("/api/tablet/enrolments/{}", started.enrolment_id)))
+            .header(PROTOCOL_HEADER, PROTOCOL_VERSION)
+            .send()
+            .await
+            .expect("enrolment poll")
+            .json()
+            .await
+            .expect("enrolment status")
     }
 
     /// Pairs the tablet to the signed-in specialist.

@@ -18,7 +18,7 @@ use crate::http::{
     ClientAddress, cleared_session_cookie, session_cookie, session_token, with_cookie,
 };
 use crate::ops;
-use crate::ops::pairing::{Workday, specialist_of};
+use crate::ops::pairing::specialist_of;
 use crate::storage::Account;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -140,10 +140,7 @@ pub async fn pair(
                 &account,
                 client,
                 &code,
-                &Workday {
-                    zone: &s.zone,
-                    hours: &s.config.working_hours,
-                },
+                &s.workday(),
                 Timestamp::now(),
             )
         })

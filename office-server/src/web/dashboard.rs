@@ -458,6 +458,68 @@ fn spec<'a>(id: &'static str, title: &'a str, measure: Measure) -> TableSpec<'a>
     TableSpec { id, title, measure }
 }
 
+/// The tables by service, a row for each of `listed` even when unrated. A service has no tab
+/// of its own, so its rows link nowhere.
+fn service_tables(
+    tab: Tab,
+    selection: &Selection,
+    services: &PeriodTallies,
+    listed: &[i64],
+    names: &Names,
+    specs: &[TableSpec<'_>],
+) -> Vec<ReportTable> {
+    let keys = row_keys(listed, services);
+    Grouping {
+        tab,
+        selection,
+        tallies: services,
+        keys: &keys,
+        first_column: RU.col_service,
+        label: &|id| names.service(id),
+        link: &|_| None,
+    }
+    .tables(specs)
+}
+
+/// The average and count tables by employee, a row for each of `listed` even when unrated, each
+/// row linking to the employee's tab.
+fn employee_tables(
+    tab: Tab,
+    selection: &Selection,
+    employees: &PeriodTallies,
+    listed: &[i64],
+    names: &Names,
+) -> Vec<ReportTable> {
+    let t = &RU;
+    let keys = row_keys(listed, employees);
+    Grouping {
+        tab,
+        selection,
+        tallies: employees,
+        keys: &keys,
+        first_column: t.col_employee,
+        label: &|id| names.employee(id),
+        link: &|id| {
+            Some(format!(
+                "{}?{}",
+                Tab::Employee.path(),
+                selection.query_with(selection.department, selection.section, Some(id))
+            ))
+        },
+    }
+    .tables(&[
+        spec("employees_avg", t.employees_avg, Measure::Average),
+        spec("employees_count", t.employees_count, Measure::Visits),
+    ])
+}
+
+/// The selection's totals over the period columns, as one row.
+fn total_tallies(db: &dyn Storage, filter: &ReportFilter, date: Date) -> StorageResult<[Tally; 6]> {
+    Ok(period_tallies(db, filter, GroupBy::Total, date)?
+        .remove(&0)
+        .unwrap_or([Tally::default(); 6]))
+}
+
 /// One row per measure, for a single section or employee.
 fn summary_table(
     tab: Tab,
@@ -693,9 +755,7 @@ pub fn build_tab(
                     .collect();
                 return Ok(content);
             };
-            let total = period_tallies(db, &filter, GroupBy::Total, date)?
-                .remove(&0)
-                .unwrap_or([Tally::default(); 6]);
+            let total = total_tallies(db, &filter, date)?;
             content.tables.push(summary_table(
                 tab,
                 selection,
@@ -712,55 +772,29 @@ pub fn build_tab(
             let listed: Vec<i64> = section_entry
                 .map(|s| s.employees.iter().map(|e| e.id).collect())
                 .unwrap_or_default();
-            let keys = row_keys(&listed, &employees);
-            content.tables.extend(
-                Grouping {
-                    tab,
-                    selection,
-                    tallies: &employees,
-                    keys: &keys,
-                    first_column: t.col_employee,
-                    label: &|id| names.employee(id),
-                    link: &|id| {
-                        Some(format!(
-                            "{}?{}",
-                            Tab::Employee.path(),
-                            q(selection.department, Some(section), Some(id))
-                        ))
-                    },
-                }
-                .tables(&[
-                    spec("employees_avg", t.employees_avg, Measure::Average),
-                    spec("employees_count", t.employees_count, Measure::Visits),
-                ]),
-            );
+            content
+                .tables
+                .extend(employee_tables(tab, selection, &employees, &listed, names));
             let services = period_tallies(db, &filter, GroupBy::Service, date)?;
             let listed: Vec<i64> = section_entry
                 .map(|s| s.service_ids.clone())
                 .unwrap_or_default();
-            let keys = row_keys(&listed, &services);
-            content.tables.extend(
-                Grouping {
-                    tab,
-                    selection,
-                    tallies: &services,
-                    keys: &keys,
-                    first_column: t.col_service,
-                    label: &|id| names.service(id),
-                    link: &|_| None,
-                }
-                .tables(&[
+            content.tables.extend(service_tables(
+                tab,
+                selection,
+                &services,
+                &listed,
+                names,
+                &[
                     spec("services_avg", t.services_avg, Measure::Average),
                     spec("services_count", t.services_count, Measure::Visits),
-                ]),
-            );
+                ],
+            ));
             content.bad = Some(recent_bad(db, &filter)?);
         }
         Tab::Employee => {
             if let Some(employee) = selection.employee {
-                let total = period_tallies(db, &filter, GroupBy::Total, date)?
-                    .remove(&0)
-                    .unwrap_or([Tally::default(); 6]);
+                let total = total_tallies(db, &filter, date)?;
                 content.tables.push(summary_table(
                     tab,
                     selection,
@@ -769,22 +803,17 @@ pub fn build_tab(
                     &total,
                 ));
                 let services = period_tallies(db, &filter, GroupBy::Service, date)?;
-                let keys = row_keys(&[], &services);
-                content.tables.extend(
-                    Grouping {
-                        tab,
-                        selection,
-                        tallies: &services,
-                        keys: &keys,
-                        first_column: t.col_service,
-                        label: &|id| names.service(id),
-                        link: &|_| None,
-                    }
-                    .tables(&[
+                content.tables.extend(service_tables(
+                    tab,
+                    selection,
+                    &services,
+                    &[],
+                    names,
+                    &[
                         spec("services_avg", t.services_avg, Measure::Average),
                         spec("services_count", t.services_count, Measure::Visits),
-                    ]),
-                );
+                    ],
+                ));
                 content.bad = Some(recent_bad(db, &filter)?);
             } else {
                 content.message = Some(t.pick_employee_first.to_string());
@@ -794,26 +823,7 @@ pub fn build_tab(
                     .iter()
                     .map(|e| e.id)
                     .collect();
-                let keys = row_keys(&listed, &employees);
-                content.tables = Grouping {
-                    tab,
-                    selection,
-                    tallies: &employees,
-                    keys: &keys,
-                    first_column: t.col_employee,
-                    label: &|id| names.employee(id),
-                    link: &|id| {
-                        Some(format!(
-                            "{}?{}",
-                            Tab::Employee.path(),
-                            q(selection.department, selection.section, Some(id))
-                        ))
-                    },
-                }
-                .tables(&[
-                    spec("employees_avg", t.employees_avg, Measure::Average),
-                    spec("employees_count", t.employees_count, Measure::Visits),
-                ]);
+                content.tables = employee_tables(tab, selection, &employees, &listed, names);
             }
         }
         Tab::Services => {
@@ -828,26 +838,23 @@ pub fn build_tab(
                     }
                 }
             }
-            let keys = row_keys(&listed, &services);
-            content.tables = Grouping {
+            content.tables = service_tables(
                 tab,
                 selection,
-                tallies: &services,
-                keys: &keys,
-                first_column: t.col_service,
-                label: &|id| names.service(id),
-                link: &|_| None,
-            }
-            .tables(&[
-                spec("services_avg", t.services_avg, Measure::Average),
-                spec("services_count", t.services_count, Measure::Visits),
-                spec(
-                    "services_satisfaction",
-                    t.services_satisfaction,
-                    Measure::Satisfaction,
-                ),
-                spec("services_unrated", t.services_unrated, Measure::Unrated),
-            ]);
+                &services,
+                &listed,
+                names,
+                &[
+                    spec("services_avg", t.services_avg, Measure::Average),
+                    spec("services_count", t.services_count, Measure::Visits),
+                    spec(
+                        "services_satisfaction",
+                        t.services_satisfaction,
+                        Measure::Satisfaction,
+                    ),
+                    spec("services_unrated", t.services_unrated, Measure::Unrated),
+                ],
+            );
             let (chart, top) = month_by_service(db, tab, selection, &filter, names)?;
             content.pie = Some(chart);
             content.top = Some(top);

@@ -20,7 +20,7 @@ use crate::app::AppState;
 use crate::domain::PairingCode;
 use crate::http::ClientAddress;
 use crate::ops;
-use crate::ops::pairing::{PairingError, Workday};
+use crate::ops::pairing::PairingError;
 
 pub struct PairingView {
     pub id: Uuid,
@@ -128,10 +128,7 @@ pub async fn pair(
                         &account,
                         client,
                         &code,
-                        &Workday {
-                            zone: &s.zone,
-                            hours: &s.config.working_hours,
-                        },
+                        &s.workday(),
                         Timestamp::now(),
                     )
                 })

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use reqwest::{Client, StatusCode, redirect};
 use serde_json::{Value, json};
-use shared_model::Rating;
+use shared_model::{EnrolmentStatus, Rating};
 use test_support::process::{ProcessOptions, ServerProcess};
 use test_support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -1453,45 +1453,24 @@ async fn a_readmitted_tablet_loses_nothing() {
         StatusCode::UNAUTHORIZED
     );
     // It enrols again; the administrator says it is the same tablet.
-    let started: Value = Client::new()
-        .post(app.url("/api/tablet/enrolments"))
-        .header(
-            shared_model::PROTOCOL_HEADER,
-            shared_model::PROTOCOL_VERSION,
-        )
-        .json(&json!({ "app_version": "1", "device_description": "the same tablet" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let plain = Client::new();
+    let started = app.start_enrolment(&plain, "the same tablet").await;
     let approved = admin
         .post(app.url("/api/admin/enrolments"))
-        .json(&json!({ "code": started["code"], "name": "desk 1", "readmit_tablet_id": tablet.id }))
+        .json(&json!({ "code": started.code, "name": "desk 1", "readmit_tablet_id": tablet.id }))
         .send()
         .await
         .unwrap();
     assert_eq!(approved.status(), StatusCode::CREATED);
     let created: Value = approved.json().await.unwrap();
     assert_eq!(created["id"], tablet.id);
-    let status: Value = Client::new()
-        .get(app.url(&format!(
-            "/api/tablet/enrolments/{}",
-            started["enrolment_id"].as_str().unwrap()
-        )))
-        .header(
-            shared_model::PROTOCOL_HEADER,
-            shared_model::PROTOCOL_VERSION,
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let EnrolmentStatus::Approved { device_token, .. } =
+        app.enrolment_status(&plain, &started).await
+    else {
+        panic!("the re-admission was not approved");
+    };
     let back = Tablet {
-        token: status["device_token"].as_str().unwrap().to_string(),
+        token: device_token,
         ..tablet
     };
     assert_eq!(
@@ -1500,22 +1479,10 @@ async fn a_readmitted_tablet_loses_nothing() {
     );
     // A tablet that is not revoked cannot be taken over this way.
     let (other, _) = app.paired_tablet("desk 2", 1).await;
-    let started: Value = Client::new()
-        .post(app.url("/api/tablet/enrolments"))
-        .header(
-            shared_model::PROTOCOL_HEADER,
-            shared_model::PROTOCOL_VERSION,
-        )
-        .json(&json!({ "app_version": "1", "device_description": "impostor" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let started = app.start_enrolment(&plain, "impostor").await;
     let refused = admin
         .post(app.url("/api/admin/enrolments"))
-        .json(&json!({ "code": started["code"], "name": "x", "readmit_tablet_id": other.id }))
+        .json(&json!({ "code": started.code, "name": "x", "readmit_tablet_id": other.id }))
         .send()
         .await
         .unwrap();
