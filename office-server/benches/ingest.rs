@@ -1,36 +1,49 @@
-//! Sync ingest benchmark: the same visits, in batches of 100, along three paths.
+//! Sync ingest benchmark: the same visits, in batches of 100, along five paths, at each of
+//! several numbers of tablets syncing at once (by default 4 and 32).
 //!
-//! - **HTTP**: the real server in-process (127.0.0.1:0, fresh data directory), a few enrolled
-//!   and paired tablets, one client task per tablet POSTing `/api/tablet/sync` batches one after
-//!   another, all tablets at once. Every visit must come back `stored`.
-//! - **raw**: a fresh SQLite file with the same schema, indexes and pragmas (the server's own
-//!   migrations and `configure_connection`), the same parent rows, and the same visits inserted
-//!   with the server's `INSERT INTO visits` statement on one connection, one `BEGIN IMMEDIATE`
-//!   transaction per batch, prepared statement cached.
-//! - **storage**: `SqliteStorage::ingest` and `tablet_pairing_status` called directly, batch
-//!   after batch, as the sync handler calls them: the server's database work without HTTP. It
-//!   shows how the gap between the other two splits.
+//! - **HTTP**: the real server in-process (127.0.0.1:0, fresh data directory), that many
+//!   enrolled and paired tablets, one client task per tablet POSTing `/api/tablet/sync`
+//!   batches one after another, all tablets at once. Every visit must come back `stored`.
+//! - **raw, plain insert**: a fresh SQLite file with the server's schema and pragmas
+//!   (`migrations`, `sqlite_db::configure`), the same parent rows, and only the visits inserted
+//!   with the server's statement, one `BEGIN IMMEDIATE` transaction per batch.
+//! - **raw, like for like**: everything ingest writes, with the server's own statements —
+//!   the visits, the report totals (`TotalsAccumulator`, counted in memory and upserted once
+//!   per transaction), the tablet's health and the sync log — one transaction per batch: the
+//!   naive loop a server without group commit would be at best.
+//! - **raw, grouped**: the same, with as many batches per transaction as the HTTP run put into
+//!   one commit on average (measured, rounded): the naive loop's answer to group commit.
+//! - **storage**: `SqliteStorage::ingest` and the pairing status called directly, one batch at
+//!   a time, as the sync handler calls them: the server's database work without HTTP.
 //!
-//! Each round runs all three into fresh databases (the disk is flushed with `sync` between
-//! phases, so that one phase's writeback does not slow the next one's fsyncs); the report gives
-//! medians, ratings/s and the HTTP / raw ratio. Run `scripts/bench-ingest.sh` or
-//! `cargo bench -p office-server --bench ingest`. Environment: `BENCH_VISITS` (default
-//! 100000), `BENCH_CLIENTS` (concurrent tablets, default 4), `BENCH_ROUNDS` (default 5).
+//! Each phase writes into a fresh database (the disk is flushed with `sync` between phases, so
+//! that one phase's writeback does not slow the next one's fsyncs); every phase's database is
+//! checked afterwards to hold every visit, and the report totals of the like-for-like loops to
+//! count them all. The report gives medians, ratings/s, the ratios and the sync latency. Run
+//! `scripts/bench-ingest.sh` or `cargo bench -p office-server --bench ingest`. Environment:
+//! `BENCH_VISITS` (default 100000), `BENCH_CLIENTS` (comma-separated levels, default `4,32`),
+//! `BENCH_ROUNDS` (default 3).
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use office_server::domain::acceptance;
-use office_server::storage::{IngestBatch, SqliteStorage, TabletStore, VisitStore, migrations};
+use office_server::reports::{Level, PeriodKeys, visit_instant_ms};
+use office_server::storage::{
+    CommitStats, INSERT_SYNC_LOG, INSERT_VISIT, IngestBatch, SqliteStorage, TabletStore,
+    TotalsAccumulator, UPDATE_TABLET, VisitStore, migrations,
+};
 use reqwest::StatusCode;
 use rusqlite::{Connection, params};
-use shared_model::{Pairing, Rating, SyncBatch, SyncResponse, Visit, VisitOutcome};
+use shared_model::{Pairing, Rating, SyncBatch, SyncResponse, TabletHealth, Visit, VisitOutcome};
 use sqlite_db::configure as configure_connection;
 use uuid::Uuid;
 
-use test_support::{Tablet, TestServer, env_number, health, spawn_app, test_config};
+use test_support::{Tablet, TestServer, env_number, health, spawn_app_with, test_config};
 
 const BATCH: usize = 100;
 const RATINGS: [Option<Rating>; 4] = [
@@ -39,12 +52,8 @@ const RATINGS: [Option<Rating>; 4] = [
     Some(Rating::Bad),
     None,
 ];
-/// The statement `SqliteStorage::ingest` uses, verbatim.
-const INSERT_VISIT: &str =
-    "INSERT INTO visits (id, pairing_id, tablet_id, employee_id, section_id, department_id,
-                                     service_id, started_at, ended_at, rating, has_recording,
-                                     received_at, clock_offset_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+/// The office time zone of the bench's databases (the server's default).
+const ZONE: &str = "Asia/Yekaterinburg";
 
 /// One batch of visits and the index of the tablet that sends it.
 struct Batch {
@@ -59,23 +68,42 @@ struct HttpRun {
     latencies: Vec<Duration>,
     /// CPU time of the whole process (server and clients) during the run, if readable.
     cpu: Option<Duration>,
+    /// How the server grouped the syncs into commits.
+    commits: CommitStats,
 }
 
-/// One round: the same visits through each path, each into a fresh database.
+/// One round at one level: the same visits through each path, each into a fresh database.
 struct Round {
-    raw: Duration,
+    plain: Duration,
+    like: Duration,
+    grouped: Duration,
+    /// Batches per transaction of the grouped raw loop.
+    group: usize,
     storage: Duration,
     http: HttpRun,
 }
 
 fn main() {
     let total = env_number("BENCH_VISITS", 100_000);
-    let clients = env_number("BENCH_CLIENTS", 4);
-    let rounds = env_number("BENCH_ROUNDS", 5);
+    let rounds = env_number("BENCH_ROUNDS", 3);
+    let levels: Vec<usize> = std::env::var("BENCH_CLIENTS")
+        .unwrap_or_else(|_| "4,32".into())
+        .split(',')
+        .map(|level| {
+            level
+                .trim()
+                .parse()
+                .expect("BENCH_CLIENTS: comma-separated numbers of tablets")
+        })
+        .collect();
     assert!(total > 0, "BENCH_VISITS must be positive");
-    assert!(clients > 0, "BENCH_CLIENTS must be positive");
     assert!(rounds > 0, "BENCH_ROUNDS must be positive");
+    assert!(
+        levels.iter().all(|&n| n > 0),
+        "BENCH_CLIENTS must be positive"
+    );
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let zone = TimeZone::get(ZONE).expect("office time zone");
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -83,7 +111,7 @@ fn main() {
         .expect("tokio runtime");
 
     println!(
-        "sync ingest: {total} visits in batches of {BATCH}, {clients} concurrent tablet clients, \
+        "sync ingest: {total} visits in batches of {BATCH}, {levels:?} concurrent tablets, \
          {rounds} rounds, {cores} cores"
     );
     let probe_dir = tempfile::tempdir().expect("temporary directory for the fsync probe");
@@ -92,56 +120,113 @@ fn main() {
         fsync_probe(&probe_dir.path().join("probe")) * 1000.0
     );
     drop(probe_dir);
-    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
-        // Other work on the machine shows in every figure below.
-        let minute = load.split_whitespace().next().unwrap_or("?");
-        println!("load average (1 min) at start: {minute}");
-    }
-    let mut results = Vec::with_capacity(rounds);
+    print_load("at start");
+    let mut results: Vec<Vec<Round>> = levels.iter().map(|_| Vec::new()).collect();
     for round in 1..=rounds {
-        let (app, tablets, pairings) = runtime.block_on(async {
-            let app = spawn_app().await;
-            let (tablets, pairings) = pair_tablets(&app, clients).await;
-            (app, tablets, pairings)
-        });
-        let batches = make_batches(total, &pairings);
-
-        settle();
-        let raw = {
-            let dir = tempfile::tempdir().expect("temporary directory for the raw database");
-            let path = dir.path().join("raw.sqlite3");
-            let elapsed = raw_ingest(&path, &pairings, &batches);
-            assert_eq!(count_visits(&path), total, "visits in the raw database");
-            elapsed
-        };
-
-        settle();
-        let storage = {
-            let dir = tempfile::tempdir().expect("temporary directory for the storage database");
-            let path = dir.path().join("storage.sqlite3");
-            let elapsed = storage_ingest(&path, &pairings, &batches);
-            assert_eq!(count_visits(&path), total, "visits in the storage database");
-            elapsed
-        };
-
-        settle();
-        let http = runtime.block_on(async {
-            let http = http_ingest(tablets, &batches).await;
-            let counted = count_visits(&test_config(&app.data_dir).database_path());
-            assert_eq!(counted, total, "visits in the server's database");
-            app.stop().await;
-            http
-        });
-        println!(
-            "round {round}: raw {:.0}/s, storage {:.0}/s, HTTP {:.0}/s",
-            rate(total, raw),
-            rate(total, storage),
-            rate(total, http.elapsed)
-        );
-        results.push(Round { raw, storage, http });
+        for (level, &clients) in levels.iter().enumerate() {
+            let result = one_round(&runtime, &zone, total, clients);
+            println!(
+                "round {round}, {clients} tablets: plain {:.0}/s, like for like {:.0}/s, \
+                 grouped by {} {:.0}/s, storage {:.0}/s, HTTP {:.0}/s",
+                rate(total, result.plain),
+                rate(total, result.like),
+                result.group,
+                rate(total, result.grouped),
+                rate(total, result.storage),
+                rate(total, result.http.elapsed)
+            );
+            results[level].push(result);
+        }
     }
     drop(runtime);
-    report(total, clients, cores, results);
+    print_load("at the end");
+    for (clients, rounds) in levels.iter().zip(results) {
+        report(total, *clients, cores, &rounds);
+    }
+}
+
+fn one_round(
+    runtime: &tokio::runtime::Runtime,
+    zone: &TimeZone,
+    total: usize,
+    clients: usize,
+) -> Round {
+    let (app, tablets, pairings) = runtime.block_on(async {
+        let app = spawn_app_with(|config| {
+            // Setting up 32 tablets from one address takes more than a minute's enrolments.
+            config.throttle.enrolment_per_address = 1000;
+            config.throttle.sign_in_per_address = 1000;
+        })
+        .await;
+        let (tablets, pairings) = pair_tablets(&app, clients).await;
+        (app, tablets, pairings)
+    });
+    let batches = make_batches(total, &pairings);
+
+    settle();
+    let http = runtime.block_on(async {
+        let http = http_ingest(tablets, &batches, app.storage()).await;
+        let counted = count_visits(&test_config(&app.data_dir).database_path());
+        assert_eq!(counted, total, "visits in the server's database");
+        app.stop().await;
+        http
+    });
+    // The naive loop grouped as the server grouped, on average.
+    let group = (http.commits.syncs as f64 / http.commits.commits.max(1) as f64)
+        .round()
+        .max(1.0) as usize;
+
+    let raw = |what: &str, run: &dyn Fn(&Path) -> Duration, check_totals: bool| {
+        settle();
+        let dir = tempfile::tempdir().expect("temporary directory for a raw database");
+        let path = dir.path().join(format!("{what}.sqlite3"));
+        let elapsed = run(&path);
+        assert_eq!(count_visits(&path), total, "visits in the {what} database");
+        if check_totals {
+            assert_eq!(
+                counted_in_totals(&path),
+                total,
+                "visits in the {what} totals"
+            );
+        }
+        elapsed
+    };
+    let plain = raw(
+        "plain",
+        &|path| plain_ingest(path, &pairings, &batches),
+        false,
+    );
+    let like = raw(
+        "like-for-like",
+        &|path| like_for_like_ingest(path, zone, &pairings, &batches, 1),
+        true,
+    );
+    let grouped = raw(
+        "grouped",
+        &|path| like_for_like_ingest(path, zone, &pairings, &batches, group),
+        true,
+    );
+    let storage = raw(
+        "storage",
+        &|path| storage_ingest(path, zone, &pairings, &batches),
+        true,
+    );
+    Round {
+        plain,
+        like,
+        grouped,
+        group,
+        storage,
+        http,
+    }
+}
+
+fn print_load(when: &str) {
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        // Other work on the machine shows in every figure.
+        let minute = load.split_whitespace().next().unwrap_or("?");
+        println!("load average (1 min) {when}: {minute}");
+    }
 }
 
 fn rate(visits: usize, elapsed: Duration) -> f64 {
@@ -199,47 +284,55 @@ fn process_cpu() -> Option<Duration> {
     ))
 }
 
-fn report(total: usize, clients: usize, cores: usize, rounds: Vec<Round>) {
+fn report(total: usize, clients: usize, cores: usize, rounds: &[Round]) {
     let rates = |pick: &dyn Fn(&Round) -> Duration| -> Vec<f64> {
         rounds.iter().map(|r| rate(total, pick(r))).collect()
     };
-    let raw = rates(&|r| r.raw);
+    let plain = rates(&|r| r.plain);
+    let like = rates(&|r| r.like);
+    let grouped = rates(&|r| r.grouped);
     let storage = rates(&|r| r.storage);
     let http = rates(&|r| r.http.elapsed);
-    let ratios: Vec<f64> = http.iter().zip(&raw).map(|(h, r)| h / r).collect();
+    let ratio = |of: &[f64]| -> (f64, String) {
+        let per_round: Vec<f64> = http.iter().zip(of).map(|(h, r)| h / r).collect();
+        let text = per_round
+            .iter()
+            .map(|r| format!("{r:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        (median(per_round), text)
+    };
     let line = |name: &str, values: &[f64]| {
         let low = values.iter().copied().fold(f64::INFINITY, f64::min);
         let high = values.iter().copied().fold(0.0, f64::max);
         println!(
-            "| {name:<34} | {:>10.0} | {low:>8.0} – {high:<8.0} |",
+            "| {name:<44} | {:>10.0} | {low:>8.0} – {high:<8.0} |",
             median(values.to_vec())
         );
     };
+    let groups: Vec<usize> = rounds.iter().map(|r| r.group).collect();
     println!();
     println!(
-        "ratings/s, median of {} rounds, {cores} cores:",
+        "{clients} tablets at once — ratings/s, median of {} rounds, {cores} cores:",
         rounds.len()
     );
-    println!("| path                               |  ratings/s | range (all rounds)  |");
-    println!("|------------------------------------|-----------:|---------------------|");
-    line("raw rusqlite insert, 1 connection", &raw);
-    line("SqliteStorage::ingest, no HTTP", &storage);
-    line(&format!("HTTP /api/tablet/sync, {clients} clients"), &http);
+    println!("| path                                         |  ratings/s | range (all rounds)  |");
+    println!("|----------------------------------------------|-----------:|---------------------|");
+    line("raw, plain insert, 1 transaction a batch", &plain);
+    line("raw, like for like, 1 transaction a batch", &like);
+    line(
+        &format!("raw, like for like, grouped by {groups:?}"),
+        &grouped,
+    );
+    line("SqliteStorage::ingest, no HTTP, 1 at a time", &storage);
+    line(&format!("HTTP /api/tablet/sync, {clients} tablets"), &http);
     println!();
-    let ratio = median(ratios.clone());
-    println!(
-        "HTTP / raw: {ratio:.2} (per round: {})",
-        ratios
-            .iter()
-            .map(|r| format!("{r:.2}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    println!(
-        "storage / raw: {:.2}; HTTP / storage: {:.2}",
-        median(storage.clone()) / median(raw.clone()),
-        median(http.clone()) / median(storage.clone())
-    );
+    let (to_plain, to_plain_rounds) = ratio(&plain);
+    let (to_like, to_like_rounds) = ratio(&like);
+    let (to_grouped, to_grouped_rounds) = ratio(&grouped);
+    println!("HTTP / raw plain: {to_plain:.2} (per round: {to_plain_rounds})");
+    println!("HTTP / raw like for like: {to_like:.2} (per round: {to_like_rounds})");
+    println!("HTTP / raw grouped: {to_grouped:.2} (per round: {to_grouped_rounds})");
     let mut latencies: Vec<Duration> = rounds
         .iter()
         .flat_map(|r| r.http.latencies.iter().copied())
@@ -256,6 +349,17 @@ fn report(total: usize, clients: usize, cores: usize, rounds: Vec<Round>) {
         percentile(0.99),
         percentile(1.0)
     );
+    let commits: u64 = rounds.iter().map(|r| r.http.commits.commits).sum();
+    let syncs: u64 = rounds.iter().map(|r| r.http.commits.syncs).sum();
+    let largest = rounds
+        .iter()
+        .map(|r| r.http.commits.largest_commit_visits)
+        .max()
+        .unwrap_or(0);
+    println!(
+        "server commits: {:.2} syncs a commit on average, at most {largest} visits in one",
+        syncs as f64 / commits.max(1) as f64
+    );
     let busy: Vec<f64> = rounds
         .iter()
         .filter_map(|r| {
@@ -271,16 +375,19 @@ fn report(total: usize, clients: usize, cores: usize, rounds: Vec<Round>) {
     }
     let verdict = |met: bool| if met { "met" } else { "NOT met" };
     println!(
-        "goals: >= 10000 ratings/s over HTTP: {}; HTTP >= 0.5 of raw: {}",
+        "goals: >= 10000 ratings/s over HTTP: {}; HTTP >= 1.0 of raw like for like: {}; \
+         HTTP >= 0.7 of raw grouped: {}",
         verdict(median(http) >= 10_000.0),
-        verdict(ratio >= 0.5)
+        verdict(to_like >= 1.0),
+        verdict(to_grouped >= 0.7)
     );
 }
 
-/// Enrols `count` tablets and pairs each to a different specialist.
+/// Enrols `count` tablets and pairs each to a different specialist (a specialist works at one
+/// tablet at a time), adding employees to the demo organisation where it has too few.
 async fn pair_tablets(app: &TestServer, count: usize) -> (Vec<Tablet>, Vec<Pairing>) {
     let admin = app.admin().await;
-    let employees: Vec<i64> = app
+    let mut employees: Vec<i64> = app
         .directory
         .departments
         .iter()
@@ -288,11 +395,22 @@ async fn pair_tablets(app: &TestServer, count: usize) -> (Vec<Tablet>, Vec<Pairi
         .flat_map(|s| &s.employees)
         .map(|e| e.id)
         .collect();
-    assert!(
-        count <= employees.len(),
-        "BENCH_CLIENTS={count}, but the demo organisation has only {} employees",
-        employees.len()
-    );
+    let section = app
+        .directory
+        .departments
+        .iter()
+        .flat_map(|d| &d.sections)
+        .find(|s| !s.service_ids.is_empty())
+        .expect("a section that offers services")
+        .id;
+    while employees.len() < count {
+        let n = employees.len() + 1;
+        employees.push(
+            app.storage()
+                .create_employee(section, &format!("Сотрудник {n}"), "специалист")
+                .expect("an employee for the bench"),
+        );
+    }
     let mut tablets = Vec::with_capacity(count);
     let mut pairings = Vec::with_capacity(count);
     for (index, &employee_id) in employees.iter().take(count).enumerate() {
@@ -308,9 +426,13 @@ async fn pair_tablets(app: &TestServer, count: usize) -> (Vec<Tablet>, Vec<Pairi
 }
 
 /// `total` visits in batches of [`BATCH`], handed out to the tablets in turn; ratings cycle
-/// through Good, Medium, Bad and none, services through the pairing's services.
+/// through Good, Medium, Bad and none, services through the pairing's services. Each tablet's
+/// visits follow one another a minute apart, 30 seconds each, ending before now: no two
+/// overlap, as at a real desk.
 fn make_batches(total: usize, pairings: &[Pairing]) -> Vec<Batch> {
-    let now = Timestamp::now();
+    let per_tablet = total.div_ceil(pairings.len()) as i64;
+    let first = Timestamp::now() - SignedDuration::from_mins(per_tablet + 1);
+    let mut next: Vec<i64> = vec![0; pairings.len()];
     let mut batches = Vec::with_capacity(total.div_ceil(BATCH));
     let mut made = 0;
     while made < total {
@@ -320,12 +442,13 @@ fn make_batches(total: usize, pairings: &[Pairing]) -> Vec<Batch> {
         let visits = (made..made + size)
             .map(|n| {
                 let rating = RATINGS[n % RATINGS.len()];
-                let ended_at = now - SignedDuration::from_secs((total - n) as i64);
+                let ended_at = first + SignedDuration::from_mins(next[client]);
+                next[client] += 1;
                 Visit {
                     id: Uuid::now_v7(),
                     pairing_id: pairing.id,
                     service_id: pairing.services[n % pairing.services.len()].id,
-                    started_at: ended_at - SignedDuration::from_mins(10),
+                    started_at: ended_at - SignedDuration::from_secs(30),
                     ended_at,
                     rating,
                     has_recording: rating == Some(Rating::Bad),
@@ -340,11 +463,16 @@ fn make_batches(total: usize, pairings: &[Pairing]) -> Vec<Batch> {
 
 /// Every tablet sends its batches one after another, all tablets at once. Returns when every
 /// batch has been acknowledged.
-async fn http_ingest(tablets: Vec<Tablet>, batches: &[Batch]) -> HttpRun {
+async fn http_ingest(
+    tablets: Vec<Tablet>,
+    batches: &[Batch],
+    storage: &dyn office_server::storage::Storage,
+) -> HttpRun {
     let mut queues: Vec<Vec<Vec<Visit>>> = tablets.iter().map(|_| Vec::new()).collect();
     for batch in batches {
         queues[batch.client].push(batch.visits.clone());
     }
+    let commits_before = storage.commit_stats();
     let cpu_before = process_cpu();
     let start = Instant::now();
     let tasks: Vec<_> = tablets
@@ -360,10 +488,17 @@ async fn http_ingest(tablets: Vec<Tablet>, batches: &[Batch]) -> HttpRun {
     let cpu = process_cpu()
         .zip(cpu_before)
         .map(|(after, before)| after.saturating_sub(before));
+    let after = storage.commit_stats();
     HttpRun {
         elapsed,
         latencies,
         cpu,
+        commits: CommitStats {
+            commits: after.commits - commits_before.commits,
+            syncs: after.syncs - commits_before.syncs,
+            regrouped: after.regrouped - commits_before.regrouped,
+            largest_commit_visits: after.largest_commit_visits,
+        },
     }
 }
 
@@ -404,17 +539,20 @@ async fn send_batches(tablet: Tablet, queue: Vec<Vec<Visit>>) -> Vec<Duration> {
     latencies
 }
 
-/// The same visits straight into SQLite; returns the time the inserts took.
-fn raw_ingest(path: &Path, pairings: &[Pairing], batches: &[Batch]) -> Duration {
+/// Per pairing, the columns the server looks up before it inserts a visit: tablet, employee,
+/// section, department.
+type Placed = HashMap<Uuid, (i64, i64, i64, i64)>;
+
+/// A fresh raw database with the server's schema, pragmas and the visits' parent rows.
+/// Returns it and where each pairing places its visits.
+fn raw_database(path: &Path, pairings: &[Pairing]) -> (Connection, Placed) {
     let mut conn = Connection::open(path).expect("open the raw database");
     configure_connection(&conn).expect("pragmas");
     migrations()
         .to_latest(&mut conn)
         .expect("migrate the raw database");
     let tablet_of = insert_parents(&mut conn, pairings);
-
-    // Per pairing: the columns the server looks up before it inserts.
-    let placed: HashMap<Uuid, (i64, i64, i64, i64)> = pairings
+    let placed = pairings
         .iter()
         .map(|p| {
             (
@@ -428,7 +566,12 @@ fn raw_ingest(path: &Path, pairings: &[Pairing], batches: &[Batch]) -> Duration 
             )
         })
         .collect();
+    (conn, placed)
+}
 
+/// Only the visits, one transaction a batch; returns the time the inserts took.
+fn plain_ingest(path: &Path, pairings: &[Pairing], batches: &[Batch]) -> Duration {
+    let (mut conn, placed) = raw_database(path, pairings);
     let start = Instant::now();
     for batch in batches {
         let received_at = Timestamp::now().as_millisecond();
@@ -438,24 +581,7 @@ fn raw_ingest(path: &Path, pairings: &[Pairing], batches: &[Batch]) -> Duration 
         {
             let mut insert = tx.prepare_cached(INSERT_VISIT).expect("prepare insert");
             for visit in &batch.visits {
-                let (tablet_id, employee_id, section_id, department_id) = placed[&visit.pairing_id];
-                insert
-                    .execute(params![
-                        visit.id,
-                        visit.pairing_id,
-                        tablet_id,
-                        employee_id,
-                        section_id,
-                        department_id,
-                        visit.service_id,
-                        visit.started_at.as_millisecond(),
-                        visit.ended_at.as_millisecond(),
-                        visit.rating.map(Rating::score),
-                        visit.has_recording,
-                        received_at,
-                        0_i64
-                    ])
-                    .expect("insert visit");
+                insert_visit(&mut insert, visit, placed[&visit.pairing_id], received_at);
             }
         }
         tx.commit().expect("commit");
@@ -463,34 +589,136 @@ fn raw_ingest(path: &Path, pairings: &[Pairing], batches: &[Batch]) -> Duration 
     start.elapsed()
 }
 
-/// The same visits through the server's storage layer, as the sync handler calls it (ingest,
-/// then the tablet's pairing status), without HTTP; one call per batch, one at a time.
-fn storage_ingest(path: &Path, pairings: &[Pairing], batches: &[Batch]) -> Duration {
-    let tablet_of = {
-        let mut conn = Connection::open(path).expect("open the storage database");
-        configure_connection(&conn).expect("pragmas");
-        migrations()
-            .to_latest(&mut conn)
-            .expect("migrate the storage database");
-        insert_parents(&mut conn, pairings)
-    };
-    let zone = jiff::tz::TimeZone::get("Asia/Yekaterinburg").expect("office time zone");
-    let storage = SqliteStorage::open(path, zone).expect("open SqliteStorage");
+/// Everything ingest writes, with its statements, `group` batches a transaction; returns the
+/// time the writes took.
+fn like_for_like_ingest(
+    path: &Path,
+    zone: &TimeZone,
+    pairings: &[Pairing],
+    batches: &[Batch],
+    group: usize,
+) -> Duration {
+    let (mut conn, placed) = raw_database(path, pairings);
     let health = health();
     let start = Instant::now();
+    for together in batches.chunks(group) {
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .expect("begin");
+        let mut totals = TotalsAccumulator::default();
+        for batch in together {
+            let received_at = Timestamp::now().as_millisecond();
+            let mut insert = tx.prepare_cached(INSERT_VISIT).expect("prepare insert");
+            for visit in &batch.visits {
+                let place = placed[&visit.pairing_id];
+                insert_visit(&mut insert, visit, place, received_at);
+                let (_, employee, section, department) = place;
+                let at = Timestamp::from_millisecond(visit_instant_ms(
+                    visit.ended_at.as_millisecond(),
+                    0,
+                ))
+                .expect("instant");
+                totals.add(
+                    &PeriodKeys::at(at, zone),
+                    department,
+                    section,
+                    employee,
+                    visit.service_id,
+                    visit.rating.map(Rating::score),
+                );
+            }
+            let tablet_id = placed[&batch.visits[0].pairing_id].0;
+            log_sync(&tx, &health, tablet_id, received_at, batch.visits.len());
+        }
+        totals.flush(&tx).expect("report totals");
+        tx.commit().expect("commit");
+    }
+    start.elapsed()
+}
+
+fn insert_visit(
+    insert: &mut rusqlite::CachedStatement<'_>,
+    visit: &Visit,
+    (tablet_id, employee_id, section_id, department_id): (i64, i64, i64, i64),
+    received_at: i64,
+) {
+    insert
+        .execute(params![
+            visit.id,
+            visit.pairing_id,
+            tablet_id,
+            employee_id,
+            section_id,
+            department_id,
+            visit.service_id,
+            visit.started_at.as_millisecond(),
+            visit.ended_at.as_millisecond(),
+            visit.rating.map(Rating::score),
+            visit.has_recording,
+            received_at,
+            0_i64
+        ])
+        .expect("insert visit");
+}
+
+/// The tablet's health and the sync log, as ingest writes them for every sync.
+fn log_sync(
+    tx: &rusqlite::Transaction<'_>,
+    health: &TabletHealth,
+    tablet_id: i64,
+    received_at: i64,
+    visits: usize,
+) {
+    tx.prepare_cached(UPDATE_TABLET)
+        .expect("prepare tablet update")
+        .execute(params![
+            received_at,
+            health.app_version,
+            health.queue_length,
+            health.recordings_pending,
+            i64::try_from(health.free_storage_bytes).unwrap_or(i64::MAX),
+            health.microphone.as_str(),
+            0_i64,
+            tablet_id
+        ])
+        .expect("tablet health");
+    tx.prepare_cached(INSERT_SYNC_LOG)
+        .expect("prepare sync log")
+        .execute(params![tablet_id, received_at, 0_i64, visits as i64])
+        .expect("sync log");
+}
+
+/// The same visits through the server's storage layer, as the sync handler calls it (ingest,
+/// then the tablet's pairing status), without HTTP; one call per batch, one at a time.
+fn storage_ingest(
+    path: &Path,
+    zone: &TimeZone,
+    pairings: &[Pairing],
+    batches: &[Batch],
+) -> Duration {
+    let tablet_of = {
+        let (conn, placed) = raw_database(path, pairings);
+        drop(conn);
+        placed
+    };
+    let storage = SqliteStorage::open(path, zone.clone()).expect("open SqliteStorage");
+    let rule = acceptance::Acceptance::default();
+    let judge: Arc<office_server::storage::Judge> =
+        Arc::new(move |facts| acceptance::judge(facts, &rule));
+    let start = Instant::now();
     for batch in batches {
-        let tablet_id = tablet_of[&pairings[batch.client].id];
+        let tablet_id = tablet_of[&pairings[batch.client].id].0;
         let received_at = Timestamp::now();
         let outcomes = storage
             .ingest(
-                &IngestBatch {
+                IngestBatch {
                     tablet_id,
                     received_at,
                     clock_offset_ms: 0,
-                    health: &health,
-                    visits: &batch.visits,
+                    health: health(),
+                    visits: batch.visits.clone(),
                 },
-                &|facts| acceptance::judge(facts, &acceptance::Acceptance::default()),
+                Arc::clone(&judge),
             )
             .expect("ingest")
             .outcomes;
@@ -499,7 +727,8 @@ fn storage_ingest(path: &Path, pairings: &[Pairing], batches: &[Batch]) -> Durat
             .expect("pairing status");
         assert!(
             outcomes.iter().all(|o| matches!(o, VisitOutcome::Stored)),
-            "every visit stored"
+            "every visit stored: {:?}",
+            outcomes.iter().find(|o| !matches!(o, VisitOutcome::Stored))
         );
     }
     start.elapsed()
@@ -583,10 +812,23 @@ fn insert_parents(conn: &mut Connection, pairings: &[Pairing]) -> HashMap<Uuid, 
 }
 
 fn count_visits(path: &Path) -> usize {
+    count(path, "SELECT count(*) FROM visits")
+}
+
+/// The visits the report totals count, at the year level (every visit is in exactly one year).
+fn counted_in_totals(path: &Path) -> usize {
+    count(
+        path,
+        &format!(
+            "SELECT coalesce(sum(visits), 0) FROM report_totals WHERE level = {}",
+            Level::Year.code()
+        ),
+    )
+}
+
+fn count(path: &Path, sql: &str) -> usize {
     let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
         .expect("open database to count");
-    let count: i64 = conn
-        .query_row("SELECT count(*) FROM visits", [], |row| row.get(0))
-        .expect("count visits");
+    let count: i64 = conn.query_row(sql, [], |row| row.get(0)).expect("count");
     usize::try_from(count).expect("non-negative count")
 }

@@ -177,9 +177,10 @@ pub fn open_storage(config: &Config) -> Result<Arc<dyn Storage>, StartError> {
         path: config.data_dir.clone(),
         source,
     })?;
-    Ok(Arc::new(SqliteStorage::open(
+    Ok(Arc::new(SqliteStorage::open_with(
         &config.database_path(),
         config.office_time_zone()?,
+        config.group_commit(),
     )?))
 }
 

@@ -38,7 +38,15 @@ pub enum ConfigError {
     PublicUrl(String),
     #[error("trusted_proxies: {0:?} is not an IP address or network (like 10.0.0.0/8)")]
     TrustedProxy(String),
+    #[error(
+        "ingest.max_commit_wait_ms must be at most {MAX_COMMIT_WAIT_MS}: every tablet's sync \
+         waits for it, not {0}"
+    )]
+    CommitWait(u64),
 }
+
+/// The longest a commit may wait for more syncs: past a second, tablets would feel it.
+pub const MAX_COMMIT_WAIT_MS: u64 = 1000;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -87,6 +95,32 @@ pub struct Config {
     pub tablets: TabletSettings,
     /// Recording uploads that are not finished.
     pub uploads: UploadSettings,
+    /// How syncs are grouped into commits.
+    pub ingest: IngestSettings,
+}
+
+/// Group commit: the syncs waiting for the database are stored in one transaction, with one
+/// fsync, and each is answered after that commit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestSettings {
+    /// At most this many visits in one commit (a sync is never split: one larger than this is
+    /// committed alone).
+    pub max_visits_per_commit: u32,
+    /// How long, in milliseconds, the committer waits for more syncs once it holds one. 0:
+    /// none — it takes the syncs that arrived while the previous commit ran, which is what
+    /// groups them under load without slowing a lone sync.
+    pub max_commit_wait_ms: u64,
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        let grouping = crate::storage::GroupCommit::default();
+        Self {
+            max_visits_per_commit: u32::try_from(grouping.max_visits).unwrap_or(u32::MAX),
+            max_commit_wait_ms: u64::try_from(grouping.max_wait.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -278,6 +312,7 @@ impl Default for Config {
             throttle: ThrottleSettings::default(),
             tablets: TabletSettings::default(),
             uploads: UploadSettings::default(),
+            ingest: IngestSettings::default(),
         }
     }
 }
@@ -418,10 +453,17 @@ impl Config {
                 self.uploads.max_unfinished_bytes_per_tablet,
             ),
             ("uploads.check_secs", self.uploads.check_secs),
+            (
+                "ingest.max_visits_per_commit",
+                u64::from(self.ingest.max_visits_per_commit),
+            ),
         ] {
             if value == 0 {
                 return Err(ConfigError::Zero(name));
             }
+        }
+        if self.ingest.max_commit_wait_ms > MAX_COMMIT_WAIT_MS {
+            return Err(ConfigError::CommitWait(self.ingest.max_commit_wait_ms));
         }
         self.public_origin()?;
         self.proxies()?;
@@ -458,6 +500,15 @@ impl Config {
             clock_slack: jiff::SignedDuration::from_secs(
                 i64::try_from(self.tablets.clock_slack_secs).unwrap_or(i64::MAX),
             ),
+        }
+    }
+
+    /// How the SQLite backend groups syncs into commits.
+    pub fn group_commit(&self) -> crate::storage::GroupCommit {
+        crate::storage::GroupCommit {
+            max_visits: self.ingest.max_visits_per_commit as usize,
+            max_wait: std::time::Duration::from_millis(self.ingest.max_commit_wait_ms),
+            ..crate::storage::GroupCommit::default()
         }
     }
 
@@ -567,6 +618,14 @@ mod tests {
             (
                 "[network]\nmax_connections = 0",
                 "network.max_connections must be",
+            ),
+            (
+                "[ingest]\nmax_visits_per_commit = 0",
+                "ingest.max_visits_per_commit must be",
+            ),
+            (
+                "[ingest]\nmax_commit_wait_ms = 1001",
+                "ingest.max_commit_wait_ms must be at most 1000",
             ),
             ("lisen = \"127.0.0.1:1\"", "unknown field"),
         ] {

@@ -16,6 +16,10 @@ pub struct ServerProcess {
     pub addr: String,
     pub data_dir: PathBuf,
     log: PathBuf,
+    /// How it was started, to start it again.
+    binary: PathBuf,
+    config: PathBuf,
+    options: ProcessOptions,
     _temp: tempfile::TempDir,
 }
 
@@ -85,48 +89,70 @@ impl ServerProcess {
         )
         .expect("configuration written");
         let log = temp.path().join("server.log");
-        let serve = format!(
-            "{}exec {:?} serve --config {:?} 2>{:?}",
-            options
-                .file_limit
-                .map(|n| format!("ulimit -n {n} && "))
-                .unwrap_or_default(),
-            binary,
-            config,
-            log
-        );
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(serve)
-            .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("the server starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("the server prints its address");
-        let addr = line
-            .trim()
-            .rsplit(' ')
-            .next()
-            .filter(|addr| !addr.is_empty())
-            .unwrap_or_else(|| {
-                panic!(
-                    "no address in {line:?}; log: {}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                )
-            })
-            .to_string();
+        let (child, addr) = serve(binary, &config, &log, options);
         Self {
             child,
             addr,
             data_dir: data,
             log,
+            binary: binary.to_path_buf(),
+            config,
+            options: options.clone(),
             _temp: temp,
         }
     }
 
+    /// Starts the binary again on the same data directory and configuration, once the
+    /// process has ended (e.g. after SIGKILL); it listens on a new port.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (child, addr) = serve(&self.binary, &self.config, &self.log, &self.options);
+        self.child = child;
+        self.addr = addr;
+    }
+}
+
+/// `serve` with this configuration, its log appended to `log`; returns the child and the
+/// address it printed.
+fn serve(binary: &Path, config: &Path, log: &Path, options: &ProcessOptions) -> (Child, String) {
+    let serve = format!(
+        "{}exec {:?} serve --config {:?} 2>>{:?}",
+        options
+            .file_limit
+            .map(|n| format!("ulimit -n {n} && "))
+            .unwrap_or_default(),
+        binary,
+        config,
+        log
+    );
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(serve)
+        .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the server starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the server prints its address");
+    let addr = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .filter(|addr| !addr.is_empty())
+        .unwrap_or_else(|| {
+            panic!(
+                "no address in {line:?}; log: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            )
+        })
+        .to_string();
+    (child, addr)
+}
+
+impl ServerProcess {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -67,6 +67,17 @@ pub async fn spawn_app() -> TestServer {
     server
 }
 
+/// A server with the demo organisation and an administrator in a fresh data directory, on the
+/// test configuration as `adjust` changes it.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+    let temp = tempfile::tempdir().expect("temporary directory");
+    let mut config = test_config(temp.path());
+    adjust(&mut config);
+    let mut server = spawn_with_config(config, true).await;
+    server._temp = Some(temp);
+    server
+}
+
 /// A server with the shipped defaults (64 MiB recordings) in a fresh data directory.
 pub async fn spawn_default_app() -> TestServer {
     let temp = tempfile::tempdir().expect("temporary directory");

@@ -172,7 +172,7 @@ pub async fn sync(
                 &s.live,
                 &rules,
                 tablet.id,
-                &batch,
+                batch,
                 received_at,
             )
         })

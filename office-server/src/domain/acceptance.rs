@@ -70,7 +70,7 @@ impl VisitFacts<'_> {
 }
 
 /// The longest a visit may last. Tablets end a visit after two hours; a day is far beyond any
-/// real one, and bounds how far back the overlap check must look.
+/// real one.
 pub const LONGEST_VISIT: SignedDuration = SignedDuration::from_hours(24);
 
 /// The rule's one setting.

@@ -3,9 +3,11 @@
 //! dashboards of the sections concerned are told.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use shared_model::{MAX_SYNC_BATCH, SyncBatch, SyncResponse, VisitAck};
+use uuid::Uuid;
 
 use super::tablets::{EnrolmentError, check_device_text};
 use crate::domain::acceptance::{self, Acceptance};
@@ -48,7 +50,7 @@ pub fn sync(
     live: &LiveHub,
     rules: &Rules,
     tablet_id: i64,
-    batch: &SyncBatch,
+    batch: SyncBatch,
     received_at: Timestamp,
 ) -> Result<SyncResponse, SyncError> {
     if batch.visits.len() > MAX_SYNC_BATCH {
@@ -65,15 +67,17 @@ pub fn sync(
         .duration_since(received_at)
         .as_millis()
         .clamp(i64::MIN.into(), i64::MAX.into()) as i64;
+    let ids: Vec<Uuid> = batch.visits.iter().map(|visit| visit.id).collect();
+    let acceptance = rules.acceptance;
     let ingested = db.ingest(
-        &IngestBatch {
+        IngestBatch {
             tablet_id,
             received_at,
             clock_offset_ms,
-            health: &batch.health,
-            visits: &batch.visits,
+            health: batch.health,
+            visits: batch.visits,
         },
-        &|facts| acceptance::judge(facts, &rules.acceptance),
+        Arc::new(move |facts| acceptance::judge(facts, &acceptance)),
     )?;
     let pairing = super::pairing::status(db, tablet_id, received_at)?;
 
@@ -116,14 +120,10 @@ pub fn sync(
             alert_id: alert.id,
         });
     }
-    let results: Vec<VisitAck> = batch
-        .visits
-        .iter()
+    let results: Vec<VisitAck> = ids
+        .into_iter()
         .zip(ingested.outcomes)
-        .map(|(visit, outcome)| VisitAck {
-            id: visit.id,
-            outcome,
-        })
+        .map(|(id, outcome)| VisitAck { id, outcome })
         .collect();
     tracing::debug!(
         tablet_id,

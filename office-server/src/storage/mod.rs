@@ -11,8 +11,13 @@
 mod sqlite;
 mod types;
 
-pub use sqlite::{SqliteStorage, TotalsAccumulator, migrations, set_totals_zone};
+pub use sqlite::{
+    CommitStats, GroupCommit, INSERT_SYNC_LOG, INSERT_VISIT, SqliteStorage, TotalsAccumulator,
+    UPDATE_TABLET, migrations, set_totals_zone,
+};
 pub use types::*;
+
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use shared_model::{PairingEndReason, PairingStatus, TabletHealth, Visit, VisitOutcome};
@@ -40,6 +45,12 @@ pub enum StorageError {
     CheckpointBlocked,
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    /// The thread that commits ingest has stopped (a bug: it survives panics).
+    #[error("the ingest committer has stopped")]
+    IngestStopped,
+    /// A write to storage opened read-only.
+    #[error("the database is open read-only")]
+    ReadOnly,
 }
 
 impl StorageError {
@@ -191,20 +202,24 @@ pub trait TabletStore: Send + Sync + 'static {
     ) -> StorageResult<bool>;
 }
 
-/// How the acceptance rule is handed to [`VisitStore::ingest`].
-pub type Judge<'a> = dyn Fn(&VisitFacts<'_>) -> Judgement + 'a;
+/// How the acceptance rule is handed to [`VisitStore::ingest`]: shared, because a backend may
+/// judge on a thread of its own (SQLite's group commit does).
+pub type Judge = dyn Fn(&VisitFacts<'_>) -> Judgement + Send + Sync;
 
 /// Visits as the tablets sent them.
 pub trait VisitStore: Send + Sync + 'static {
-    /// Stores a sync in one transaction: for each visit, gathers its facts (the visit stored
-    /// under its id — earlier visits of the same batch included — and the pairing it names),
-    /// lets `judge` decide, and writes what was decided, with the report totals; records the
-    /// tablet's health and clock offset. Returns one outcome per visit, in order.
-    fn ingest(&self, sync: &IngestBatch<'_>, judge: &Judge<'_>) -> StorageResult<Ingested>;
+    /// Stores a sync atomically: for each visit, gathers its facts (the visit stored under its
+    /// id — earlier visits of the same batch and of syncs stored before it included — and the
+    /// pairing it names), lets `judge` decide, and writes what was decided, with the report
+    /// totals; records the tablet's health and clock offset. Returns one outcome per visit, in
+    /// order, once all of it is durable. A backend may commit several syncs together.
+    fn ingest(&self, sync: IngestBatch, judge: Arc<Judge>) -> StorageResult<Ingested>;
     /// A visit the tablet sent.
     fn visit_of_tablet(&self, visit_id: Uuid, tablet_id: i64) -> StorageResult<Option<Visit>>;
     /// Stored visits, by id; of one tablet if given.
     fn visits(&self, tablet_id: Option<i64>) -> StorageResult<Vec<VisitRecord>>;
+    /// How ingest has grouped syncs into commits since the storage was opened.
+    fn commit_stats(&self) -> CommitStats;
 }
 
 /// The report totals kept beside the visits (in the ingest transaction), the Плохо analysis
@@ -303,10 +318,10 @@ pub struct Ingested {
 }
 
 /// One sync, as the storage layer needs it.
-pub struct IngestBatch<'a> {
+pub struct IngestBatch {
     pub tablet_id: i64,
     pub received_at: Timestamp,
     pub clock_offset_ms: i64,
-    pub health: &'a TabletHealth,
-    pub visits: &'a [Visit],
+    pub health: TabletHealth,
+    pub visits: Vec<Visit>,
 }

@@ -5,13 +5,14 @@ mod accounts;
 mod alerts;
 mod audit;
 mod directory;
+mod ingest;
 mod recordings;
 mod reports;
 mod tablets;
 mod visits;
 
 use std::path::Path;
-use std::sync::MutexGuard;
+use std::sync::{Arc, MutexGuard};
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -20,6 +21,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction};
 use rusqlite_migration::Migrations;
 use sqlite_db::Writer;
 
+pub use ingest::{CommitStats, GroupCommit, INSERT_SYNC_LOG, INSERT_VISIT, UPDATE_TABLET};
 pub use reports::{TotalsAccumulator, set_totals_zone};
 
 use super::*;
@@ -36,7 +38,9 @@ const MIGRATIONS: &[&str] = &[
 const READERS: u32 = 4;
 
 pub struct SqliteStorage {
-    writer: Writer,
+    writer: Arc<Writer>,
+    /// Ingest's group commit; none when the database is open read-only.
+    committer: Option<ingest::Committer>,
     readers: r2d2::Pool<SqliteConnectionManager>,
     /// The office's time zone: the report totals are kept in its calendar.
     zone: TimeZone,
@@ -52,7 +56,13 @@ impl SqliteStorage {
     /// totals are kept in the calendar of `zone`; if they were computed in another time zone
     /// (or before the totals existed), they are rebuilt from the visits.
     pub fn open(path: &Path, zone: TimeZone) -> StorageResult<Self> {
-        let writer = sqlite_db::open_writer(path, MIGRATIONS)?;
+        Self::open_with(path, zone, GroupCommit::default())
+    }
+
+    /// [`open`](Self::open), with ingest grouped into commits as `grouping` says.
+    pub fn open_with(path: &Path, zone: TimeZone, grouping: GroupCommit) -> StorageResult<Self> {
+        let writer = Arc::new(sqlite_db::open_writer(path, MIGRATIONS)?);
+        let committer = ingest::Committer::start(Arc::clone(&writer), zone.clone(), grouping)?;
         let manager = SqliteConnectionManager::file(path)
             .with_flags(rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .with_init(|conn| {
@@ -65,6 +75,7 @@ impl SqliteStorage {
             .build(manager)?;
         let storage = Self {
             writer,
+            committer: Some(committer),
             readers,
             zone,
         };
@@ -103,7 +114,8 @@ impl SqliteStorage {
             .min_idle(Some(0))
             .build(manager)?;
         Ok(Self {
-            writer: Writer::new(conn),
+            writer: Arc::new(Writer::new(conn)),
+            committer: None,
             readers,
             zone,
         })
