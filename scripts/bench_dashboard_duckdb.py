@@ -6,7 +6,9 @@ Loads the raw visits (visits.csv, written by the generator) into an in-memory Du
 for each page the server benchmark measures, runs the same aggregates over the raw visits: the
 six period columns (day, ISO week, month, quarter, year of the report date in the office's time
 zone, and all time), placed by the corrected instant ended_at - clock_offset_ms, as the server
-does. Prints one JSON object: p50/p95 milliseconds per page.
+does. Prints one JSON object: p50/p95 milliseconds per page, and the tallies of each page's
+tables (visits, Хорошо, Средне, Плохо per group and period column) for the benchmark to compare
+with the server's pages cell by cell.
 
 usage: bench_dashboard_duckdb.py VISITS.csv YYYY-MM-DD TIME_ZONE REPEATS
 """
@@ -60,12 +62,17 @@ def main():
     at = "(ended_at - clock_offset_ms)"
 
     def by(group, where="TRUE"):
+        """The six period columns' tallies by `group`: {key: [[visits, good, medium, bad] × 6]}."""
         def run():
-            for start, end in periods:
-                con.execute(
+            groups = {}
+            for index, (start, end) in enumerate(periods):
+                rows = con.execute(
                     f"SELECT {group}, {tally} FROM visits WHERE {where} AND {at} >= ? AND {at} < ? GROUP BY 1",
                     [start, end],
                 ).fetchall()
+                for key, *counts in rows:
+                    groups.setdefault(str(key), [[0, 0, 0, 0] for _ in periods])[index] = counts
+            return groups
         return run
 
     def month_by_service(where="TRUE"):
@@ -86,6 +93,18 @@ def main():
             f"SELECT * FROM visits WHERE {where} AND rating = 1 ORDER BY {at} DESC LIMIT 10"
         ).fetchall()
 
+    # The tallies behind each page's tables, keyed by table id: rows by the group's id (the
+    # summary table's single group is "0").
+    tables = {
+        "department_all": {"departments": by("department_id")},
+        "department_one": {"sections": by("section_id", "department_id = 1")},
+        "employees_all": {"employees": by("employee_id")},
+        "employees_section": {
+            "section_summary": by("0", "section_id = 1"),
+            "employees": by("employee_id", "section_id = 1"),
+            "services": by("service_id", "section_id = 1"),
+        },
+    }
     # The same work as each server page: its tables' groupings over six periods, and the charts.
     pages = {
         "department_all": [by("department_id"), month_by_service, daily_trend],
@@ -108,6 +127,7 @@ def main():
         "load_seconds": load_seconds,
         "rows": con.execute("SELECT count(*) FROM visits").fetchone()[0],
         "pages": {},
+        "tallies": {page: {name: run() for name, run in groups.items()} for page, groups in tables.items()},
     }
     for name, steps in pages.items():
         for _ in range(2):  # warm-up

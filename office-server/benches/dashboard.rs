@@ -17,7 +17,8 @@
 //! 4. **DuckDB** (when `BENCH_DUCKDB_PYTHON` names a Python with the `duckdb` package, as
 //!    `scripts/bench-dashboard.sh` sets up): `scripts/bench_dashboard_duckdb.py` loads the CSV
 //!    into an in-memory table and runs the same aggregates for the same pages over the raw
-//!    visits; the bench prints the ratio.
+//!    visits; the bench prints the ratio, and compares every cell of the pages' tables with
+//!    DuckDB's counts formatted by the server's rule (a wrong total cannot pass as a fast one).
 //!
 //! Run `scripts/bench-dashboard.sh`. Environment: `BENCH_VISITS`, `BENCH_REQUESTS`,
 //! `BENCH_DIR` (default `target/bench-dashboard/data-<visits>`).
@@ -31,10 +32,11 @@ use std::time::{Duration, Instant};
 use jiff::civil::{Date, Time};
 use jiff::tz::TimeZone;
 use jiff::{Span, Timestamp};
-use office_server::reports::PeriodKeys;
+use office_server::reports::{PeriodKeys, Tally, format_average, format_percent};
 use office_server::storage::{SqliteStorage, TotalsAccumulator, set_totals_zone};
 use rusqlite::{Connection, params};
 use serde_json::{Value, json};
+use test_support::table_rows;
 use uuid::Uuid;
 
 const DEPARTMENTS: i64 = 5;
@@ -182,6 +184,11 @@ fn main() {
                 "  {:<48} {:>9} {:>9} {:>12} {:>12}",
                 "page", "p50 ms", "p95 ms", "ratio p50", "ratio p95"
             );
+            let cells: usize = results
+                .iter()
+                .map(|result| check_cells(result.key, &result.html, &report["tallies"]))
+                .sum();
+            println!("  every cell of the measured pages equals DuckDB's: {cells} cells compared");
             for result in &results {
                 let duck = &report["pages"][result.key];
                 let p50 = duck["p50"].as_f64().unwrap_or(f64::NAN);
@@ -481,6 +488,142 @@ struct PageResult {
     p95: f64,
     max: f64,
     bytes: usize,
+    /// The page as last served, for the cell-by-cell check.
+    html: String,
+}
+
+/// A table of a page: its id, the DuckDB grouping behind it, and the label its rows carry
+/// before the group's number (the generator's names).
+type CheckedTable = (&'static str, &'static str, &'static str);
+
+/// The tables of each measured page.
+const PAGE_TABLES: [(&str, &[CheckedTable]); 4] = [
+    (
+        "department_all",
+        &[
+            ("departments_avg", "departments", "Департамент "),
+            ("departments_count", "departments", "Департамент "),
+            ("departments_satisfaction", "departments", "Департамент "),
+            ("departments_unrated", "departments", "Департамент "),
+        ],
+    ),
+    (
+        "department_one",
+        &[
+            ("sections_avg", "sections", "Отдел "),
+            ("sections_count", "sections", "Отдел "),
+            ("sections_satisfaction", "sections", "Отдел "),
+            ("sections_unrated", "sections", "Отдел "),
+        ],
+    ),
+    (
+        "employees_all",
+        &[
+            ("employees_avg", "employees", "Сотрудник "),
+            ("employees_count", "employees", "Сотрудник "),
+        ],
+    ),
+    (
+        "employees_section",
+        &[
+            ("section_summary", "section_summary", ""),
+            ("employees_avg", "employees", "Сотрудник "),
+            ("employees_count", "employees", "Сотрудник "),
+            ("services_avg", "services", "Услуга "),
+            ("services_count", "services", "Услуга "),
+        ],
+    ),
+];
+
+/// What a cell shows for `tally`, by the server's rule (`Tally` and the `reports` formatting
+/// are the rule's home): the mean score rounded to 4 decimals half away from zero, counts as
+/// they are, satisfaction to one decimal.
+fn expected_text(measure: &str, tally: &Tally) -> String {
+    match measure {
+        "avg" => tally.average_4().map(format_average).unwrap_or_default(),
+        "count" => tally.visits.to_string(),
+        "satisfaction" => tally.satisfaction().map(format_percent).unwrap_or_default(),
+        "unrated" => tally.unrated().to_string(),
+        other => panic!("no measure {other:?}"),
+    }
+}
+
+/// The six period tallies DuckDB gave one group (zero when it has no visits).
+fn duck_tallies(groups: &Value, key: &str) -> [Tally; 6] {
+    let mut tallies = [Tally::default(); 6];
+    if let Some(columns) = groups[key].as_array() {
+        for (tally, counts) in tallies.iter_mut().zip(columns) {
+            let n = |i: usize| counts[i].as_i64().expect("a count");
+            *tally = Tally {
+                visits: n(0),
+                good: n(1),
+                medium: n(2),
+                bad: n(3),
+            };
+        }
+    }
+    tallies
+}
+
+/// Compares every cell of the page's tables with what DuckDB computed from the raw visits;
+/// panics on the first difference. Returns how many cells it compared.
+fn check_cells(page: &str, html: &str, tallies: &Value) -> usize {
+    let (_, tables) = PAGE_TABLES
+        .iter()
+        .find(|(key, _)| *key == page)
+        .expect("a page with tables to check");
+    let mut compared = 0;
+    for (table, grouping, prefix) in *tables {
+        let groups = &tallies[page][grouping];
+        let rows = table_rows(html, table);
+        assert!(!rows.is_empty(), "{page}: no table {table}");
+        let mut shown = Vec::new();
+        for (index, (label, cells)) in rows.iter().enumerate() {
+            let (measure, tally) = if *grouping == "section_summary" {
+                // One row per measure, in the page's order.
+                let measure = ["avg", "count", "satisfaction", "unrated"][index];
+                (measure, duck_tallies(groups, "0"))
+            } else {
+                let measure = table.rsplit('_').next().unwrap_or_default();
+                // The last row is the table's total (its footer).
+                if index + 1 == rows.len() {
+                    let mut sum = [Tally::default(); 6];
+                    for key in groups.as_object().expect("groups").keys() {
+                        for (total, tally) in sum.iter_mut().zip(duck_tallies(groups, key)) {
+                            total.add(&tally);
+                        }
+                    }
+                    (measure, sum)
+                } else {
+                    let id: i64 = label
+                        .strip_prefix(prefix)
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or_else(|| panic!("{page} {table}: row {label:?}"));
+                    shown.push(id.to_string());
+                    (measure, duck_tallies(groups, &id.to_string()))
+                }
+            };
+            assert_eq!(cells.len(), 6, "{page} {table} {label}: six period columns");
+            for (column, (cell, tally)) in cells.iter().zip(&tally).enumerate() {
+                assert_eq!(
+                    *cell,
+                    expected_text(measure, tally),
+                    "{page}, table {table}, row {label:?}, period column {column}: the server \
+                     shows {cell:?}, DuckDB counts {tally:?}"
+                );
+                compared += 1;
+            }
+        }
+        if *grouping != "section_summary" {
+            for key in groups.as_object().expect("groups").keys() {
+                assert!(
+                    shown.contains(key),
+                    "{page} {table}: DuckDB has visits of group {key}, the page has no row"
+                );
+            }
+        }
+    }
+    compared
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -537,17 +680,16 @@ async fn measure(server: &Server, requests: usize) -> Vec<PageResult> {
     let mut results = Vec::new();
     for (key, name, path) in pages {
         let url = format!("{}{path}", server.base);
-        let mut bytes = 0;
+        let mut html = String::new();
         for _ in 0..10 {
-            let body = client
+            html = client
                 .get(&url)
                 .send()
                 .await
                 .expect("warm-up")
                 .text()
                 .await
-                .unwrap();
-            bytes = body.len();
+                .expect("warm-up body");
         }
         let mut times = Vec::with_capacity(requests);
         for _ in 0..requests {
@@ -569,7 +711,8 @@ async fn measure(server: &Server, requests: usize) -> Vec<PageResult> {
             p50: percentile(&times, 0.5),
             p95: percentile(&times, 0.95),
             max: *times.last().unwrap_or(&0.0),
-            bytes,
+            bytes: html.len(),
+            html,
         });
     }
     results
