@@ -34,12 +34,12 @@ use jiff::{SignedDuration, Timestamp};
 use office_server::domain::acceptance;
 use office_server::reports::{Level, PeriodKeys, visit_instant_ms};
 use office_server::storage::{
-    CommitStats, INSERT_SYNC_LOG, INSERT_VISIT, IngestBatch, SqliteStorage, TabletStore,
-    TotalsAccumulator, UPDATE_TABLET, VisitStore, migrations,
+    CommitStats, INSERT_VISIT, IngestBatch, SqliteStorage, TabletStore, TotalsAccumulator,
+    VisitStore, migrations, record_sync,
 };
 use reqwest::StatusCode;
 use rusqlite::{Connection, params};
-use shared_model::{Pairing, Rating, SyncBatch, SyncResponse, TabletHealth, Visit, VisitOutcome};
+use shared_model::{Pairing, Rating, SyncBatch, SyncResponse, Visit, VisitOutcome};
 use sqlite_db::configure as configure_connection;
 use uuid::Uuid;
 
@@ -639,7 +639,8 @@ fn like_for_like_ingest(
                 );
             }
             let tablet_id = placed[&batch.visits[0].pairing_id].0;
-            log_sync(&tx, &health, tablet_id, received_at, batch.visits.len());
+            record_sync(&tx, tablet_id, received_at, 0, &health, batch.visits.len())
+                .expect("tablet health and sync log");
         }
         totals.flush(&tx).expect("report totals");
         tx.commit().expect("commit");
@@ -670,33 +671,6 @@ fn insert_visit(
             0_i64
         ])
         .expect("insert visit");
-}
-
-/// The tablet's health and the sync log, as ingest writes them for every sync.
-fn log_sync(
-    tx: &rusqlite::Transaction<'_>,
-    health: &TabletHealth,
-    tablet_id: i64,
-    received_at: i64,
-    visits: usize,
-) {
-    tx.prepare_cached(UPDATE_TABLET)
-        .expect("prepare tablet update")
-        .execute(params![
-            received_at,
-            health.app_version,
-            health.queue_length,
-            health.recordings_pending,
-            i64::try_from(health.free_storage_bytes).unwrap_or(i64::MAX),
-            health.microphone.as_str(),
-            0_i64,
-            tablet_id
-        ])
-        .expect("tablet health");
-    tx.prepare_cached(INSERT_SYNC_LOG)
-        .expect("prepare sync log")
-        .execute(params![tablet_id, received_at, 0_i64, visits as i64])
-        .expect("sync log");
 }
 
 /// The same visits through the server's storage layer, as the sync handler calls it (ingest,

@@ -12,8 +12,8 @@ mod sqlite;
 mod types;
 
 pub use sqlite::{
-    CommitStats, GroupCommit, INSERT_SYNC_LOG, INSERT_VISIT, SqliteStorage, TotalsAccumulator,
-    UPDATE_TABLET, migrations, set_totals_zone,
+    CommitStats, GroupCommit, INSERT_VISIT, SqliteStorage, TotalsAccumulator, migrations,
+    record_sync, set_totals_zone,
 };
 pub use types::*;
 

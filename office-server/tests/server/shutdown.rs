@@ -233,20 +233,21 @@ async fn a_server_killed_during_grouped_commits_keeps_every_acknowledged_visit()
     // Each tablet's visits a second apart from its pairing on: the server corrects each sync's
     // visits by the clock offset it measures at that sync, which varies by milliseconds under
     // load, so closer visits of different syncs could be corrected onto one instant (an overlap).
+    // A tablet's client for the server at its current address (it changes at each restart).
+    let client_at = |addr: &str, tablet: &Tablet| Tablet {
+        base: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+        token: tablet.token.clone(),
+        id: tablet.id,
+    };
     let start = Timestamp::now();
     let mut made = [0_i64; TABLETS];
     let mut sent: Vec<Vec<Vec<Visit>>> = vec![Vec::new(); TABLETS];
     let mut acknowledged: HashSet<Uuid> = HashSet::new();
     for kill in 0..KILLS {
-        let base = format!("http://{}", process.addr);
         let mut tasks = Vec::new();
         for (index, (tablet, pairing)) in tablets.iter().enumerate() {
-            let tablet = Tablet {
-                base: base.clone(),
-                client: reqwest::Client::new(),
-                token: tablet.token.clone(),
-                id: tablet.id,
-            };
+            let tablet = client_at(&process.addr, tablet);
             // Enough batches that the kill always finds the tablets still sending.
             let batches: Vec<Vec<Visit>> = (0..400)
                 .map(|_| {
@@ -320,15 +321,9 @@ async fn a_server_killed_during_grouped_commits_keeps_every_acknowledged_visit()
     }
     // Every tablet sends everything it tried again: what was stored is already stored, the rest
     // is stored now, and each visit is there once.
-    let base = format!("http://{}", process.addr);
     let mut resent = 0;
     for (index, (tablet, _)) in tablets.iter().enumerate() {
-        let tablet = Tablet {
-            base: base.clone(),
-            client: reqwest::Client::new(),
-            token: tablet.token.clone(),
-            id: tablet.id,
-        };
+        let tablet = client_at(&process.addr, tablet);
         for visits in sent[index].chunks(8).map(|c| c.concat()) {
             for ack in tablet.sync(&visits).await.results {
                 assert!(

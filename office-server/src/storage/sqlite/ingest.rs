@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use rusqlite::{OptionalExtension, Transaction, params};
-use shared_model::Rating;
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use shared_model::{Rating, TabletHealth};
 use sqlite_db::Writer;
 use uuid::Uuid;
 
@@ -39,16 +39,44 @@ pub const INSERT_VISIT: &str =
                      clock_offset_ms)
  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 
-/// The statement that records a syncing tablet's health and clock offset.
-pub const UPDATE_TABLET: &str =
-    "UPDATE tablets SET last_seen_at = ?1, app_version = ?2, queue_length = ?3,
-        recordings_pending = ?4, free_storage_bytes = ?5, microphone = ?6, clock_offset_ms = ?7
- WHERE id = ?8";
-
-/// The statement that logs a sync.
-pub const INSERT_SYNC_LOG: &str =
-    "INSERT INTO sync_log (tablet_id, received_at, clock_offset_ms, visits)
- VALUES (?1, ?2, ?3, ?4)";
+/// Records a syncing tablet's health and clock offset, and logs the sync: the writes every
+/// sync makes besides its visits (public so that the ingest benchmark writes exactly these).
+pub fn record_sync(
+    conn: &Connection,
+    tablet_id: i64,
+    received_at_ms: i64,
+    clock_offset_ms: i64,
+    health: &TabletHealth,
+    visits: usize,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE tablets SET last_seen_at = ?1, app_version = ?2, queue_length = ?3,
+            recordings_pending = ?4, free_storage_bytes = ?5, microphone = ?6,
+            clock_offset_ms = ?7
+         WHERE id = ?8",
+    )?
+    .execute(params![
+        received_at_ms,
+        health.app_version,
+        health.queue_length,
+        health.recordings_pending,
+        i64::try_from(health.free_storage_bytes).unwrap_or(i64::MAX),
+        health.microphone.as_str(),
+        clock_offset_ms,
+        tablet_id
+    ])?;
+    conn.prepare_cached(
+        "INSERT INTO sync_log (tablet_id, received_at, clock_offset_ms, visits)
+         VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![
+        tablet_id,
+        received_at_ms,
+        clock_offset_ms,
+        visits as i64
+    ])?;
+    Ok(())
+}
 
 /// How the committer groups syncs into one transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -369,23 +397,14 @@ fn ingest_one(
         }
         outcomes.push(judgement.outcome());
     }
-    let health = &sync.health;
-    tx.prepare_cached(UPDATE_TABLET)?.execute(params![
-        received_at,
-        health.app_version,
-        health.queue_length,
-        health.recordings_pending,
-        i64::try_from(health.free_storage_bytes).unwrap_or(i64::MAX),
-        health.microphone.as_str(),
-        sync.clock_offset_ms,
-        sync.tablet_id
-    ])?;
-    tx.prepare_cached(INSERT_SYNC_LOG)?.execute(params![
+    record_sync(
+        tx,
         sync.tablet_id,
         received_at,
         sync.clock_offset_ms,
-        sync.visits.len() as i64
-    ])?;
+        &sync.health,
+        sync.visits.len(),
+    )?;
     Ok(Ingested {
         outcomes,
         stored: newly_stored,

@@ -21,7 +21,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction};
 use rusqlite_migration::Migrations;
 use sqlite_db::Writer;
 
-pub use ingest::{CommitStats, GroupCommit, INSERT_SYNC_LOG, INSERT_VISIT, UPDATE_TABLET};
+pub use ingest::{CommitStats, GroupCommit, INSERT_VISIT, record_sync};
 pub use reports::{TotalsAccumulator, set_totals_zone};
 
 use super::*;
