@@ -111,48 +111,7 @@ impl ServerProcess {
         self.child = child;
         self.addr = addr;
     }
-}
 
-/// `serve` with this configuration, its log appended to `log`; returns the child and the
-/// address it printed.
-fn serve(binary: &Path, config: &Path, log: &Path, options: &ProcessOptions) -> (Child, String) {
-    let serve = format!(
-        "{}exec {:?} serve --config {:?} 2>>{:?}",
-        options
-            .file_limit
-            .map(|n| format!("ulimit -n {n} && "))
-            .unwrap_or_default(),
-        binary,
-        config,
-        log
-    );
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(serve)
-        .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the server starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("the server prints its address");
-    let addr = line
-        .trim()
-        .rsplit(' ')
-        .next()
-        .filter(|addr| !addr.is_empty())
-        .unwrap_or_else(|| {
-            panic!(
-                "no address in {line:?}; log: {}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            )
-        })
-        .to_string();
-    (child, addr)
-}
-
-impl ServerProcess {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -202,4 +161,43 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `serve` with this configuration, its log appended to `log`; returns the child and the
+/// address it printed.
+fn serve(binary: &Path, config: &Path, log: &Path, options: &ProcessOptions) -> (Child, String) {
+    let serve = format!(
+        "{}exec {:?} serve --config {:?} 2>>{:?}",
+        options
+            .file_limit
+            .map(|n| format!("ulimit -n {n} && "))
+            .unwrap_or_default(),
+        binary,
+        config,
+        log
+    );
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(serve)
+        .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the server starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the server prints its address");
+    let addr = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .filter(|addr| !addr.is_empty())
+        .unwrap_or_else(|| {
+            panic!(
+                "no address in {line:?}; log: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            )
+        })
+        .to_string();
+    (child, addr)
 }
