@@ -261,18 +261,7 @@ fn commit_group(
     counters: &Counters,
 ) {
     if group.len() > 1 {
-        let grouped = catch_unwind(AssertUnwindSafe(|| {
-            writer.write(|tx| {
-                let mut totals = TotalsAccumulator::default();
-                let ingested = group
-                    .iter()
-                    .map(|job| ingest_one(tx, zone, &job.sync, job.judge.as_ref(), &mut totals))
-                    .collect::<StorageResult<Vec<_>>>()?;
-                totals.flush(tx)?;
-                Ok::<_, StorageError>(ingested)
-            })
-        }));
-        match grouped {
+        match store(writer, zone, &group) {
             Ok(Ok(all)) => {
                 counters.committed(group.len(), visits);
                 for (job, ingested) in group.iter().zip(all) {
@@ -293,16 +282,10 @@ fn commit_group(
         counters.regrouped.fetch_add(1, Ordering::Relaxed);
     }
     for job in group {
-        let alone = catch_unwind(AssertUnwindSafe(|| {
-            writer.write(|tx| {
-                let mut totals = TotalsAccumulator::default();
-                let ingested = ingest_one(tx, zone, &job.sync, job.judge.as_ref(), &mut totals)?;
-                totals.flush(tx)?;
-                Ok::<_, StorageError>(ingested)
-            })
-        }));
-        let answer = match alone {
-            Ok(answer) => answer,
+        let answer = match store(writer, zone, std::slice::from_ref(&job)) {
+            Ok(answer) => {
+                answer.and_then(|one| one.into_iter().next().ok_or(StorageError::IngestStopped))
+            }
             Err(_) => {
                 tracing::error!(tablet_id = job.sync.tablet_id, "storing a sync panicked");
                 Err(StorageError::IngestStopped)
@@ -313,6 +296,26 @@ fn commit_group(
         }
         let _ = job.answer.send(answer);
     }
+}
+
+/// Stores `jobs` in one transaction, with one totals flush; a panic inside is caught (and the
+/// transaction rolled back) so that the committer lives on.
+fn store(
+    writer: &Writer,
+    zone: &TimeZone,
+    jobs: &[Job],
+) -> std::thread::Result<StorageResult<Vec<Ingested>>> {
+    catch_unwind(AssertUnwindSafe(|| {
+        writer.write(|tx| {
+            let mut totals = TotalsAccumulator::default();
+            let ingested = jobs
+                .iter()
+                .map(|job| ingest_one(tx, zone, &job.sync, job.judge.as_ref(), &mut totals))
+                .collect::<StorageResult<Vec<_>>>()?;
+            totals.flush(tx)?;
+            Ok::<_, StorageError>(ingested)
+        })
+    }))
 }
 
 /// One sync inside an open transaction: judges each visit and writes what was decided; counts
