@@ -68,6 +68,8 @@ async fn enrol(
                 let request = EnrolmentRequest {
                     app_version: app_version.to_string(),
                     device_description: device_description(),
+                    // The tablet does not sign feedback links yet.
+                    feedback_key: None,
                 };
                 match client.start_enrolment(&request).await {
                     Ok(started) => {

@@ -523,6 +523,7 @@ async fn send_batches(tablet: Tablet, queue: Vec<Vec<Visit>>) -> Vec<Duration> {
             sent_at: Timestamp::now(),
             health: health(),
             visits,
+            feedback_key: None,
         };
         let response = tablet
             .post("/api/tablet/sync")

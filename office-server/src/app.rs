@@ -87,6 +87,10 @@ pub struct Shared {
     pub request_counts: Arc<RequestCounts>,
     /// Recording uploads running now.
     pub uploads: Arc<UploadClaims>,
+    /// Where visitors' feedback links lead (`{public_url}/f/`), when `public_url` is set.
+    pub feedback_base_url: Option<String>,
+    /// Feedback posts, per client address and per link.
+    pub feedback_throttle: crate::ops::feedback::FeedbackThrottle,
 }
 
 impl Shared {
@@ -139,6 +143,8 @@ impl AppState {
             proxies,
             request_counts: Arc::default(),
             uploads: Arc::default(),
+            feedback_base_url: config.feedback_base_url(),
+            feedback_throttle: crate::ops::feedback::FeedbackThrottle::new(&config.feedback),
             config,
         })))
     }
@@ -422,6 +428,7 @@ async fn housekeeping(state: AppState) {
         state.login_throttle.forget_idle();
         state.pairing_throttle.forget_idle();
         state.enrolment_throttle.forget_idle();
+        state.feedback_throttle.forget_idle();
     }
 }
 

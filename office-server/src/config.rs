@@ -43,7 +43,15 @@ pub enum ConfigError {
          waits for it, not {0}"
     )]
     CommitWait(u64),
+    #[error(
+        "feedback.criteria: 1 to {MAX_CRITERIA} criteria, each with a unique key of lower-case \
+         letters, digits and _ (at most 32) and a label of at most 200 characters; {0}"
+    )]
+    Criteria(String),
 }
+
+/// The most criteria the feedback form may ask about.
+pub const MAX_CRITERIA: usize = 10;
 
 /// The longest a commit may wait for more syncs: past a second, tablets would feel it.
 pub const MAX_COMMIT_WAIT_MS: u64 = 1000;
@@ -97,6 +105,97 @@ pub struct Config {
     pub uploads: UploadSettings,
     /// How syncs are grouped into commits.
     pub ingest: IngestSettings,
+    /// The visitor's feedback from their phone.
+    pub feedback: FeedbackSettings,
+}
+
+/// The visitor's feedback link: what it asks, how long it may be used, how long what is sent
+/// is kept, and how often one may post.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FeedbackSettings {
+    /// The criteria scored 1..=5, in the form's order. The default is the federal method's
+    /// five (Government Decree № 1284).
+    pub criteria: Vec<Criterion>,
+    /// A link may be submitted this many days after its visit's corrected end, or — while the
+    /// visit has not synced — after the link was first opened.
+    pub link_valid_days: u32,
+    /// A submission that never joins a visit (refused, or its tablet revoked) is deleted after
+    /// this many days.
+    pub unjoined_keep_days: u32,
+    /// A comment is personal data: it is cleared this many days after it was sent.
+    pub comment_keep_days: u32,
+    /// The longest comment, in characters.
+    pub max_comment_chars: u32,
+    /// Posts a minute from one client address; more are refused (429).
+    pub posts_per_address_per_minute: u32,
+    /// Posts a minute to one link; more are refused (429).
+    pub posts_per_link_per_minute: u32,
+}
+
+/// One criterion of the feedback form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Criterion {
+    /// What it is stored under: lower-case letters, digits and `_`.
+    pub key: String,
+    /// What the visitor reads.
+    pub label: String,
+}
+
+impl Default for FeedbackSettings {
+    fn default() -> Self {
+        let criterion = |key: &str, label: &str| Criterion {
+            key: key.into(),
+            label: label.into(),
+        };
+        Self {
+            criteria: vec![
+                criterion("service_time", "Время предоставления услуги"),
+                criterion("queue_time", "Время ожидания в очереди"),
+                criterion("courtesy", "Вежливость и компетентность сотрудника"),
+                criterion("comfort", "Комфортность условий в помещении"),
+                criterion(
+                    "information",
+                    "Доступность информации о порядке предоставления услуги",
+                ),
+            ],
+            link_valid_days: 7,
+            unjoined_keep_days: 30,
+            comment_keep_days: 365,
+            max_comment_chars: 2000,
+            posts_per_address_per_minute: 10,
+            posts_per_link_per_minute: 3,
+        }
+    }
+}
+
+impl FeedbackSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.criteria.is_empty() || self.criteria.len() > MAX_CRITERIA {
+            return Err(ConfigError::Criteria(format!(
+                "{} given",
+                self.criteria.len()
+            )));
+        }
+        let mut keys = std::collections::HashSet::new();
+        for criterion in &self.criteria {
+            let key_ok = !criterion.key.is_empty()
+                && criterion.key.len() <= 32
+                && criterion
+                    .key
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            let label = criterion.label.trim();
+            if !key_ok || label.is_empty() || label.chars().count() > 200 {
+                return Err(ConfigError::Criteria(format!("not {:?}", criterion.key)));
+            }
+            if !keys.insert(criterion.key.as_str()) {
+                return Err(ConfigError::Criteria(format!("{:?} twice", criterion.key)));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Group commit: the syncs waiting for the database are stored in one transaction, with one
@@ -313,6 +412,7 @@ impl Default for Config {
             tablets: TabletSettings::default(),
             uploads: UploadSettings::default(),
             ingest: IngestSettings::default(),
+            feedback: FeedbackSettings::default(),
         }
     }
 }
@@ -377,11 +477,36 @@ impl Config {
                 "retention_check_minutes",
                 u64::from(self.retention_check_minutes),
             ),
+            (
+                "feedback.link_valid_days",
+                u64::from(self.feedback.link_valid_days),
+            ),
+            (
+                "feedback.unjoined_keep_days",
+                u64::from(self.feedback.unjoined_keep_days),
+            ),
+            (
+                "feedback.comment_keep_days",
+                u64::from(self.feedback.comment_keep_days),
+            ),
+            (
+                "feedback.max_comment_chars",
+                u64::from(self.feedback.max_comment_chars),
+            ),
+            (
+                "feedback.posts_per_address_per_minute",
+                u64::from(self.feedback.posts_per_address_per_minute),
+            ),
+            (
+                "feedback.posts_per_link_per_minute",
+                u64::from(self.feedback.posts_per_link_per_minute),
+            ),
         ] {
             if value == 0 {
                 return Err(ConfigError::Zero(name));
             }
         }
+        self.feedback.validate()?;
         if !(self.alerts.bad_share_percent > 0.0 && self.alerts.bad_share_percent <= 100.0) {
             return Err(ConfigError::Percent("alerts.bad_share_percent"));
         }
@@ -479,6 +604,13 @@ impl Config {
         crate::http::Origin::parse(url.trim_end_matches('/'))
             .map(Some)
             .ok_or_else(|| ConfigError::PublicUrl(self.public_url.clone()))
+    }
+
+    /// Where visitors' feedback links lead: `{public_url}/f/`; none without a public address
+    /// (a phone could not reach the server).
+    pub fn feedback_base_url(&self) -> Option<String> {
+        let url = self.public_url.trim().trim_end_matches('/');
+        (!url.is_empty()).then(|| format!("{url}/f/"))
     }
 
     /// The trusted proxies as networks.

@@ -13,11 +13,25 @@ const BATCH: u32 = 500;
 
 /// One pass of the rule, as the server's periodic job runs it.
 pub fn pass(state: &Shared) -> StorageResult<u64> {
+    let now = Timestamp::now();
+    let days = |n: u32| SignedDuration::from_hours(24 * i64::from(n));
+    let feedback = &state.config.feedback;
+    let purged = state.storage.purge_feedback(
+        now - days(feedback.unjoined_keep_days),
+        now - days(feedback.comment_keep_days),
+    )?;
+    if purged != Default::default() {
+        tracing::info!(
+            unjoined = purged.unjoined,
+            comments = purged.comments,
+            "visitor feedback past its keeping time removed"
+        );
+    }
     purge(
         state.storage.as_ref(),
         &state.recordings,
         state.config.retention_days,
-        Timestamp::now(),
+        now,
     )
 }
 

@@ -11,6 +11,9 @@ pub struct EnrolmentRequest {
     /// What the tablet calls itself (model, serial), shown to the administrator who approves it.
     #[serde(default)]
     pub device_description: String,
+    /// The public key of the tablet's feedback links (protocol 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback_key: Option<crate::FeedbackKey>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

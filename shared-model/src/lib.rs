@@ -1,11 +1,13 @@
 //! The wire protocol between the kiosk tablets and the office server.
 //!
-//! Types only: no I/O, no clocks, no randomness. Both sides serialise these with serde as JSON.
+//! Types only — and the feedback link's format with its signature check — no I/O, no clocks, no
+//! randomness. Both sides serialise these with serde as JSON.
 //! Every tablet request carries [`PROTOCOL_HEADER`] with [`PROTOCOL_VERSION`]; the server refuses
 //! versions outside [`MIN_SUPPORTED_PROTOCOL`]..=[`PROTOCOL_VERSION`] with a clear error.
 
 mod enrolment;
 mod error;
+mod feedback;
 mod pairing;
 mod recording;
 mod sync;
@@ -13,6 +15,7 @@ mod visit;
 
 pub use enrolment::*;
 pub use error::*;
+pub use feedback::*;
 pub use pairing::*;
 pub use recording::*;
 pub use sync::*;
@@ -20,8 +23,9 @@ pub use visit::*;
 
 /// The protocol version this build speaks. 2: a sync may refuse a visit as before its pairing,
 /// in the future, after its pairing ended, or overlapping another (protocol-1 tablets read
-/// these as an invalid interval).
-pub const PROTOCOL_VERSION: u32 = 2;
+/// these as an invalid interval). 3: enrolment and sync carry the tablet's feedback key, and a
+/// sync's answer says where the tablet's feedback links lead.
+pub const PROTOCOL_VERSION: u32 = 3;
 /// The oldest tablet protocol the server still accepts.
 pub const MIN_SUPPORTED_PROTOCOL: u32 = 1;
 /// The request header in which a tablet states its protocol version.

@@ -52,6 +52,11 @@ pub struct SyncBatch {
     pub sent_at: Timestamp,
     pub health: TabletHealth,
     pub visits: Vec<Visit>,
+    /// The public key of the tablet's feedback links, sent until the server's answer carries
+    /// [`SyncResponse::feedback_links`]: how a tablet enrolled before protocol 3 registers one.
+    /// The server keeps the first key a tablet registers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback_key: Option<crate::FeedbackKey>,
 }
 
 /// The server's answer to a sync: one result per visit, in the batch's order.
@@ -64,6 +69,10 @@ pub struct SyncResponse {
     pub results: Vec<VisitAck>,
     /// The state of the tablet's current pairing, so that a tablet learns when it has ended.
     pub pairing: PairingStatus,
+    /// Where this tablet's feedback links lead: present once the server holds the tablet's key
+    /// and has a public address (protocol 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback_links: Option<crate::FeedbackLinks>,
 }
 
 impl SyncResponse {
@@ -75,6 +84,9 @@ impl SyncResponse {
             }
         }
         self.pairing = self.pairing.for_protocol(protocol);
+        if protocol < 3 {
+            self.feedback_links = None;
+        }
         self
     }
 }

@@ -57,6 +57,7 @@ async fn sync_visits(store: &Store, client: &ServerClient) {
         sent_at: jiff::Timestamp::now(),
         health: health(),
         visits: store.outbox_batch(200).unwrap(),
+        feedback_key: None,
     };
     let response = client.sync(&batch).await.unwrap();
     store.apply_acks(&response.results).unwrap();

@@ -99,6 +99,7 @@ async fn a_lost_answer_is_resent_and_stored_once() {
         sent_at: jiff::Timestamp::now(),
         health: health(),
         visits: store.outbox_batch(200).unwrap(),
+        feedback_key: None,
     };
     let lost = client.sync(&batch).await.unwrap();
     assert!(
@@ -265,6 +266,7 @@ async fn offline_visits_all_arrive_exactly_once_when_the_server_returns() {
             sent_at: jiff::Timestamp::now(),
             health: health(),
             visits: rated.clone(),
+            feedback_key: None,
         })
         .await
         .unwrap();
@@ -349,6 +351,7 @@ async fn speaks_https_to_a_server_certified_by_the_office_ca() {
     let request = EnrolmentRequest {
         app_version: "1.0.0".into(),
         device_description: "tls test".into(),
+        feedback_key: None,
     };
 
     let office = ServerClient::new(&server.base, Some(cert.as_bytes())).unwrap();

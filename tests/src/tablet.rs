@@ -212,6 +212,7 @@ pub async fn enrol_and_pair(
         .start_enrolment(&EnrolmentRequest {
             app_version: "1.0.0".into(),
             device_description: "kiosk-core test".into(),
+            feedback_key: None,
         })
         .await
         .expect("enrolment starts");
@@ -280,6 +281,7 @@ pub fn batch(sent_at: Timestamp, visits: &[Visit]) -> SyncBatch {
         sent_at,
         health: health(),
         visits: visits.to_vec(),
+        feedback_key: None,
     }
 }
 

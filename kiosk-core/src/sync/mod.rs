@@ -351,6 +351,8 @@ impl SyncLoop {
                 sent_at: Timestamp::now(),
                 health,
                 visits,
+                // The tablet does not sign feedback links yet.
+                feedback_key: None,
             };
             let response = match self.client.sync(&batch).await {
                 Ok(response) => response,

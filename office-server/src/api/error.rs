@@ -169,7 +169,9 @@ impl From<DirectoryError> for ApiError {
 impl From<EnrolmentError> for ApiError {
     fn from(error: EnrolmentError) -> Self {
         match error {
-            EnrolmentError::TextTooLong { .. } => ApiError::BadRequest(error.to_string()),
+            EnrolmentError::TextTooLong { .. } | EnrolmentError::BadFeedbackKey => {
+                ApiError::BadRequest(error.to_string())
+            }
             EnrolmentError::NotFound => ApiError::NotFound("enrolment"),
             EnrolmentError::Throttled => ApiError::TooManyAttempts,
             EnrolmentError::TooManyWaiting(_) | EnrolmentError::NoFreeCode => {
@@ -229,6 +231,7 @@ impl From<SyncError> for ApiError {
         match error {
             SyncError::TooManyVisits(_) => ApiError::TooLarge(error.to_string()),
             SyncError::BadHealth(message) => ApiError::BadRequest(message),
+            SyncError::BadFeedbackKey => ApiError::BadRequest(error.to_string()),
             SyncError::StorageFull => ApiError::Unavailable(error.to_string()),
             SyncError::Storage(error) => error.into(),
         }

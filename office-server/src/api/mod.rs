@@ -75,9 +75,15 @@ pub fn router(state: AppState) -> Router {
         StatusCode::REQUEST_TIMEOUT,
         state.config.request_timeout(),
     ));
+    // The visitor's feedback page: public, reached from phones through the tablet's QR code.
+    let visitor_routes = crate::web::visitor::router().layer(TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        state.config.request_timeout(),
+    ));
     json_routes
         .merge(upload_routes)
         .merge(page_routes)
+        .merge(visitor_routes)
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async {
             ApiError::BadRequest("this method is not allowed on this route".into())

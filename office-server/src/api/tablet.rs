@@ -13,7 +13,7 @@ use super::extract::{TabletAuth, TabletProtocol};
 use crate::app::AppState;
 use crate::http::ClientAddress;
 use crate::ops;
-use crate::ops::sync::Rules;
+use crate::ops::sync::{Rules, SyncingTablet};
 use crate::ops::tablets::EnrolmentGate;
 
 #[utoipa::path(
@@ -167,11 +167,16 @@ pub async fn sync(
                 acceptance: s.config.acceptance(),
                 alert: s.config.alert_rule(),
             };
+            let syncing = SyncingTablet {
+                id: tablet.id,
+                has_feedback_key: tablet.has_feedback_key,
+                feedback_base_url: s.feedback_base_url.as_deref(),
+            };
             ops::sync::sync(
                 s.storage.as_ref(),
                 &s.live,
                 &rules,
-                tablet.id,
+                syncing,
                 batch,
                 received_at,
             )

@@ -5,6 +5,7 @@
 pub mod acceptance;
 pub mod alerts;
 pub mod codes;
+pub mod feedback;
 pub mod names;
 pub mod scope;
 pub mod tablets;

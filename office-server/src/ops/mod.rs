@@ -11,6 +11,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod directory;
+pub mod feedback;
 pub mod pairing;
 pub mod sync;
 pub mod tablets;

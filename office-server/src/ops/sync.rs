@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use shared_model::{MAX_SYNC_BATCH, SyncBatch, SyncResponse, VisitAck};
+use shared_model::{FeedbackLinks, MAX_SYNC_BATCH, SyncBatch, SyncResponse, VisitAck};
 use uuid::Uuid;
 
 use super::tablets::{EnrolmentError, check_device_text};
@@ -21,6 +21,8 @@ pub enum SyncError {
     TooManyVisits(usize),
     #[error("{0}")]
     BadHealth(String),
+    #[error("feedback_key is not an Ed25519 public key in URL-safe base64")]
+    BadFeedbackKey,
     #[error("the server's disk is full; nothing of this sync was kept, send it again later")]
     StorageFull,
     #[error(transparent)]
@@ -44,15 +46,26 @@ pub struct Rules {
     pub alert: AlertRule,
 }
 
+/// The tablet a sync comes from.
+#[derive(Debug, Clone, Copy)]
+pub struct SyncingTablet<'a> {
+    pub id: i64,
+    /// Whether it has registered its feedback key already.
+    pub has_feedback_key: bool,
+    /// Where feedback links lead (`{public_url}/f/`), if the server has a public address.
+    pub feedback_base_url: Option<&'a str>,
+}
+
 /// Stores a sync and answers it. Every stored visit is durable before the answer exists.
 pub fn sync(
     db: &dyn Storage,
     live: &LiveHub,
     rules: &Rules,
-    tablet_id: i64,
+    tablet: SyncingTablet<'_>,
     batch: SyncBatch,
     received_at: Timestamp,
 ) -> Result<SyncResponse, SyncError> {
+    let tablet_id = tablet.id;
     if batch.visits.len() > MAX_SYNC_BATCH {
         return Err(SyncError::TooManyVisits(batch.visits.len()));
     }
@@ -67,6 +80,16 @@ pub fn sync(
         .duration_since(received_at)
         .as_millis()
         .clamp(i64::MIN.into(), i64::MAX.into()) as i64;
+    // A tablet enrolled before feedback links existed registers its key here, once.
+    let has_feedback_key = match &batch.feedback_key {
+        Some(key) if !tablet.has_feedback_key => {
+            let key = key.to_bytes().ok_or(SyncError::BadFeedbackKey)?;
+            db.register_feedback_key(tablet_id, &key)?;
+            tracing::info!(tablet_id, "feedback key registered");
+            true
+        }
+        _ => tablet.has_feedback_key,
+    };
     let ids: Vec<Uuid> = batch.visits.iter().map(|visit| visit.id).collect();
     let acceptance = rules.acceptance;
     let ingested = db.ingest(
@@ -137,6 +160,13 @@ pub fn sync(
         clock_offset_ms,
         results,
         pairing,
+        feedback_links: tablet
+            .feedback_base_url
+            .filter(|_| has_feedback_key)
+            .map(|base_url| FeedbackLinks {
+                base_url: base_url.to_string(),
+                tablet_id,
+            }),
     })
 }
 

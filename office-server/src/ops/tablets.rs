@@ -31,6 +31,8 @@ pub enum EnrolmentError {
     NoFreeCode,
     #[error("enrolment not found")]
     NotFound,
+    #[error("feedback_key is not an Ed25519 public key in URL-safe base64")]
+    BadFeedbackKey,
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -72,6 +74,11 @@ pub fn start_enrolment(
 ) -> Result<EnrolmentStarted, EnrolmentError> {
     check_device_text("app_version", &request.app_version)?;
     check_device_text("device_description", &request.device_description)?;
+    let feedback_key = request
+        .feedback_key
+        .as_ref()
+        .map(|key| key.to_bytes().ok_or(EnrolmentError::BadFeedbackKey))
+        .transpose()?;
     if !gate.throttle.attempt(&gate.client) {
         return Err(EnrolmentError::Throttled);
     }
@@ -89,6 +96,7 @@ pub fn start_enrolment(
             app_version: request.app_version.clone(),
             created_at: now,
             expires_at,
+            feedback_key,
         })
         .map(|()| code.clone())
     })?

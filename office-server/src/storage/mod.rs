@@ -86,6 +86,7 @@ pub trait Storage:
     + AlertStore
     + RecordingStore
     + AuditStore
+    + FeedbackStore
 {
     /// Sizes of what the server holds.
     fn counts(&self) -> StorageResult<Counts>;
@@ -169,6 +170,11 @@ pub trait TabletStore: Send + Sync + 'static {
     fn revoke_tablet(&self, tablet_id: i64, now: Timestamp) -> StorageResult<()>;
     fn rename_tablet(&self, id: i64, name: &str) -> StorageResult<()>;
     fn tablets(&self) -> StorageResult<Vec<TabletInfo>>;
+    /// Registers the public key of the tablet's feedback links unless it has one; the key it
+    /// holds afterwards.
+    fn register_feedback_key(&self, tablet_id: i64, key: &[u8; 32]) -> StorageResult<[u8; 32]>;
+    /// The public key of the tablet's feedback links, if it registered one.
+    fn feedback_key(&self, tablet_id: i64) -> StorageResult<Option<[u8; 32]>>;
 
     /// A new pairing code for the tablet; it replaces the tablet's codes not yet entered.
     fn create_pairing_request(&self, request: &NewPairingRequest) -> StorageResult<()>;
@@ -324,4 +330,25 @@ pub struct IngestBatch {
     pub clock_offset_ms: i64,
     pub health: TabletHealth,
     pub visits: Vec<Visit>,
+}
+
+/// The visitors' feedback from their links.
+pub trait FeedbackStore: Send + Sync + 'static {
+    /// The state of a visit's link, noting when it was first opened.
+    fn open_feedback_link(
+        &self,
+        visit_id: Uuid,
+        tablet_id: i64,
+        now: Timestamp,
+    ) -> StorageResult<FeedbackLinkState>;
+    /// Stores a submission; if its visit is stored already, joins it at once (and counts it in
+    /// the feedback totals). `AlreadyExists` when the visit has feedback.
+    fn submit_feedback(&self, feedback: &NewFeedback) -> StorageResult<()>;
+    /// Deletes submissions submitted before `unjoined_before` that never joined a visit, and
+    /// clears the comments of those submitted before `comments_before`.
+    fn purge_feedback(
+        &self,
+        unjoined_before: Timestamp,
+        comments_before: Timestamp,
+    ) -> StorageResult<FeedbackPurged>;
 }

@@ -110,6 +110,8 @@ pub struct NewEnrolment {
     pub app_version: String,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
+    /// The public key of the tablet's feedback links, if it sent one.
+    pub feedback_key: Option<[u8; 32]>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +132,8 @@ pub enum EnrolmentState {
 pub struct TabletIdentity {
     pub id: i64,
     pub name: String,
+    /// Whether the tablet has registered the public key of its feedback links.
+    pub has_feedback_key: bool,
 }
 
 /// A tablet with the health it last reported, for administrators.
@@ -423,4 +427,54 @@ pub struct NewAlert {
     pub rated: i64,
     pub bad: i64,
     pub raised_at: Timestamp,
+}
+
+/// A visitor's submission from their feedback link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewFeedback {
+    pub visit_id: Uuid,
+    pub tablet_id: i64,
+    /// (criterion key, score 1..=5), for the criteria the visitor scored.
+    pub scores: Vec<(String, u8)>,
+    pub comment: Option<String>,
+    pub thanks: bool,
+    pub submitted_at: Timestamp,
+}
+
+/// What the server knows of a feedback link when it is opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedbackLinkState {
+    /// The visit, once it has synced.
+    pub visit: Option<LinkedVisit>,
+    /// When the link was first opened (now, if this is the first time).
+    pub first_opened_at: Timestamp,
+    pub feedback: Option<SentFeedback>,
+}
+
+/// The synced visit a link names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkedVisit {
+    pub tablet_id: i64,
+    /// Its end by the tablet's clock corrected by the offset measured at its sync.
+    pub corrected_end: Timestamp,
+}
+
+/// A submission as the visitor sees it again on their link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentFeedback {
+    pub submitted_at: Timestamp,
+    pub scores: Vec<(String, u8)>,
+    pub comment: Option<String>,
+    pub thanks: bool,
+    pub answer: Option<String>,
+    pub answered_at: Option<Timestamp>,
+}
+
+/// What a purge of feedback removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FeedbackPurged {
+    /// Submissions that never joined a visit, deleted.
+    pub unjoined: u64,
+    /// Comments whose keeping time was over, cleared.
+    pub comments: u64,
 }

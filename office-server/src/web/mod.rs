@@ -15,6 +15,7 @@ mod selection;
 mod session;
 pub mod strings;
 mod tables;
+pub mod visitor;
 
 use askama::Template;
 use axum::Router;

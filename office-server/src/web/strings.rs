@@ -531,3 +531,74 @@ mod tests {
         assert_eq!(RU.periods[5], "За все время");
     }
 }
+
+/// The words of the visitor's feedback page (the public router, `web::visitor`).
+#[derive(Debug)]
+pub struct VisitorStrings {
+    pub lang: &'static str,
+    pub title: &'static str,
+    pub intro: &'static str,
+    pub scale_hint: &'static str,
+    pub score_labels: [&'static str; 5],
+    pub comment: &'static str,
+    pub thanks: &'static str,
+    pub submit: &'static str,
+    pub privacy_notice: &'static str,
+    pub sent_title: &'static str,
+    pub sent_at: &'static str,
+    pub your_comment: &'static str,
+    pub thanked: &'static str,
+    pub answer_title: &'static str,
+    pub no_answer_yet: &'static str,
+    pub invalid_title: &'static str,
+    pub invalid_text: &'static str,
+    pub expired_title: &'static str,
+    pub expired_text: &'static str,
+    pub already_sent: &'static str,
+    pub throttled: &'static str,
+    pub bad_score: &'static str,
+    pub comment_too_long: &'static str,
+    pub comment_control: &'static str,
+    pub empty: &'static str,
+    pub stale_form: &'static str,
+    pub failure: &'static str,
+    pub see_sent: &'static str,
+    pub too_large: &'static str,
+}
+
+pub static VISITOR_RU: VisitorStrings = VisitorStrings {
+    lang: "ru",
+    title: "Оцените качество обслуживания",
+    intro: "Оцените, пожалуйста, ваше посещение по каждому критерию — от 1 (очень плохо) до 5 \
+            (отлично). Можно оценить не все критерии и оставить комментарий.",
+    scale_hint: "1 — очень плохо, 5 — отлично",
+    score_labels: ["1", "2", "3", "4", "5"],
+    comment: "Комментарий (по желанию)",
+    thanks: "Спасибо сотруднику",
+    submit: "Отправить",
+    privacy_notice: "Отправляя отзыв, вы соглашаетесь на обработку его текста учреждением для \
+                     оценки качества обслуживания (Федеральный закон № 152-ФЗ «О персональных \
+                     данных»). Не указывайте в комментарии имя, телефон и другие данные о себе. \
+                     Комментарий хранится не дольше {days} дней.",
+    sent_title: "Спасибо! Ваш отзыв получен",
+    sent_at: "Отправлен",
+    your_comment: "Ваш комментарий",
+    thanked: "Вы поблагодарили сотрудника",
+    answer_title: "Ответ учреждения",
+    no_answer_yet: "Ответа пока нет. Откройте эту ссылку позже, чтобы его прочитать.",
+    invalid_title: "Ссылка недействительна",
+    invalid_text: "Эта ссылка повреждена или не существует. Отсканируйте QR-код на экране \
+                   планшета ещё раз.",
+    expired_title: "Срок действия ссылки истёк",
+    expired_text: "Отзыв по этой ссылке больше нельзя отправить.",
+    already_sent: "Отзыв об этом посещении уже отправлен.",
+    throttled: "Слишком много попыток. Подождите минуту и попробуйте ещё раз.",
+    bad_score: "Оценка — целое число от 1 до 5.",
+    comment_too_long: "Комментарий слишком длинный: не больше {max} символов.",
+    comment_control: "Комментарий содержит недопустимые символы.",
+    empty: "Поставьте хотя бы одну оценку, напишите комментарий или поблагодарите сотрудника.",
+    stale_form: "Форма отправлена не с этого сайта. Откройте ссылку ещё раз.",
+    failure: "Не удалось сохранить отзыв. Попробуйте ещё раз через несколько минут.",
+    see_sent: "Посмотреть отправленный отзыв",
+    too_large: "Отзыв слишком большой.",
+};

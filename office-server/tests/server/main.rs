@@ -4,6 +4,7 @@
 
 mod browser;
 mod dashboard;
+mod feedback;
 mod hostile;
 mod recordings;
 mod server;

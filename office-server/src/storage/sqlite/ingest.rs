@@ -308,9 +308,15 @@ fn store(
     catch_unwind(AssertUnwindSafe(|| {
         writer.write(|tx| {
             let mut totals = TotalsAccumulator::default();
+            // Feedback that came before its visit is rare: the new visits are looked up for it
+            // only when there is some.
+            let feedback_waiting = super::feedback::any_waiting(tx)?;
             let ingested = jobs
                 .iter()
-                .map(|job| ingest_one(tx, zone, &job.sync, job.judge.as_ref(), &mut totals))
+                .map(|job| {
+                    let judge = job.judge.as_ref();
+                    ingest_one(tx, zone, &job.sync, judge, &mut totals, feedback_waiting)
+                })
                 .collect::<StorageResult<Vec<_>>>()?;
             totals.flush(tx)?;
             Ok::<_, StorageError>(ingested)
@@ -326,6 +332,7 @@ fn ingest_one(
     sync: &IngestBatch,
     judge: &Judge,
     totals: &mut TotalsAccumulator,
+    feedback_waiting: bool,
 ) -> StorageResult<Ingested> {
     let received_at = ms(sync.received_at);
     let mut newly_stored = Vec::new();
@@ -389,6 +396,9 @@ fn ingest_one(
                 visit.service_id,
                 score,
             );
+            if feedback_waiting {
+                super::feedback::join_waiting(tx, zone, visit.id, sync.received_at)?;
+            }
             newly_stored.push(VisitPlace {
                 visit_id: visit.id,
                 department_id: place.department_id,

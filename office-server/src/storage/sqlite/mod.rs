@@ -5,6 +5,7 @@ mod accounts;
 mod alerts;
 mod audit;
 mod directory;
+mod feedback;
 mod ingest;
 mod recordings;
 mod reports;
@@ -32,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0003_normal_logins.sql"),
     include_str!("../../../migrations/0004_audit_deliveries.sql"),
     include_str!("../../../migrations/0005_tablet_claims.sql"),
+    include_str!("../../../migrations/0006_feedback.sql"),
 ];
 
 /// How many read connections the pool keeps.

@@ -301,6 +301,7 @@ impl ReportStore for SqliteStorage {
             drop(rows);
             drop(stmt);
             totals.flush(tx)?;
+            super::feedback::rebuild_totals(tx, &self.zone)?;
             set_totals_zone(tx, &self.zone)?;
             Ok(count)
         })

@@ -103,15 +103,17 @@ impl TabletStore for SqliteStorage {
                 [ms(enrolment.created_at)],
             )?;
             tx.execute(
-                "INSERT INTO enrolments (id, code, device_description, app_version, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO enrolments (id, code, device_description, app_version, created_at,
+                                         expires_at, feedback_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     enrolment.id,
                     enrolment.code,
                     enrolment.device_description,
                     enrolment.app_version,
                     ms(enrolment.created_at),
-                    ms(enrolment.expires_at)
+                    ms(enrolment.expires_at),
+                    enrolment.feedback_key.as_ref().map(|key| &key[..])
                 ],
             )
             .map_err(unique("enrolment code"))?;
@@ -127,34 +129,36 @@ impl TabletStore for SqliteStorage {
         now: Timestamp,
     ) -> StorageResult<i64> {
         self.write(|tx| {
-            let enrolment: Option<(Uuid, String)> = tx
+            let enrolment: Option<(Uuid, String, Option<Vec<u8>>)> = tx
                 .query_row(
-                    "SELECT id, device_description FROM enrolments
+                    "SELECT id, device_description, feedback_key FROM enrolments
                      WHERE code = ?1 AND tablet_id IS NULL AND expires_at > ?2",
                     params![code, ms(now)],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
                 )
                 .optional()?;
-            let Some((enrolment_id, description)) = enrolment else {
+            let Some((enrolment_id, description, feedback_key)) = enrolment else {
                 return Err(StorageError::NotFound("enrolment code"));
             };
             let tablet_id = match readmit {
-                // The same tablet again: its id, so its pairings and queued visits are its own.
+                // The same tablet again: its id, so its pairings and queued visits are its own;
+                // its feedback key is the one it enrolled with now, if it sent one.
                 Some(id) => {
                     let changed = tx.execute(
                         "UPDATE tablets SET name = ?1, device_description = ?2, revoked_at = NULL,
-                                token_hash = NULL, confirmed_at = NULL
+                                token_hash = NULL, confirmed_at = NULL,
+                                feedback_key = COALESCE(?4, feedback_key)
                          WHERE id = ?3 AND revoked_at IS NOT NULL",
-                        params![tablet_name, description, id],
+                        params![tablet_name, description, id, feedback_key],
                     )?;
                     changed_one(changed, "revoked tablet")?;
                     id
                 }
                 None => {
                     tx.execute(
-                        "INSERT INTO tablets (name, device_description, enrolled_at)
-                         VALUES (?1, ?2, ?3)",
-                        params![tablet_name, description, ms(now)],
+                        "INSERT INTO tablets (name, device_description, enrolled_at, feedback_key)
+                         VALUES (?1, ?2, ?3, ?4)",
+                        params![tablet_name, description, ms(now), feedback_key],
                     )?;
                     tx.last_insert_rowid()
                 }
@@ -276,18 +280,18 @@ impl TabletStore for SqliteStorage {
         token_hash: &[u8; 32],
         now: Timestamp,
     ) -> StorageResult<Option<TabletIdentity>> {
-        let found: Option<(i64, String, bool)> = {
+        let found: Option<(i64, String, bool, bool)> = {
             let conn = self.reader()?;
             conn.prepare_cached(
-                "SELECT id, name, confirmed_at IS NOT NULL FROM tablets
+                "SELECT id, name, confirmed_at IS NOT NULL, feedback_key IS NOT NULL FROM tablets
                  WHERE token_hash = ?1 AND revoked_at IS NULL",
             )?
             .query_row([&token_hash[..]], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
             })
             .optional()?
         };
-        let Some((id, name, confirmed)) = found else {
+        let Some((id, name, confirmed, has_feedback_key)) = found else {
             return Ok(None);
         };
         if !confirmed {
@@ -300,7 +304,11 @@ impl TabletStore for SqliteStorage {
                 Ok(())
             })?;
         }
-        Ok(Some(TabletIdentity { id, name }))
+        Ok(Some(TabletIdentity {
+            id,
+            name,
+            has_feedback_key,
+        }))
     }
 
     fn revoke_tablet(&self, tablet_id: i64, now: Timestamp) -> StorageResult<()> {
@@ -330,6 +338,21 @@ impl TabletStore for SqliteStorage {
             )?;
             changed_one(changed, "tablet")
         })
+    }
+
+    fn register_feedback_key(&self, tablet_id: i64, key: &[u8; 32]) -> StorageResult<[u8; 32]> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE tablets SET feedback_key = ?1 WHERE id = ?2 AND feedback_key IS NULL",
+                params![&key[..], tablet_id],
+            )?;
+            read_feedback_key(tx, tablet_id)?.ok_or(StorageError::NotFound("tablet"))
+        })
+    }
+
+    fn feedback_key(&self, tablet_id: i64) -> StorageResult<Option<[u8; 32]>> {
+        let conn = self.reader()?;
+        read_feedback_key(&conn, tablet_id)
     }
 
     fn tablets(&self) -> StorageResult<Vec<TabletInfo>> {
@@ -582,4 +605,17 @@ impl TabletStore for SqliteStorage {
             Ok(changed > 0)
         })
     }
+}
+
+fn read_feedback_key(conn: &Connection, tablet_id: i64) -> StorageResult<Option<[u8; 32]>> {
+    let key: Option<Option<Vec<u8>>> = conn
+        .prepare_cached("SELECT feedback_key FROM tablets WHERE id = ?1")?
+        .query_row([tablet_id], |row| row.get(0))
+        .optional()?;
+    key.flatten()
+        .map(|bytes| {
+            <[u8; 32]>::try_from(bytes.as_slice())
+                .map_err(|_| StorageError::Corrupt(format!("tablet {tablet_id}'s feedback key")))
+        })
+        .transpose()
 }

@@ -1,0 +1,229 @@
+//! The visitor's feedback link against a running server: the tablet registers its key, signs a
+//! link offline, and the phone page takes one submission — before the visit has synced too;
+//! altered, forged and reused links and hostile input get clear pages; posts are rate-limited.
+
+use ed25519_dalek::SigningKey;
+use reqwest::StatusCode;
+use shared_model::{FeedbackKey, FeedbackLinks, FeedbackToken, Rating, SyncBatch};
+use test_support::{Tablet, TestServer, health, spawn_app_with, visit};
+
+const PUBLIC_URL: &str = "http://feedback.test";
+
+async fn server(adjust: impl FnOnce(&mut office_server::config::Config)) -> TestServer {
+    spawn_app_with(|config| {
+        config.public_url = PUBLIC_URL.into();
+        adjust(config);
+    })
+    .await
+}
+
+/// A sync that carries the tablet's feedback key, as a tablet enrolled before feedback links
+/// registers it; the server's answer says where links lead.
+async fn register(tablet: &Tablet, key: &SigningKey) -> Option<FeedbackLinks> {
+    let batch = SyncBatch {
+        sent_at: jiff::Timestamp::now(),
+        health: health(),
+        visits: Vec::new(),
+        feedback_key: Some(FeedbackKey::of(key)),
+    };
+    let response = tablet
+        .post("/api/tablet/sync")
+        .json(&batch)
+        .send()
+        .await
+        .expect("sync");
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: shared_model::SyncResponse = response.json().await.expect("sync response");
+    answer.feedback_links
+}
+
+fn link(server: &TestServer, token: &str) -> String {
+    server.url(&format!("/f/{token}"))
+}
+
+async fn post(server: &TestServer, token: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
+    let response = server
+        .client_builder()
+        .build()
+        .expect("client")
+        .post(link(server, token))
+        .form(form)
+        .send()
+        .await
+        .expect("post");
+    let status = response.status();
+    (status, response.text().await.expect("page"))
+}
+
+async fn get(server: &TestServer, token: &str) -> (StatusCode, String) {
+    let response = reqwest::get(link(server, token)).await.expect("get");
+    let status = response.status();
+    (status, response.text().await.expect("page"))
+}
+
+#[tokio::test]
+async fn feedback_sent_before_its_visit_syncs_is_kept_once_and_shown_back() {
+    let server = server(|_| {}).await;
+    let (tablet, pairing) = server.paired_tablet("Окно 1", 0).await;
+    let key = SigningKey::from_bytes(&[7; 32]);
+    let links = register(&tablet, &key)
+        .await
+        .expect("links once the key is registered");
+    assert_eq!(links.base_url, format!("{PUBLIC_URL}/f/"));
+    assert_eq!(links.tablet_id, tablet.id);
+
+    // The visit is rated Плохо on the tablet and has not synced: its link works already.
+    let rated = visit(&pairing, Some(Rating::Bad));
+    let token = FeedbackToken {
+        visit_id: rated.id,
+        tablet_id: tablet.id,
+    }
+    .sign(&key);
+    let (status, page) = get(&server, &token).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("Вежливость и компетентность сотрудника"),
+        "{page}"
+    );
+    assert!(page.contains("152-ФЗ"), "the personal-data notice: {page}");
+    assert!(!page.contains("<script"), "the page runs no script");
+    assert!(
+        !page.contains("Плохо"),
+        "the page never shows the tablet's rating"
+    );
+
+    let hostile = "<script>alert(1)</script> =HYPERLINK(\"http://evil\") a\u{202E}b\u{200B}c";
+    let (status, page) = post(
+        &server,
+        &token,
+        &[
+            ("score_courtesy", "2"),
+            ("score_queue_time", "5"),
+            ("comment", hostile),
+            ("thanks", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Спасибо! Ваш отзыв получен"), "{page}");
+    assert!(
+        page.contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+        "escaped: {page}"
+    );
+    assert!(!page.contains("<script>"), "{page}");
+    assert!(page.contains("abc"), "invisible characters removed: {page}");
+    assert!(!page.contains('\u{202E}') && !page.contains('\u{200B}'));
+    assert!(page.contains("Вы поблагодарили сотрудника"), "{page}");
+    assert!(page.contains("Ответа пока нет"), "{page}");
+
+    // One submission per visit; the link keeps showing what was sent.
+    let (status, page) = post(&server, &token, &[("score_comfort", "4")]).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{page}");
+    assert!(page.contains("уже отправлен"), "{page}");
+    let (status, page) = get(&server, &token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Время ожидания в очереди"), "{page}");
+
+    // The visit arrives later and is stored as ever; the link still reads back.
+    let synced = tablet.sync(std::slice::from_ref(&rated)).await;
+    assert!(synced.results[0].outcome.is_stored(), "{synced:?}");
+    let (status, page) = get(&server, &token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Спасибо! Ваш отзыв получен"), "{page}");
+}
+
+#[tokio::test]
+async fn altered_forged_and_unknown_links_get_a_clear_page_not_an_error() {
+    let server = server(|_| {}).await;
+    let (tablet, pairing) = server.paired_tablet("Окно 1", 0).await;
+    let key = SigningKey::from_bytes(&[7; 32]);
+    register(&tablet, &key).await.expect("links");
+    let rated = visit(&pairing, Some(Rating::Good));
+    let claims = FeedbackToken {
+        visit_id: rated.id,
+        tablet_id: tablet.id,
+    };
+    let good = claims.sign(&key);
+
+    let mut altered = good.clone().into_bytes();
+    altered[10] = if altered[10] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(altered).expect("ASCII");
+    let forged = claims.sign(&SigningKey::from_bytes(&[8; 32]));
+    let other_tablet = FeedbackToken {
+        visit_id: rated.id,
+        tablet_id: tablet.id + 1000,
+    }
+    .sign(&key);
+    for token in [
+        altered.as_str(),
+        forged.as_str(),
+        other_tablet.as_str(),
+        "not-a-token",
+        "..%2f..%2fhealthz",
+        &"A".repeat(5000),
+    ] {
+        let (status, page) = get(&server, token).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "GET {token:.40}: {page}");
+        assert!(page.contains("Ссылка недействительна"), "{page}");
+        let (status, page) = post(&server, token, &[("score_comfort", "5")]).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "POST {token:.40}: {page}");
+    }
+    // Nothing was stored for the genuine link by all that.
+    let (status, page) = get(&server, &good).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("id=\"feedback\""), "the form: {page}");
+
+    // Bad input: the form again with what to correct, the comment kept.
+    for (form, expected) in [
+        (vec![("score_comfort", "6")], "от 1 до 5"),
+        (vec![("score_comfort", "abc")], "от 1 до 5"),
+        (vec![("comment", "  \u{200B} ")], "хотя бы одну оценку"),
+        (vec![], "хотя бы одну оценку"),
+    ] {
+        let (status, page) = post(&server, &good, &form).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{form:?}: {page}");
+        assert!(page.contains(expected), "{form:?}: {page}");
+        assert!(page.contains("id=\"feedback\""), "{page}");
+    }
+    let long = "ы".repeat(2001);
+    let (status, page) = post(&server, &good, &[("comment", &long), ("thanks", "1")]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("не больше 2000 символов"), "{page}");
+    let huge = "x".repeat(64 * 1024);
+    let (status, _) = post(&server, &good, &[("comment", &huge)]).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn the_post_after_the_limit_from_one_address_gets_429() {
+    let server = server(|config| {
+        config.feedback.posts_per_address_per_minute = 3;
+        config.feedback.posts_per_link_per_minute = 100;
+    })
+    .await;
+    let (tablet, pairing) = server.paired_tablet("Окно 1", 0).await;
+    let key = SigningKey::from_bytes(&[7; 32]);
+    register(&tablet, &key).await.expect("links");
+    let token = |_post: usize| {
+        FeedbackToken {
+            visit_id: visit(&pairing, None).id,
+            tablet_id: tablet.id,
+        }
+        .sign(&key)
+    };
+    for n in 0..3 {
+        let (status, page) = post(&server, &token(n), &[("score_comfort", "5")]).await;
+        assert_eq!(status, StatusCode::OK, "post {n}: {page}");
+    }
+    let (status, page) = post(&server, &token(3), &[("score_comfort", "5")]).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{page}");
+    assert!(page.contains("Подождите минуту"), "{page}");
+}
+
+#[tokio::test]
+async fn a_server_without_a_public_address_gives_no_links() {
+    let server = spawn_app_with(|_| {}).await;
+    let (tablet, _) = server.paired_tablet("Окно 1", 0).await;
+    let key = SigningKey::from_bytes(&[7; 32]);
+    assert_eq!(register(&tablet, &key).await, None);
+}
