@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::audio::{self, Capture, Source, SpoolInfo};
+use crate::feedback::{self, FeedbackQr};
 use crate::machine::{Effect, Event, State, Timings, step};
 use crate::order::draw_order;
 use crate::provisioning::{self, ProvisioningRequest};
@@ -198,6 +199,14 @@ pub async fn start(config: KioskConfig) -> Result<RunningKiosk, KioskError> {
     })
 }
 
+/// Sleeps until `deadline`, or for ever without one.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn wait_for(mut shutdown: watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
@@ -294,6 +303,11 @@ struct Runtime {
     spool: Option<(Uuid, SpoolInfo)>,
     /// Finished visits that could not be written yet (e.g. a full disk); retried every tick.
     unsaved: Vec<Visit>,
+    /// The QR code of the last rated visit's feedback link, for its thank-you screen.
+    feedback_qr: Option<FeedbackQr>,
+    /// Плохо spools whose encoding waits for the thank-you screen to end, so that nothing on
+    /// the screen (a stutter of a slow tablet) follows Плохо only.
+    encode_after_thanks: Vec<(Uuid, PathBuf)>,
     notices: Vec<Notice>,
     microphone: &'static str,
     /// Set when the server reports the pairing ended while a visit was under way.
@@ -357,6 +371,8 @@ impl Runtime {
             microphone_permitted,
             spool: None,
             unsaved: Vec::new(),
+            feedback_qr: None,
+            encode_after_thanks: Vec::new(),
             notices: Vec::new(),
             microphone,
             pairing_ended: false,
@@ -434,6 +450,7 @@ impl Runtime {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
+            let thanks_end = self.thanks_end();
             tokio::select! {
                 Some(action) = actions.recv() => {
                     if let Some(event) = self.event_of(action).await {
@@ -445,6 +462,11 @@ impl Runtime {
                 Ok(()) = self.sync_status.changed() => self.on_sync_status().await,
                 _ = tick.tick() => {
                     self.retry_unsaved().await;
+                    self.handle(Event::Tick { now: Timestamp::now() }).await;
+                }
+                // The thank-you screen ends on time, not at the next tick: its length must not
+                // vary by a tick's 250 ms from one visit to the next.
+                () = sleep_until(thanks_end) => {
                     self.handle(Event::Tick { now: Timestamp::now() }).await;
                 }
                 _ = self.shutdown.changed() => break,
@@ -459,6 +481,17 @@ impl Runtime {
         for task in &self.tasks {
             task.abort();
         }
+    }
+
+    /// When the thank-you screen on show ends, on the monotonic clock.
+    fn thanks_end(&self) -> Option<tokio::time::Instant> {
+        let State::Thanks { until, .. } = &self.state else {
+            return None;
+        };
+        let left = until.duration_since(Timestamp::now());
+        // A millisecond late rather than early: the machine ends the screen at `until` or after.
+        let left = Duration::try_from(left).unwrap_or_default() + Duration::from_millis(1);
+        Some(tokio::time::Instant::now() + left)
     }
 
     async fn event_of(&mut self, action: Action) -> Option<Event> {
@@ -521,6 +554,12 @@ impl Runtime {
             self.apply(effects).await;
         }
         self.publish();
+        if !matches!(self.state, State::Thanks { .. }) {
+            self.feedback_qr = None;
+            for (visit_id, spool) in std::mem::take(&mut self.encode_after_thanks) {
+                self.encode_in_background(visit_id, spool);
+            }
+        }
     }
 
     async fn on_control(&mut self, control: Control) {
@@ -724,14 +763,35 @@ impl Runtime {
         let keep_audio = visit.rating == Some(Rating::Bad) && spool.is_some();
         visit.has_recording = keep_audio;
         let saved = self.save(visit.clone()).await;
+        if visit.rating.is_some() {
+            // The thank-you screen follows: the same work after every rating.
+            self.prepare_feedback_qr(visit.id).await;
+        }
         match (keep_audio, spool) {
-            (true, Some(path)) if saved => self.encode_in_background(visit.id, path),
+            (true, Some(path)) if saved => self.encode_after_thanks.push((visit.id, path)),
             // Not Плохо, or unrated: the recording serves no purpose and goes at once. If the
             // rating is not saved yet, the spool waits for the retry to decide.
             (_, Some(path)) if saved || !keep_audio => remove_file(&path),
             _ => {}
         }
         self.sync_wake.notify_one();
+    }
+
+    /// Signs the visit's feedback link and draws its QR code, if the server has said where
+    /// links lead. Without it the thank-you screen shows no code, whatever was pressed.
+    async fn prepare_feedback_qr(&mut self, visit_id: Uuid) {
+        let store = Arc::clone(&self.store);
+        self.feedback_qr = match blocking(move || feedback::visit_qr(&store, visit_id)).await {
+            Ok(Ok(qr)) => qr,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "no feedback QR code for this visit");
+                None
+            }
+            Err(error) => {
+                tracing::error!(%error, "feedback QR code task failed");
+                None
+            }
+        };
     }
 
     /// Writes the finished visit; on failure keeps it to retry, so no rating is lost.
@@ -767,7 +827,11 @@ impl Runtime {
             if self.save(visit).await {
                 let spool = self.paths.spool_of(id);
                 if wants_audio && spool.exists() {
-                    self.encode_in_background(id, spool);
+                    if matches!(self.state, State::Thanks { .. }) {
+                        self.encode_after_thanks.push((id, spool));
+                    } else {
+                        self.encode_in_background(id, spool);
+                    }
                 } else {
                     remove_file(&spool);
                 }
@@ -825,7 +889,7 @@ impl Runtime {
                 | State::Thanks { .. }
         );
         let view = View {
-            screen: ScreenView::of(&self.state),
+            screen: ScreenView::of(&self.state, self.feedback_qr.as_ref()),
             staff: StaffStatus {
                 queued: status.queued + self.unsaved.len() as u32,
                 rejected: status.rejected,

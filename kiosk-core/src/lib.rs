@@ -6,9 +6,11 @@
 //! - [`sync`]: the client of the office server's tablet API and the sync loop.
 //! - [`audio`]: capture, resampling, the WAV spool and the AAC-LC 3GP encoder.
 //! - [`screen`]: the kiosk page served on 127.0.0.1, and its string catalogue.
+//! - [`feedback`]: the visitor's signed feedback link and its QR code on the thank-you screen.
 //! - [`kiosk`]: the machine wired to its adapters; [`simulate`]: a fleet of simulated tablets.
 
 pub mod audio;
+pub mod feedback;
 pub mod kiosk;
 pub mod machine;
 pub mod order;

@@ -19,7 +19,9 @@ pub struct Timings {
     pub rating_arm_delay: SignedDuration,
     /// With no rating by then, the visit ends unrated.
     pub rating_timeout: SignedDuration,
-    /// How long «Спасибо за оценку!» shows; taps are ignored meanwhile.
+    /// How long «Спасибо за оценку!» and the feedback QR code show, the same after every
+    /// rating; nothing shortens it (taps are ignored meanwhile), so that the visitor has time
+    /// to scan the code and the specialist learns nothing from how soon the screen returns.
     pub thanks: SignedDuration,
     /// A visit longer than this ends unrated and its recording is deleted.
     pub visit_cap: SignedDuration,
@@ -30,7 +32,7 @@ impl Default for Timings {
         Self {
             rating_arm_delay: SignedDuration::from_millis(600),
             rating_timeout: SignedDuration::from_secs(90),
-            thanks: SignedDuration::from_secs(4),
+            thanks: SignedDuration::from_secs(20),
             visit_cap: SignedDuration::from_hours(2),
         }
     }
@@ -65,8 +67,13 @@ pub enum State {
         ended_at: Timestamp,
         order: [Rating; 3],
     },
-    /// «Спасибо за оценку!», the same whatever was pressed.
-    Thanks { pairing: Pairing, until: Timestamp },
+    /// «Спасибо за оценку!» and the QR code of the visit's feedback link, the same whatever was
+    /// pressed.
+    Thanks {
+        pairing: Pairing,
+        visit_id: Uuid,
+        until: Timestamp,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -221,6 +228,7 @@ pub fn step(state: State, event: Event, timings: &Timings) -> (State, Vec<Effect
             (
                 S::Thanks {
                     pairing,
+                    visit_id: visit.id,
                     until: now + timings.thanks,
                 },
                 vec![finish],
@@ -238,7 +246,7 @@ pub fn step(state: State, event: Event, timings: &Timings) -> (State, Vec<Effect
             (S::Idle { pairing }, vec![finish(&visit, ended_at, None)])
         }
 
-        (S::Thanks { pairing, until }, E::Tick { now }) if now >= until => {
+        (S::Thanks { pairing, until, .. }, E::Tick { now }) if now >= until => {
             (S::Idle { pairing }, vec![])
         }
 

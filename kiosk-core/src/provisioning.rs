@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use shared_model::{EnrolmentRequest, EnrolmentStatus, PairingCodeStatus};
+use shared_model::{EnrolmentRequest, EnrolmentStatus, FeedbackKey, PairingCodeStatus};
 use tokio::sync::mpsc;
 
 use crate::machine::Event;
@@ -65,11 +65,22 @@ async fn enrol(
         let started = match stored {
             Some(started) if started.expires_at > Timestamp::now() => started,
             _ => {
+                let feedback_key = {
+                    let store = Arc::clone(store);
+                    blocking(move || store.feedback_signing_key())
+                        .await
+                        .and_then(|key| {
+                            key.inspect_err(|error| {
+                                tracing::warn!(%error, "no feedback key: it goes with a sync later");
+                            })
+                            .ok()
+                        })
+                        .map(|key| FeedbackKey::of(&key))
+                };
                 let request = EnrolmentRequest {
                     app_version: app_version.to_string(),
                     device_description: device_description(),
-                    // The tablet does not sign feedback links yet.
-                    feedback_key: None,
+                    feedback_key,
                 };
                 match client.start_enrolment(&request).await {
                     Ok(started) => {

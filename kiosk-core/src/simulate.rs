@@ -182,7 +182,9 @@ async fn serve_visitors(
                 None
             }
             ScreenView::Enrolment { code: None } | ScreenView::Pairing { code: None } => None,
-            ScreenView::Thanks | ScreenView::InVisit { .. } | ScreenView::Rating { .. } => None,
+            ScreenView::Thanks { .. } | ScreenView::InVisit { .. } | ScreenView::Rating { .. } => {
+                None
+            }
             other => Some(other.clone()),
         })
         .await?;

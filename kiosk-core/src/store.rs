@@ -20,14 +20,21 @@
 use std::path::{Path, PathBuf};
 use std::sync::MutexGuard;
 
+use ed25519_dalek::SigningKey;
 use jiff::Timestamp;
+use rand::TryRng;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use rusqlite_migration::Migrations;
-use shared_model::{EnrolmentStarted, Pairing, Rating, Visit, VisitAck, VisitOutcome};
+use shared_model::{
+    EnrolmentStarted, FeedbackLinks, Pairing, Rating, Visit, VisitAck, VisitOutcome,
+};
 use sqlite_db::{OpenError, Writer, millis as ms};
 use uuid::Uuid;
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_initial.sql"),
+    include_str!("../migrations/0002_feedback_links.sql"),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -43,6 +50,8 @@ pub enum StoreError {
     /// its recording is done or given up.
     #[error("visit {0} takes no recording")]
     RecordingNotWanted(Uuid),
+    #[error("the operating system's random generator failed: {0}")]
+    Random(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -183,6 +192,11 @@ impl Store {
                 params![c.tablet_id, c.tablet_name, c.device_token],
             )?;
             tx.execute("DELETE FROM pending_enrolment", [])?;
+            // A new credential may name another tablet: its links are learnt again.
+            tx.execute(
+                "UPDATE feedback_signing SET base_url = NULL, tablet_id = NULL",
+                [],
+            )?;
             Ok(())
         })
     }
@@ -590,6 +604,70 @@ impl Store {
             .query_row([visit_id], |_| Ok(()))
             .optional()?
             .is_some())
+    }
+
+    // ---- feedback links ----
+
+    /// The key that signs this tablet's feedback links, made (from the operating system's
+    /// random source) and kept the first time it is asked for.
+    pub fn feedback_signing_key(&self) -> StoreResult<SigningKey> {
+        self.write(|tx| {
+            let stored: Option<Vec<u8>> = tx
+                .query_row(
+                    "SELECT secret FROM feedback_signing WHERE id = 1",
+                    [],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            if let Some(secret) = stored {
+                let secret: [u8; 32] = secret.try_into().map_err(|_| {
+                    StoreError::Corrupt("the feedback signing key is not 32 bytes".into())
+                })?;
+                return Ok(SigningKey::from_bytes(&secret));
+            }
+            let mut secret = [0u8; 32];
+            rand::rngs::SysRng
+                .try_fill_bytes(&mut secret)
+                .map_err(|e| StoreError::Random(e.to_string()))?;
+            tx.execute(
+                "INSERT INTO feedback_signing (id, secret) VALUES (1, ?1)",
+                [&secret[..]],
+            )?;
+            Ok(SigningKey::from_bytes(&secret))
+        })
+    }
+
+    /// Where the feedback links lead, as the server last said; `None` until it has (or when it
+    /// has no public address).
+    pub fn feedback_links(&self) -> StoreResult<Option<FeedbackLinks>> {
+        let row: Option<(Option<String>, Option<i64>)> = self
+            .conn()
+            .query_row(
+                "SELECT base_url, tablet_id FROM feedback_signing WHERE id = 1",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        Ok(match row {
+            Some((Some(base_url), Some(tablet_id))) => Some(FeedbackLinks {
+                base_url,
+                tablet_id,
+            }),
+            _ => None,
+        })
+    }
+
+    /// Keeps what the server's answer to a sync said about the links (the key exists by then:
+    /// it was sent with the sync).
+    pub fn set_feedback_links(&self, links: Option<&FeedbackLinks>) -> StoreResult<()> {
+        self.conn().execute(
+            "UPDATE feedback_signing SET base_url = ?1, tablet_id = ?2 WHERE id = 1",
+            params![
+                links.map(|l| l.base_url.as_str()),
+                links.map(|l| l.tablet_id)
+            ],
+        )?;
+        Ok(())
     }
 
     // ---- sync state ----

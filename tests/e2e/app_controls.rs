@@ -147,7 +147,10 @@ async fn rate(kiosk: &RunningKiosk, key: &str) {
     // Taps sooner than `rating_arm_delay` after the rating screen appears are ignored.
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert!(kiosk.act(Action::Rate { position }).await);
-    until_view(kiosk, "thanks", |v| matches!(v.screen, ScreenView::Thanks)).await;
+    until_view(kiosk, "thanks", |v| {
+        matches!(v.screen, ScreenView::Thanks { .. })
+    })
+    .await;
 }
 
 /// Pause, low memory and resume in the middle of a recorded visit lose nothing: the visit goes

@@ -60,7 +60,7 @@ async fn visit(kiosk: &RunningKiosk, rating: &str) {
     let position = buttons.iter().position(|b| *b == rating).expect("button");
     kiosk.act(Action::Rate { position }).await;
     until(kiosk, "the thanks", |v| {
-        matches!(v.screen, ScreenView::Thanks)
+        matches!(v.screen, ScreenView::Thanks { .. })
     })
     .await;
 }

@@ -1,17 +1,25 @@
 //! The kiosk screen in real headless Chromium (Debian's chromium and chromium-driver), against a
 //! running office server: enrol, pair, start, end, rate Плохо → the server holds the visit and a
 //! recording ffprobe reports as AAC, 16 kHz, mono, with the visit's duration; rate Хорошо → no
-//! recording on the tablet nor on the server.
+//! recording on the tablet nor on the server. After either rating the thank-you screen shows
+//! the visit's feedback QR code for the same time, pixel for pixel the same outside the code.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use fantoccini::{Client, Locator};
+use kiosk_core::kiosk::RunningKiosk;
 use kiosk_core::kiosk::{AudioChoice, KioskConfig, start};
 use kiosk_core::machine::Timings;
+use kiosk_core::screen::ScreenView;
 use serde_json::Value;
-use test_support::browser::{Chromium, Window, click, save_screenshot, text_of};
+use test_support::browser::{
+    Area, Chromium, Screenshot, Window, click, save_screenshot, text_of, wait_for,
+};
 use test_support::*;
 
 /// Waits for a code of `digits` digits in #code (the page shows «Получаем код…» before).
@@ -40,6 +48,45 @@ async fn visit_through_the_page(browser: &Client, rating: &str, talk: Duration) 
     text_of(browser, "#thanks").await;
 }
 
+/// How long each thank-you screen showed, from the kiosk's view events (what the page is sent).
+fn thanks_durations(kiosk: &RunningKiosk) -> Arc<Mutex<Vec<Duration>>> {
+    let durations = Arc::new(Mutex::new(Vec::new()));
+    let mut views = kiosk.views();
+    let recorded = Arc::clone(&durations);
+    tokio::spawn(async move {
+        let mut since: Option<Instant> = None;
+        while views.changed().await.is_ok() {
+            let thanks = matches!(views.borrow_and_update().screen, ScreenView::Thanks { .. });
+            match (thanks, since) {
+                (true, None) => since = Some(Instant::now()),
+                (false, Some(start)) => {
+                    recorded.lock().expect("durations").push(start.elapsed());
+                    since = None;
+                }
+                _ => {}
+            }
+        }
+    });
+    durations
+}
+
+/// The thank-you screen as shown: its screenshot, where its QR code is, and the link the code
+/// holds, read off the picture by a real decoder.
+async fn thanks_screen(page: &Client) -> (Screenshot, Area, String) {
+    let code = wait_for(page, "#feedback-qr").await;
+    // The image is decoded and drawn a moment after the element exists.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let area = Area::of(&code).await;
+    let shot = Screenshot::take(page).await;
+    let links = shot.qr_codes();
+    assert_eq!(
+        links.len(),
+        1,
+        "one QR code on the thank-you screen: {links:?}"
+    );
+    (shot, area, links[0].clone())
+}
+
 fn ffprobe(path: &Path) -> Value {
     let output = Command::new("ffprobe")
         .args([
@@ -63,7 +110,7 @@ fn ffprobe(path: &Path) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_whole_visit_in_chromium() {
-    let server = spawn_default_app().await;
+    let server = spawn_public_app().await;
     let tablet_dir = tempfile::tempdir().expect("tablet dir");
     let kiosk = start(KioskConfig {
         server: server.base.clone(),
@@ -98,9 +145,23 @@ async fn a_whole_visit_in_chromium() {
         "{notice}"
     );
     save_screenshot(&page, "kiosk-idle-1280x800.png").await;
+    let thanks = thanks_durations(&kiosk);
+    // One sync round has answered where feedback links lead.
+    let mut views = kiosk.views();
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        views.wait_for(|view| view.staff.last_sync.is_some()),
+    )
+    .await
+    .expect("a first sync")
+    .expect("the kiosk runs");
 
     // A visit rated Плохо: its recording reaches the server.
     visit_through_the_page(&page, "bad", Duration::from_secs(3)).await;
+    let (after_bad, code_area, bad_link) = thanks_screen(&page).await;
+    let feedback_base = format!("{}/f/", server.base);
+    assert!(bad_link.starts_with(&feedback_base), "{bad_link}");
+    save_screenshot(&page, "kiosk-thanks-1280x800.png").await;
     let recordings = server.data_dir.join("recordings");
     let stored = wait_until(Duration::from_secs(30), || {
         let files: Vec<_> = files_in(&recordings)
@@ -147,6 +208,19 @@ async fn a_whole_visit_in_chromium() {
     // A visit rated Хорошо: no recording anywhere.
     text_of(&page, "#start").await;
     visit_through_the_page(&page, "good", Duration::from_secs(2)).await;
+    let (after_good, good_area, good_link) = thanks_screen(&page).await;
+    assert!(good_link.starts_with(&feedback_base), "{good_link}");
+    assert_ne!(good_link, bad_link, "each visit has its own link");
+    assert_eq!(
+        (good_area.x, good_area.y, good_area.width, good_area.height),
+        (code_area.x, code_area.y, code_area.width, code_area.height),
+        "the code has the same place and size"
+    );
+    assert_eq!(
+        after_bad.pixels_differing_outside(&after_good, code_area),
+        0,
+        "the thank-you screens after Плохо and after Хорошо differ outside the QR code"
+    );
     let synced = wait_until(Duration::from_secs(30), || {
         (server.visit_count() == 2).then_some(())
     })
@@ -163,6 +237,19 @@ async fn a_whole_visit_in_chromium() {
         assert!(
             files_in(&tablet_dir.path().join(dir)).is_empty(),
             "audio left in {dir}"
+        );
+    }
+
+    // Both thank-you screens showed for the configured 20 s, within 100 ms of each other.
+    text_of(&page, "#start").await;
+    let durations = thanks.lock().expect("durations").clone();
+    assert_eq!(durations.len(), 2, "{durations:?}");
+    let spread = durations[0].abs_diff(durations[1]);
+    assert!(spread < Duration::from_millis(100), "{durations:?}");
+    for shown in &durations {
+        assert!(
+            *shown > Duration::from_millis(19_500) && *shown < Duration::from_millis(20_500),
+            "{durations:?}"
         );
     }
 

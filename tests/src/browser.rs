@@ -199,3 +199,105 @@ pub async fn save_screenshot(browser: &Client, name: &str) {
     std::fs::create_dir_all(&dir).expect("screenshots directory");
     std::fs::write(dir.join(name), png).expect("write screenshot");
 }
+
+/// A screenshot of the window, decoded: RGB(A) pixels row by row.
+pub struct Screenshot {
+    pub width: usize,
+    pub height: usize,
+    channels: usize,
+    pixels: Vec<u8>,
+}
+
+/// A rectangle of the page in CSS pixels, as an element's `rectangle()` gives it.
+#[derive(Debug, Clone, Copy)]
+pub struct Area {
+    pub x: f64,
+    pub y: f64,
+    pub width: f64,
+    pub height: f64,
+}
+
+impl Area {
+    pub async fn of(element: &Element) -> Self {
+        let (x, y, width, height) = element.rectangle().await.expect("element rectangle");
+        Self {
+            x,
+            y,
+            width,
+            height,
+        }
+    }
+
+    fn contains(&self, x: usize, y: usize) -> bool {
+        let (x, y) = (x as f64, y as f64);
+        // A pixel of margin: the edge of an element is blended with what is around it.
+        x + 1.0 >= self.x
+            && x <= self.x + self.width + 1.0
+            && y + 1.0 >= self.y
+            && y <= self.y + self.height + 1.0
+    }
+}
+
+impl Screenshot {
+    pub async fn take(browser: &Client) -> Self {
+        let png = browser.screenshot().await.expect("screenshot");
+        Self::decode(&png)
+    }
+
+    pub fn decode(png: &[u8]) -> Self {
+        let mut decoder = png::Decoder::new(std::io::Cursor::new(png));
+        decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+        let mut reader = decoder.read_info().expect("a PNG");
+        let mut pixels = vec![0; reader.output_buffer_size().expect("a sane PNG size")];
+        let frame = reader.next_frame(&mut pixels).expect("PNG pixels");
+        pixels.truncate(frame.buffer_size());
+        Self {
+            width: frame.width as usize,
+            height: frame.height as usize,
+            channels: frame.color_type.samples(),
+            pixels,
+        }
+    }
+
+    fn pixel(&self, x: usize, y: usize) -> &[u8] {
+        let at = (y * self.width + x) * self.channels;
+        &self.pixels[at..at + self.channels]
+    }
+
+    /// The texts of the QR codes a real decoder (rqrr) finds in the picture.
+    pub fn qr_codes(&self) -> Vec<String> {
+        let mut image =
+            rqrr::PreparedImage::prepare_from_greyscale(self.width, self.height, |x, y| {
+                let p = self.pixel(x, y);
+                if self.channels >= 3 {
+                    ((u32::from(p[0]) * 299 + u32::from(p[1]) * 587 + u32::from(p[2]) * 114) / 1000)
+                        as u8
+                } else {
+                    p[0]
+                }
+            });
+        image
+            .detect_grids()
+            .into_iter()
+            .filter_map(|grid| grid.decode().ok().map(|(_, text)| text))
+            .collect()
+    }
+
+    /// How many pixels differ from `other` outside `except` (both pictures of one window).
+    pub fn pixels_differing_outside(&self, other: &Screenshot, except: Area) -> usize {
+        assert_eq!(
+            (self.width, self.height),
+            (other.width, other.height),
+            "screenshots of different sizes"
+        );
+        let mut differing = 0;
+        for y in 0..self.height {
+            for x in 0..self.width {
+                if !except.contains(x, y) && self.pixel(x, y) != other.pixel(x, y) {
+                    differing += 1;
+                }
+            }
+        }
+        differing
+    }
+}

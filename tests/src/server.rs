@@ -78,6 +78,21 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
     server
 }
 
+/// A server with the shipped defaults whose `public_url` is its own address, so that the
+/// visitors' feedback links the tablets make lead to it.
+pub async fn spawn_public_app() -> TestServer {
+    let temp = tempfile::tempdir().expect("temporary directory");
+    let port = crate::free_port();
+    let config = Config {
+        listen: ([127, 0, 0, 1], port).into(),
+        public_url: format!("http://127.0.0.1:{port}"),
+        ..default_config(temp.path())
+    };
+    let mut server = spawn_with_config(config, true).await;
+    server._temp = Some(temp);
+    server
+}
+
 /// A server with the shipped defaults (64 MiB recordings) in a fresh data directory.
 pub async fn spawn_default_app() -> TestServer {
     let temp = tempfile::tempdir().expect("temporary directory");

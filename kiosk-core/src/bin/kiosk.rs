@@ -35,6 +35,9 @@ struct Cli {
     /// A PEM file with the office's own CA, if its certificate is not publicly trusted.
     #[arg(long)]
     office_ca: Option<PathBuf>,
+    /// Seconds the thank-you screen with the feedback QR code shows after every rating.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=600))]
+    thanks_seconds: u16,
 }
 
 #[derive(Subcommand)]
@@ -89,7 +92,10 @@ fn main() -> anyhow::Result<()> {
                     } else {
                         AudioChoice::Microphone
                     },
-                    timings: Timings::default(),
+                    timings: Timings {
+                        thanks: jiff::SignedDuration::from_secs(cli.thanks_seconds.into()),
+                        ..Timings::default()
+                    },
                     retention_days: cli.retention_days,
                     app_version: concat!("kiosk ", env!("CARGO_PKG_VERSION")).to_string(),
                     office_ca_pem,

@@ -92,6 +92,12 @@ function render() {
     }
     case "thanks":
       main.append(el("div", { class: "thanks", id: "thanks" }, T.thanks));
+      if (s.feedback_qr) {
+        main.append(el("div", { class: "feedback", id: "feedback" },
+          el("h1", {}, T.feedback_heading),
+          el("img", { id: "feedback-qr", src: s.feedback_qr, alt: T.feedback_heading }),
+          el("p", { class: "hint" }, T.feedback_hint)));
+      }
       break;
   }
   const notice = (T.recording_notice || "").replace("{days}", String(view.retention_days));

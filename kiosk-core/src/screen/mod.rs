@@ -164,7 +164,8 @@ async fn page(State(state): State<ScreenState>, Path(token): Path<String>) -> Re
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'",
+            "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+             img-src data:",
         ),
     );
     response

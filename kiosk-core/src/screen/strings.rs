@@ -23,6 +23,9 @@ pub struct Strings {
     pub medium: &'static str,
     pub bad: &'static str,
     pub thanks: &'static str,
+    /// Above the QR code of the visitor's feedback link.
+    pub feedback_heading: &'static str,
+    pub feedback_hint: &'static str,
     /// The 152-FZ notice; `{days}` is replaced by the retention period.
     pub recording_notice: &'static str,
     pub staff_panel: &'static str,
@@ -66,6 +69,8 @@ pub const RU: Strings = Strings {
     medium: "Средне",
     bad: "Плохо",
     thanks: "Спасибо за оценку!",
+    feedback_heading: "Оцените подробнее на телефоне",
+    feedback_hint: "Наведите камеру телефона на код: можно оценить прием по пяти критериям и оставить отзыв.",
     recording_notice: "Во время приема ведется аудиозапись для контроля качества обслуживания \
         (Федеральный закон № 152-ФЗ «О персональных данных»). Запись сохраняется, только если \
         вы оцените прием как «Плохо»: ее прослушает руководитель, и она хранится не более \

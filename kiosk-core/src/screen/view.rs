@@ -1,10 +1,11 @@
 //! What the page shows, derived from the machine's state. It never carries a rating: the rating
 //! screen lists the three buttons' words in their drawn order, and after the tap the view is the
-//! same whatever was pressed.
+//! same whatever was pressed (the feedback QR code names the visit, not its rating).
 
 use serde::Serialize;
 use shared_model::{NamedRef, Rating};
 
+use crate::feedback::FeedbackQr;
 use crate::machine::State;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -39,7 +40,11 @@ pub enum ScreenView {
     Rating {
         buttons: [&'static str; 3],
     },
-    Thanks,
+    /// The QR code of the visit's feedback link (an image `data:` URL), when the tablet knows
+    /// where links lead.
+    Thanks {
+        feedback_qr: Option<String>,
+    },
 }
 
 /// What the staff panel shows.
@@ -66,7 +71,8 @@ fn key(rating: Rating) -> &'static str {
 }
 
 impl ScreenView {
-    pub fn of(state: &State) -> Self {
+    /// The view of `state`; `feedback_qr` is shown on the thank-you screen of its own visit.
+    pub fn of(state: &State, feedback_qr: Option<&FeedbackQr>) -> Self {
         match state {
             State::Enrolment { code } => ScreenView::Enrolment { code: code.clone() },
             State::Pairing { code } => ScreenView::Pairing { code: code.clone() },
@@ -89,7 +95,11 @@ impl ScreenView {
             State::Rating { order, .. } => ScreenView::Rating {
                 buttons: order.map(key),
             },
-            State::Thanks { .. } => ScreenView::Thanks,
+            State::Thanks { visit_id, .. } => ScreenView::Thanks {
+                feedback_qr: feedback_qr
+                    .filter(|qr| qr.visit_id == *visit_id)
+                    .map(|qr| qr.image.clone()),
+            },
         }
     }
 }

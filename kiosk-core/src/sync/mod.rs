@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
-use shared_model::{MAX_SYNC_BATCH, PairingStatus, SyncBatch, TabletHealth, VisitAck};
+use shared_model::{FeedbackKey, MAX_SYNC_BATCH, PairingStatus, SyncBatch, TabletHealth, VisitAck};
 use tokio::sync::{Notify, watch};
 use uuid::Uuid;
 
@@ -347,12 +347,20 @@ impl SyncLoop {
             let mut health = (self.health)();
             health.queue_length = counts.queued;
             health.recordings_pending = counts.recordings_pending;
+            // Until the server says where feedback links lead, it may not hold our key (a
+            // tablet enrolled before protocol 3): send it.
+            let feedback_key = store_call(&self.store, |store| {
+                Ok(match store.feedback_links()? {
+                    Some(_) => None,
+                    None => Some(FeedbackKey::of(&store.feedback_signing_key()?)),
+                })
+            })
+            .await?;
             let batch = SyncBatch {
                 sent_at: Timestamp::now(),
                 health,
                 visits,
-                // The tablet does not sign feedback links yet.
-                feedback_key: None,
+                feedback_key,
             };
             let response = match self.client.sync(&batch).await {
                 Ok(response) => response,
@@ -365,6 +373,11 @@ impl SyncLoop {
                 Err(error) => return Err(error.into()),
             };
             self.last_heartbeat = Some(Instant::now());
+            let links = response.feedback_links;
+            store_call(&self.store, move |store| {
+                store.set_feedback_links(links.as_ref())
+            })
+            .await?;
             let sent = batch.visits.len();
             // Only answers about visits of this batch count.
             let ids: HashSet<Uuid> = batch.visits.iter().map(|visit| visit.id).collect();

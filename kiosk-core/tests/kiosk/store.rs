@@ -8,7 +8,8 @@ use std::process::{Command, Stdio};
 use jiff::{SignedDuration, Timestamp};
 use kiosk_core::store::{ActiveVisit, Credentials, QueuedRecording, Store, StoreError};
 use shared_model::{
-    EnrolmentStarted, NamedRef, Pairing, Rating, RejectReason, Visit, VisitAck, VisitOutcome,
+    EnrolmentStarted, FeedbackKey, FeedbackLinks, NamedRef, Pairing, Rating, RejectReason, Visit,
+    VisitAck, VisitOutcome,
 };
 use uuid::Uuid;
 
@@ -461,6 +462,54 @@ fn provisioning_and_sync_state_round_trip() {
         .unwrap();
     store.clear_pending_enrolment().unwrap();
     assert_eq!(store.pending_enrolment().unwrap(), None);
+}
+
+#[test]
+fn the_feedback_key_is_made_once_and_its_links_are_learnt_per_credential() {
+    let dir = tempfile::tempdir().unwrap();
+    let links = FeedbackLinks {
+        base_url: "https://ocenka.example/f/".into(),
+        tablet_id: 7,
+    };
+    let public = {
+        let store = Store::open(&db(dir.path())).unwrap();
+        assert_eq!(store.feedback_links().unwrap(), None);
+        let key = store.feedback_signing_key().unwrap();
+        assert_eq!(
+            FeedbackKey::of(&store.feedback_signing_key().unwrap()),
+            FeedbackKey::of(&key),
+            "asked again: the same key"
+        );
+        store.set_feedback_links(Some(&links)).unwrap();
+        FeedbackKey::of(&key)
+    };
+    let store = Store::open(&db(dir.path())).unwrap();
+    assert_eq!(
+        FeedbackKey::of(&store.feedback_signing_key().unwrap()),
+        public,
+        "kept across restarts"
+    );
+    assert_eq!(store.feedback_links().unwrap(), Some(links.clone()));
+    store.set_feedback_links(None).unwrap();
+    assert_eq!(
+        store.feedback_links().unwrap(),
+        None,
+        "the server has no address"
+    );
+    store.set_feedback_links(Some(&links)).unwrap();
+    // A new credential may be another tablet's: the links are learnt again, the key stays.
+    store
+        .save_credentials(&Credentials {
+            tablet_id: 8,
+            tablet_name: "Окно 4".into(),
+            device_token: "token".into(),
+        })
+        .unwrap();
+    assert_eq!(store.feedback_links().unwrap(), None);
+    assert_eq!(
+        FeedbackKey::of(&store.feedback_signing_key().unwrap()),
+        public
+    );
 }
 
 #[test]
