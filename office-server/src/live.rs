@@ -20,6 +20,8 @@ pub enum LiveEvent {
     },
     /// A verdict was recorded or an alert acknowledged in this section.
     Decision { department_id: i64, section_id: i64 },
+    /// A visitor's feedback on a visit of this section arrived, was answered or hidden.
+    Feedback { department_id: i64, section_id: i64 },
 }
 
 impl LiveEvent {
@@ -36,6 +38,10 @@ impl LiveEvent {
                 ..
             }
             | LiveEvent::Decision {
+                department_id,
+                section_id,
+            }
+            | LiveEvent::Feedback {
                 department_id,
                 section_id,
             } => (department_id, section_id),

@@ -62,7 +62,7 @@
       if (!first) schedule();
       first = false;
     });
-    ["visits", "alert", "decision"].forEach(function (name) {
+    ["visits", "alert", "decision", "feedback"].forEach(function (name) {
       source.addEventListener(name, schedule);
     });
     source.onerror = function () { if (hint) hint.hidden = true; };

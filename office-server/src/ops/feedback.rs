@@ -12,6 +12,7 @@ use crate::auth::KeyedThrottle;
 use crate::config::FeedbackSettings;
 use crate::domain::InvalidText;
 use crate::domain::feedback::{VisitorComment, submittable_until};
+use crate::live::{LiveEvent, LiveHub};
 use crate::storage::{FeedbackLinkState, NewFeedback, SentFeedback, Storage, StorageError};
 
 #[derive(Debug, thiserror::Error)]
@@ -171,8 +172,10 @@ pub fn open(
 }
 
 /// Sends the visitor's feedback, once per visit.
+#[allow(clippy::too_many_arguments)]
 pub fn submit(
     db: &dyn Storage,
+    live: &LiveHub,
     throttle: &FeedbackThrottle,
     client: IpAddr,
     token: &str,
@@ -205,5 +208,15 @@ pub fn submit(
         other => FeedbackError::Storage(other),
     })?;
     tracing::info!(tablet_id = claims.tablet_id, "visitor feedback received");
+    // Joined at once (its visit is stored): the heads' pages in its scope show it now.
+    // (It is stored whatever happens here: a failure only delays the pages' update.)
+    match db.feedback_entry(claims.visit_id) {
+        Ok(Some(entry)) => live.publish(LiveEvent::Feedback {
+            department_id: entry.department_id,
+            section_id: entry.section_id,
+        }),
+        Ok(None) => {}
+        Err(error) => tracing::warn!(%error, "no live update for the feedback"),
+    }
     Ok(())
 }

@@ -12,6 +12,7 @@ pub mod accounts;
 pub mod audit;
 pub mod directory;
 pub mod feedback;
+pub mod feedback_answers;
 pub mod pairing;
 pub mod sync;
 pub mod tablets;

@@ -351,4 +351,32 @@ pub trait FeedbackStore: Send + Sync + 'static {
         unjoined_before: Timestamp,
         comments_before: Timestamp,
     ) -> StorageResult<FeedbackPurged>;
+
+    /// Sums the feedback totals of one span per group and criterion.
+    fn feedback_totals(
+        &self,
+        filter: &ReportFilter,
+        group: GroupBy,
+        span: PeriodSpan,
+    ) -> StorageResult<Vec<FeedbackTotal>>;
+    /// Joined submissions in the filter, newest first.
+    fn feedback_entries(&self, query: &FeedbackQuery) -> StorageResult<Vec<FeedbackEntry>>;
+    /// One joined submission.
+    fn feedback_entry(&self, visit_id: Uuid) -> StorageResult<Option<FeedbackEntry>>;
+    /// Writes (or replaces) the office's answer; false if there is no such submission.
+    fn answer_feedback(
+        &self,
+        visit_id: Uuid,
+        answer: &str,
+        by: i64,
+        at: Timestamp,
+    ) -> StorageResult<bool>;
+    /// Hides the comment (`hidden`) or shows it again; false if there is no such submission.
+    fn set_feedback_hidden(
+        &self,
+        visit_id: Uuid,
+        hidden: bool,
+        by: i64,
+        at: Timestamp,
+    ) -> StorageResult<bool>;
 }

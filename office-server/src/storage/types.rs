@@ -294,10 +294,13 @@ pub enum AuditAction {
     TabletReadmit,
     TabletRename,
     TabletRevoke,
+    FeedbackAnswer,
+    FeedbackHide,
+    FeedbackShow,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 10] = [
+    pub const ALL: [AuditAction; 13] = [
         AuditAction::Play,
         AuditAction::Download,
         AuditAction::Export,
@@ -308,6 +311,9 @@ impl AuditAction {
         AuditAction::TabletReadmit,
         AuditAction::TabletRename,
         AuditAction::TabletRevoke,
+        AuditAction::FeedbackAnswer,
+        AuditAction::FeedbackHide,
+        AuditAction::FeedbackShow,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -322,6 +328,9 @@ impl AuditAction {
             AuditAction::TabletReadmit => "tablet_readmit",
             AuditAction::TabletRename => "tablet_rename",
             AuditAction::TabletRevoke => "tablet_revoke",
+            AuditAction::FeedbackAnswer => "feedback_answer",
+            AuditAction::FeedbackHide => "feedback_hide",
+            AuditAction::FeedbackShow => "feedback_show",
         }
     }
 
@@ -468,6 +477,50 @@ pub struct SentFeedback {
     pub thanks: bool,
     pub answer: Option<String>,
     pub answered_at: Option<Timestamp>,
+}
+
+/// The feedback totals of one group and criterion over a span ('' counts submissions, and its
+/// `score_sum` the thanks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedbackTotal {
+    pub key: i64,
+    pub criterion: String,
+    pub score_sum: i64,
+    pub scores: i64,
+}
+
+/// Which submissions the heads' list shows: joined with their visit, newest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedbackQuery {
+    pub filter: ReportFilter,
+    pub unanswered_only: bool,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+/// A submission as the heads see it, beside its visit and the tablet's rating.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedbackEntry {
+    pub visit_id: Uuid,
+    pub department_id: i64,
+    pub section_id: i64,
+    pub employee_name: String,
+    pub section_name: String,
+    pub service_name: String,
+    /// The visit's corrected end.
+    pub rated_at: Timestamp,
+    /// The tablet's rating: 3, 2, 1, or none.
+    pub rating: Option<u8>,
+    pub submitted_at: Timestamp,
+    pub scores: Vec<(String, u8)>,
+    /// `None` once its keeping time is over (or none was written).
+    pub comment: Option<String>,
+    pub thanks: bool,
+    pub answer: Option<String>,
+    pub answered_by: Option<String>,
+    pub answered_at: Option<Timestamp>,
+    /// Who hid the comment, and when.
+    pub hidden: Option<(String, Timestamp)>,
 }
 
 /// What a purge of feedback removed.

@@ -983,6 +983,9 @@ pub async fn audit_page(
                     AuditAction::TabletReadmit => t.audit_tablet_readmit,
                     AuditAction::TabletRename => t.audit_tablet_rename,
                     AuditAction::TabletRevoke => t.audit_tablet_revoke,
+                    AuditAction::FeedbackAnswer => t.audit_feedback_answer,
+                    AuditAction::FeedbackHide => t.audit_feedback_hide,
+                    AuditAction::FeedbackShow => t.audit_feedback_show,
                 },
                 object: match entry.visit_id {
                     Some(visit) => format!("{} · {visit}", entry.detail),

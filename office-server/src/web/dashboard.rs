@@ -443,7 +443,7 @@ impl Grouping<'_> {
         specs
             .iter()
             .map(|spec| ReportTable {
-                id: spec.id,
+                id: spec.id.to_string(),
                 title: spec.title.to_string(),
                 first_column: self.first_column.to_string(),
                 rows: measure_rows(self.keys, self.tallies, spec.measure, self.label, self.link),
@@ -530,7 +530,7 @@ fn summary_table(
 ) -> ReportTable {
     let t = &RU;
     ReportTable {
-        id,
+        id: id.to_string(),
         title: title.to_string(),
         first_column: t.col_measure.to_string(),
         rows: vec![

@@ -129,7 +129,8 @@ pub async fn export(
     let tab_slug = query.tab.clone().unwrap_or_default();
     let table_id = query.table.clone().unwrap_or_default();
     let is_bad = tab_slug == "bad";
-    let tab = if is_bad {
+    let is_feedback = tab_slug == "feedback";
+    let tab = if is_bad || is_feedback {
         None
     } else {
         Some(Tab::parse(&tab_slug).ok_or_else(|| PageError::bad_request("unknown tab"))?)
@@ -138,11 +139,14 @@ pub async fn export(
         &state,
         &viewer,
         &query,
-        is_bad || tab == Some(Tab::Employee),
+        is_bad || is_feedback || tab == Some(Tab::Employee),
     )
     .await?;
     let zone = state.zone.clone();
     let sheet: Sheet = match tab {
+        None if is_feedback => {
+            super::feedback::export_table(&state, &selection, &names, &query, &table_id).await?
+        }
         None => {
             let undecided = query.undecided_only();
             let filter = selection.filter;
@@ -242,6 +246,7 @@ pub async fn export(
     };
     state.db(move |db| db.log_audit(&event)).await?;
     tracing::info!(table = ?table_id, by = viewer.account.id, "report exported");
+    // A table id is one of the server's own (the export failed otherwise): safe in the header.
     let file = format!(
         "report-{}-{}.xlsx",
         if is_bad { "bad" } else { table_id.as_str() },

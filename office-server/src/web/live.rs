@@ -28,6 +28,9 @@ fn to_sse(event: LiveEvent) -> Event {
         LiveEvent::Decision { section_id, .. } => Event::default()
             .event("decision")
             .data(section_id.to_string()),
+        LiveEvent::Feedback { section_id, .. } => Event::default()
+            .event("feedback")
+            .data(section_id.to_string()),
     }
 }
 

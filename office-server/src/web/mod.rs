@@ -8,6 +8,7 @@ mod charts;
 mod dashboard;
 pub mod error;
 mod export;
+mod feedback;
 pub mod forms;
 mod live;
 mod pairing;
@@ -44,6 +45,12 @@ pub fn router() -> Router<AppState> {
         .route("/dashboard/bad", get(bad::bad_page))
         .route("/dashboard/bad/{id}/verdict", post(bad::verdict_submit))
         .route("/dashboard/recordings/{id}", get(bad::recording))
+        .route("/dashboard/feedback", get(feedback::feedback_page))
+        .route(
+            "/dashboard/feedback/{id}/answer",
+            post(feedback::answer_submit),
+        )
+        .route("/dashboard/feedback/{id}/hide", post(feedback::hide_submit))
         .route("/dashboard/export", get(export::export))
         .route("/dashboard/events", get(live::events))
         .route("/dashboard/alerts", get(dashboard::alerts_page))
@@ -159,6 +166,7 @@ pub struct NavItem {
 pub enum Area {
     Dashboard,
     Bad,
+    Feedback,
     Alerts,
     Admin,
     Pairing,
@@ -190,6 +198,7 @@ impl Layout {
             role => {
                 nav.push(item("/dashboard", t.nav_stats, Area::Dashboard));
                 nav.push(item("/dashboard/bad", t.nav_bad, Area::Bad));
+                nav.push(item("/dashboard/feedback", t.nav_feedback, Area::Feedback));
                 nav.push(item("/dashboard/alerts", t.nav_alerts, Area::Alerts));
                 if role == Role::Admin {
                     nav.push(item("/admin", t.nav_admin, Area::Admin));
@@ -205,7 +214,10 @@ impl Layout {
             }),
             csrf: viewer.csrf.clone(),
             nav,
-            live: matches!(area, Area::Dashboard | Area::Bad | Area::Alerts),
+            live: matches!(
+                area,
+                Area::Dashboard | Area::Bad | Area::Feedback | Area::Alerts
+            ),
         }
     }
 }

@@ -29,6 +29,8 @@ pub struct PageQuery {
     pub table: Option<String>,
     /// The tab a table belongs to, for exports.
     pub tab: Option<String>,
+    /// What the rows of «Отзывы посетителей» are: employee, section or service.
+    pub by: Option<String>,
 }
 
 fn id(value: &Option<String>, what: &str) -> PageResult<Option<i64>> {
@@ -55,6 +57,7 @@ impl PageQuery {
 }
 
 /// Names from the directory, by id.
+#[derive(Debug, Clone)]
 pub struct Names {
     pub departments: HashMap<i64, String>,
     pub sections: HashMap<i64, (String, i64)>,

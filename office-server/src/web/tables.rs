@@ -72,7 +72,7 @@ pub struct ReportRow {
 #[derive(Debug, Clone)]
 pub struct ReportTable {
     /// Stable name: the element id on the page and the `table` of the export URL.
-    pub id: &'static str,
+    pub id: String,
     pub title: String,
     pub first_column: String,
     pub rows: Vec<ReportRow>,

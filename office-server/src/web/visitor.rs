@@ -297,6 +297,7 @@ async fn submit(
             let result = Submission::parse(&fields, settings).and_then(|submission| {
                 feedback::submit(
                     s.storage.as_ref(),
+                    &s.live,
                     &s.feedback_throttle,
                     client,
                     &token,

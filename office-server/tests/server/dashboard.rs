@@ -276,7 +276,7 @@ async fn tabs_show_averages_to_four_decimals_and_reports_have_the_same_numbers()
 }
 
 /// Reads the first sheet as text, one vector per row (numbers as the page writes them).
-fn read_xlsx(bytes: &[u8]) -> Vec<Vec<String>> {
+pub(crate) fn read_xlsx(bytes: &[u8]) -> Vec<Vec<String>> {
     use calamine::{Data, Reader, Xlsx};
     let mut book: Xlsx<_> = Xlsx::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
     let range = book.worksheet_range_at(0).unwrap().unwrap();

@@ -227,3 +227,215 @@ async fn a_server_without_a_public_address_gives_no_links() {
     let key = SigningKey::from_bytes(&[7; 32]);
     assert_eq!(register(&tablet, &key).await, None);
 }
+
+/// Heads in scope see the visitors' feedback beside the tablet's rating, in criteria tables and
+/// files with the same numbers, answer it (the visitor's link shows the answer) and hide an
+/// abusive comment (audited, reversible); another section's head gets "not found", a
+/// specialist is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heads_in_scope_see_answer_and_hide_visitor_feedback() {
+    use super::dashboard::read_xlsx;
+    use serde_json::json;
+    use test_support::{WEB_PASSWORD, create_account, table_rows, web_login};
+
+    let server = server(|_| {}).await;
+    let (tablet, pairing) = server.paired_tablet_in("Отдел учета", "Окно 1", 0).await;
+    let key = SigningKey::from_bytes(&[9; 32]);
+    register(&tablet, &key).await.expect("links");
+    let good = visit(&pairing, Some(Rating::Good));
+    let bad = visit(&pairing, Some(Rating::Bad));
+    let synced = tablet.sync(&[good.clone(), bad.clone()]).await;
+    assert!(synced.results.iter().all(|r| r.outcome.is_stored()));
+    let token = |visit: &shared_model::Visit| {
+        FeedbackToken {
+            visit_id: visit.id,
+            tablet_id: tablet.id,
+        }
+        .sign(&key)
+    };
+    let hostile = "=HYPERLINK(\"http://evil.example\",\"x\") <b>грубо</b>";
+    for (visit, form) in [
+        (
+            &good,
+            vec![
+                ("score_courtesy", "5"),
+                ("comment", "Очень вежливо"),
+                ("thanks", "1"),
+            ],
+        ),
+        (&bad, vec![("score_courtesy", "2"), ("comment", hostile)]),
+    ] {
+        let (status, page) = post(&server, &token(visit), &form).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+    }
+
+    let admin = server.admin().await;
+    let accounting = server.section("Отдел учета").id;
+    let architecture = server.section("Отдел архитектуры").id;
+    let head = create_account(
+        &server,
+        &admin,
+        "head.accounting",
+        json!({"role": "head_of_section", "section_id": accounting}),
+    )
+    .await;
+    let other = create_account(
+        &server,
+        &admin,
+        "head.architecture",
+        json!({"role": "head_of_section", "section_id": architecture}),
+    )
+    .await;
+    let (client, csrf) = web_login(&server, &head, WEB_PASSWORD).await;
+    let get_page = |client: &reqwest::Client, path: &str| {
+        let request = client.get(server.url(path));
+        async move {
+            let response = request.send().await.expect("page");
+            let status = response.status();
+            (status, response.text().await.expect("body"))
+        }
+    };
+    let (status, html) = get_page(&client, "/dashboard/feedback").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let employee = server.employee_name(server.employee_of("Отдел учета", 0));
+    let courtesy = table_rows(&html, "criterion-courtesy");
+    assert_eq!(courtesy[0].0, employee, "{courtesy:?}");
+    // (5 + 2) / 2 in every period column: both visits are of today.
+    assert_eq!(courtesy[0].1, vec!["3.5000"; 6], "{courtesy:?}");
+    assert_eq!(table_rows(&html, "submissions")[0].1[5], "2");
+    assert_eq!(table_rows(&html, "thanks")[0].1[5], "1");
+    let list = table_rows(&html, "feedback");
+    assert_eq!(list.len(), 2, "{list:?}");
+    let ratings: Vec<&str> = list.iter().map(|(_, cells)| cells[2].as_str()).collect();
+    assert!(
+        ratings.contains(&"Хорошо") && ratings.contains(&"Плохо"),
+        "{ratings:?}"
+    );
+    assert!(
+        html.contains("&#60;b&#62;грубо") && !html.contains("<b>грубо"),
+        "escaped"
+    );
+
+    // Out of scope: nothing shows, and acting is "not found".
+    let (other_client, other_csrf) = web_login(&server, &other, WEB_PASSWORD).await;
+    let (status, other_html) = get_page(&other_client, "/dashboard/feedback").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!other_html.contains("Очень вежливо") && !other_html.contains(&employee));
+    for path in [
+        format!("/dashboard/feedback/{}/answer", bad.id),
+        format!("/dashboard/feedback/{}/hide", bad.id),
+    ] {
+        let response = other_client
+            .post(server.url(&path))
+            .form(&[
+                ("csrf", other_csrf.as_str()),
+                ("answer", "Чужой ответ"),
+                ("hidden", "1"),
+            ])
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+
+    // An empty answer is refused at its form; a real one reaches the visitor's link.
+    let answer_path = format!("/dashboard/feedback/{}/answer", bad.id);
+    let refused = client
+        .post(server.url(&answer_path))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("answer", "  "),
+            ("back", "/dashboard/feedback"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        refused
+            .text()
+            .await
+            .expect("page")
+            .contains("Напишите ответ")
+    );
+    let answered = client
+        .post(server.url(&answer_path))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            (
+                "answer",
+                "Приносим извинения, с сотрудником проведена беседа.",
+            ),
+            ("back", "/dashboard/feedback?undecided=1"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(answered.status(), StatusCode::SEE_OTHER);
+    let (_, visitor) = get(&server, &token(&bad)).await;
+    assert!(visitor.contains("Приносим извинения"), "{visitor}");
+    let (_, unanswered) = get_page(&client, "/dashboard/feedback?undecided=1").await;
+    let left = table_rows(&unanswered, "feedback");
+    assert_eq!(left.len(), 1, "only the unanswered one: {left:?}");
+    assert!(left[0].1[4].contains("Очень вежливо"), "{left:?}");
+
+    // Hiding is reversible and audited; hidden, the comment is in neither page nor file.
+    let hide = |hidden: &'static str| {
+        let request = client
+            .post(server.url(&format!("/dashboard/feedback/{}/hide", good.id)))
+            .form(&[("csrf", csrf.as_str()), ("hidden", hidden)]);
+        async move { request.send().await.expect("post").status() }
+    };
+    assert_eq!(hide("1").await, StatusCode::SEE_OTHER);
+    let (_, html) = get_page(&client, "/dashboard/feedback").await;
+    assert!(
+        !html.contains("Очень вежливо") && html.contains("Комментарий скрыт"),
+        "{html}"
+    );
+    let file = client
+        .get(server.url("/dashboard/export?tab=feedback&table=feedback"))
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(file.status(), StatusCode::OK);
+    let sheet = read_xlsx(&file.bytes().await.expect("file"));
+    let cells: Vec<&String> = sheet.iter().flatten().collect();
+    assert!(
+        !cells.iter().any(|c| c.contains("Очень вежливо")),
+        "{sheet:?}"
+    );
+    assert!(
+        cells.iter().any(|c| *c == hostile),
+        "the formula stays text: {sheet:?}"
+    );
+    assert_eq!(hide("0").await, StatusCode::SEE_OTHER);
+    let (_, html) = get_page(&client, "/dashboard/feedback").await;
+    assert!(html.contains("Очень вежливо"));
+    let (_, audit) = get_page(&admin, "/admin/audit").await;
+    for action in [
+        "Ответ на отзыв посетителя",
+        "Скрытие комментария посетителя",
+        "Показ скрытого комментария посетителя",
+    ] {
+        assert!(audit.contains(action), "{action} in the audit log");
+    }
+    // The file of a criteria table has the page's numbers.
+    let file = client
+        .get(server.url("/dashboard/export?tab=feedback&table=criterion-courtesy"))
+        .send()
+        .await
+        .expect("export");
+    let sheet = read_xlsx(&file.bytes().await.expect("file"));
+    let row = sheet
+        .iter()
+        .find(|r| r[0] == employee)
+        .expect("the employee's row");
+    assert_eq!(&row[1..], &["3.5000"; 6]);
+
+    // A specialist never sees it (another of the section's: the first has paired the tablet).
+    let specialist = server
+        .specialist(&admin, server.employee_of("Отдел учета", 1))
+        .await;
+    let (status, _) = get_page(&specialist, "/dashboard/feedback").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}

@@ -67,3 +67,36 @@ impl AuditStore for SqliteStorage {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use jiff::tz::TimeZone;
+
+    use super::*;
+
+    /// The table's CHECK lists the actions: one missing there would be dropped silently by the
+    /// INSERT OR IGNORE above.
+    #[test]
+    fn every_action_can_be_logged() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage =
+            SqliteStorage::open(&dir.path().join("office.sqlite3"), TimeZone::UTC).unwrap();
+        for action in AuditAction::ALL {
+            let logged = storage
+                .log_audit(&AuditEvent {
+                    at: Timestamp::now(),
+                    account_id: None,
+                    action,
+                    visit_id: None,
+                    session_tag: "test".into(),
+                    detail: String::new(),
+                })
+                .unwrap();
+            assert!(logged, "{action:?} was not logged");
+        }
+        assert_eq!(
+            storage.audit_log(100, None).unwrap().len(),
+            AuditAction::ALL.len()
+        );
+    }
+}

@@ -136,6 +136,54 @@ pub(super) fn rebuild_totals(conn: &Connection, zone: &jiff::tz::TimeZone) -> St
     Ok(())
 }
 
+const ENTRY_SELECT: &str = "
+    SELECT f.visit_id, v.department_id, v.section_id, e.full_name, s.name, sv.name,
+           v.ended_at - v.clock_offset_ms, v.rating, f.submitted_at, f.comment, f.thanks,
+           f.answer, ans.display_name, f.answered_at, hid.display_name, f.hidden_at
+    FROM feedback f
+    JOIN visits v ON v.id = f.visit_id
+    JOIN sections s ON s.id = v.section_id
+    JOIN employees e ON e.id = v.employee_id
+    JOIN services sv ON sv.id = v.service_id
+    LEFT JOIN accounts ans ON ans.id = f.answered_by
+    LEFT JOIN accounts hid ON hid.id = f.hidden_by";
+
+fn entry_from_row(conn: &Connection, row: &rusqlite::Row<'_>) -> StorageResult<FeedbackEntry> {
+    let visit_id: Uuid = row.get(0)?;
+    let hidden = match (
+        row.get::<_, Option<String>>(14)?,
+        row.get::<_, Option<i64>>(15)?,
+    ) {
+        (Some(by), Some(at)) => Some((by, instant(at)?)),
+        _ => None,
+    };
+    Ok(FeedbackEntry {
+        visit_id,
+        department_id: row.get(1)?,
+        section_id: row.get(2)?,
+        employee_name: row.get(3)?,
+        section_name: row.get(4)?,
+        service_name: row.get(5)?,
+        rated_at: instant(row.get(6)?)?,
+        rating: row.get(7)?,
+        submitted_at: instant(row.get(8)?)?,
+        scores: scores_of(conn, visit_id)?,
+        comment: row.get(9)?,
+        thanks: row.get(10)?,
+        answer: row.get(11)?,
+        answered_by: row.get(12)?,
+        answered_at: optional_instant(row.get(13)?)?,
+        hidden,
+    })
+}
+
+fn scores_of(conn: &Connection, visit_id: Uuid) -> StorageResult<Vec<(String, u8)>> {
+    Ok(conn
+        .prepare_cached("SELECT criterion, score FROM feedback_scores WHERE visit_id = ?1")?
+        .query_map([visit_id], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
 fn sent_feedback(conn: &Connection, visit_id: Uuid) -> StorageResult<Option<SentFeedback>> {
     let row = conn
         .prepare_cached(
@@ -155,10 +203,7 @@ fn sent_feedback(conn: &Connection, visit_id: Uuid) -> StorageResult<Option<Sent
     let Some((submitted_at, comment, thanks, answer, answered_at)) = row else {
         return Ok(None);
     };
-    let scores = conn
-        .prepare_cached("SELECT criterion, score FROM feedback_scores WHERE visit_id = ?1")?
-        .query_map([visit_id], |row| Ok((row.get(0)?, row.get(1)?)))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let scores = scores_of(conn, visit_id)?;
     Ok(Some(SentFeedback {
         submitted_at: instant(submitted_at)?,
         scores,
@@ -258,6 +303,136 @@ impl FeedbackStore for SqliteStorage {
                 unjoined: unjoined as u64,
                 comments: comments as u64,
             })
+        })
+    }
+
+    fn feedback_totals(
+        &self,
+        filter: &ReportFilter,
+        group: GroupBy,
+        span: PeriodSpan,
+    ) -> StorageResult<Vec<FeedbackTotal>> {
+        let key = match group {
+            GroupBy::Department => "department_id",
+            GroupBy::Section => "section_id",
+            GroupBy::Employee => "employee_id",
+            GroupBy::Service => "service_id",
+            GroupBy::Period => "period",
+            GroupBy::Total => "0",
+        };
+        let sql = format!(
+            "SELECT {key}, criterion, sum(score_sum), sum(scores)
+             FROM feedback_totals
+             WHERE level = ?1 AND period BETWEEN ?2 AND ?3
+               AND (?4 IS NULL OR department_id = ?4) AND (?5 IS NULL OR section_id = ?5)
+               AND (?6 IS NULL OR employee_id = ?6) AND (?7 IS NULL OR service_id = ?7)
+             GROUP BY 1, 2"
+        );
+        let conn = self.reader()?;
+        let mut statement = conn.prepare_cached(&sql)?;
+        let rows = statement
+            .query_map(
+                params![
+                    span.level.code(),
+                    span.from,
+                    span.to,
+                    filter.department_id,
+                    filter.section_id,
+                    filter.employee_id,
+                    filter.service_id
+                ],
+                |row| {
+                    Ok(FeedbackTotal {
+                        key: row.get(0)?,
+                        criterion: row.get(1)?,
+                        score_sum: row.get(2)?,
+                        scores: row.get(3)?,
+                    })
+                },
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    fn feedback_entries(&self, query: &FeedbackQuery) -> StorageResult<Vec<FeedbackEntry>> {
+        let f = &query.filter;
+        let conn = self.reader()?;
+        let mut statement = conn.prepare_cached(&format!(
+            "{ENTRY_SELECT}
+             WHERE f.joined_at IS NOT NULL
+               AND (?1 IS NULL OR v.department_id = ?1) AND (?2 IS NULL OR v.section_id = ?2)
+               AND (?3 IS NULL OR v.employee_id = ?3) AND (?4 IS NULL OR v.service_id = ?4)
+               AND (?5 = 0 OR f.answer IS NULL)
+             ORDER BY f.submitted_at DESC, f.visit_id
+             LIMIT ?6 OFFSET ?7"
+        ))?;
+        let mut rows = statement.query(params![
+            f.department_id,
+            f.section_id,
+            f.employee_id,
+            f.service_id,
+            query.unanswered_only,
+            query.limit,
+            query.offset
+        ])?;
+        let mut entries = Vec::new();
+        while let Some(row) = rows.next()? {
+            entries.push(entry_from_row(&conn, row)?);
+        }
+        Ok(entries)
+    }
+
+    fn feedback_entry(&self, visit_id: Uuid) -> StorageResult<Option<FeedbackEntry>> {
+        let conn = self.reader()?;
+        let mut statement = conn.prepare_cached(&format!(
+            "{ENTRY_SELECT} WHERE f.visit_id = ?1 AND f.joined_at IS NOT NULL"
+        ))?;
+        let mut rows = statement.query([visit_id])?;
+        match rows.next()? {
+            Some(row) => Ok(Some(entry_from_row(&conn, row)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn answer_feedback(
+        &self,
+        visit_id: Uuid,
+        answer: &str,
+        by: i64,
+        at: Timestamp,
+    ) -> StorageResult<bool> {
+        self.write(|tx| {
+            let changed = tx.execute(
+                "UPDATE feedback SET answer = ?2, answered_by = ?3, answered_at = ?4
+                 WHERE visit_id = ?1 AND joined_at IS NOT NULL",
+                params![visit_id, answer, by, ms(at)],
+            )?;
+            Ok(changed > 0)
+        })
+    }
+
+    fn set_feedback_hidden(
+        &self,
+        visit_id: Uuid,
+        hidden: bool,
+        by: i64,
+        at: Timestamp,
+    ) -> StorageResult<bool> {
+        self.write(|tx| {
+            let changed = if hidden {
+                tx.execute(
+                    "UPDATE feedback SET hidden_by = ?2, hidden_at = ?3
+                     WHERE visit_id = ?1 AND joined_at IS NOT NULL",
+                    params![visit_id, by, ms(at)],
+                )?
+            } else {
+                tx.execute(
+                    "UPDATE feedback SET hidden_by = NULL, hidden_at = NULL
+                     WHERE visit_id = ?1 AND joined_at IS NOT NULL",
+                    [visit_id],
+                )?
+            };
+            Ok(changed > 0)
         })
     }
 }

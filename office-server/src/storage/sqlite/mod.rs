@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0004_audit_deliveries.sql"),
     include_str!("../../../migrations/0005_tablet_claims.sql"),
     include_str!("../../../migrations/0006_feedback.sql"),
+    include_str!("../../../migrations/0007_feedback_audit.sql"),
 ];
 
 /// How many read connections the pool keeps.
