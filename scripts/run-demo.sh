@@ -27,7 +27,9 @@ if [ ! -f "$data/admin-password.txt" ]; then
 fi
 password=$(cat "$data/admin-password.txt")
 
-"$server" serve --data "$data/server" --listen "$listen" 2> "$data/server.log" &
+# The public address is where the tablets' feedback QR codes lead (the visitor's phone page).
+OFFICE_PUBLIC_URL="http://$listen" "$server" serve --data "$data/server" --listen "$listen" \
+  2> "$data/server.log" &
 server_pid=$!
 simulator_pid=""
 trap 'kill $simulator_pid $server_pid 2>/dev/null; wait 2>/dev/null' EXIT INT TERM

@@ -16,6 +16,8 @@ use crate::store::{Store, StoreError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeedbackQr {
     pub visit_id: Uuid,
+    /// The address the code holds.
+    pub link: String,
     /// An SVG image as a `data:` URL (the kiosk page's CSP allows images from `data:` only).
     pub image: String,
 }
@@ -60,6 +62,7 @@ pub fn qr(visit_id: Uuid, link: &str) -> Result<FeedbackQr, FeedbackError> {
         .build();
     Ok(FeedbackQr {
         visit_id,
+        link: link.to_string(),
         image: format!("data:image/svg+xml;base64,{}", STANDARD.encode(image)),
     })
 }

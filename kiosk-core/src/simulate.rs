@@ -268,8 +268,82 @@ async fn one_visit(
         && let Some(position) = buttons.iter().position(|b| *b == key)
     {
         kiosk.act(Action::Rate { position }).await;
+        let link = until(views, |v| match &v.screen {
+            ScreenView::Thanks { feedback_link, .. } => Some(feedback_link.clone()),
+            ScreenView::Idle { .. } => Some(None),
+            _ => None,
+        })
+        .await?;
+        // Some visitors scan the code and say more on their phone.
+        if let Some(link) = link
+            && rand::rng().random_bool(FEEDBACK_SHARE)
+        {
+            send_feedback(&link, key).await;
+        }
     }
     Ok(())
+}
+
+/// The share of rated visits whose visitor sends feedback from the QR code.
+const FEEDBACK_SHARE: f64 = 0.3;
+
+/// What a visitor might write, by the rating they gave on the tablet.
+const COMMENTS: [(&str, &str); 6] = [
+    ("good", "Все объяснили подробно, спасибо."),
+    ("good", "Быстро и вежливо."),
+    ("medium", "Долго ждал в очереди, но вопрос решили."),
+    ("medium", "Не хватило информации о нужных документах."),
+    ("bad", "Сотрудник был невнимателен, пришлось прийти еще раз."),
+    ("bad", "Очень душно в зале ожидания."),
+];
+
+/// Posts the feedback form the way a phone's browser does: scores for the federal method's
+/// five criteria (the server's default list) leaning on the tablet's rating, sometimes a
+/// comment and thanks. A failure is only logged: the visitor gives up.
+async fn send_feedback(link: &str, rating: &str) {
+    let form = feedback_form(rating);
+    let sent = Client::new().post(link).form(&form).send().await;
+    match sent {
+        Ok(response) if response.status().is_success() => {
+            tracing::debug!("simulated visitor feedback sent");
+        }
+        Ok(response) => tracing::info!(status = %response.status(), "simulated feedback refused"),
+        Err(error) => tracing::info!(%error, "simulated feedback not sent"),
+    }
+}
+
+fn feedback_form(rating: &str) -> Vec<(String, String)> {
+    let mut rng = rand::rng();
+    let centre: i64 = match rating {
+        "good" => 5,
+        "medium" => 3,
+        _ => 2,
+    };
+    let mut form: Vec<(String, String)> = [
+        "service_time",
+        "queue_time",
+        "courtesy",
+        "comfort",
+        "information",
+    ]
+    .iter()
+    .map(|key| {
+        let score = (centre + rng.random_range(-1i64..=1)).clamp(1, 5);
+        (format!("score_{key}"), score.to_string())
+    })
+    .collect();
+    if rng.random_bool(0.6) {
+        let options: Vec<&str> = COMMENTS
+            .iter()
+            .filter(|(r, _)| *r == rating)
+            .map(|(_, c)| *c)
+            .collect();
+        form.push(("comment".into(), options[rng.random_range(0..options.len())].into()));
+    }
+    if rating == "good" && rng.random_bool(0.5) {
+        form.push(("thanks".into(), "1".into()));
+    }
+    form
 }
 
 /// Signs in as the employee's specialist account, creating it the first time.

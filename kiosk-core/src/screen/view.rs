@@ -41,9 +41,11 @@ pub enum ScreenView {
         buttons: [&'static str; 3],
     },
     /// The QR code of the visit's feedback link (an image `data:` URL), when the tablet knows
-    /// where links lead.
+    /// where links lead; and the link itself, for tools that act as the visitor's phone (the
+    /// simulator). The page draws only the code.
     Thanks {
         feedback_qr: Option<String>,
+        feedback_link: Option<String>,
     },
 }
 
@@ -95,11 +97,13 @@ impl ScreenView {
             State::Rating { order, .. } => ScreenView::Rating {
                 buttons: order.map(key),
             },
-            State::Thanks { visit_id, .. } => ScreenView::Thanks {
-                feedback_qr: feedback_qr
-                    .filter(|qr| qr.visit_id == *visit_id)
-                    .map(|qr| qr.image.clone()),
-            },
+            State::Thanks { visit_id, .. } => {
+                let qr = feedback_qr.filter(|qr| qr.visit_id == *visit_id);
+                ScreenView::Thanks {
+                    feedback_qr: qr.map(|qr| qr.image.clone()),
+                    feedback_link: qr.map(|qr| qr.link.clone()),
+                }
+            }
         }
     }
 }
