@@ -293,7 +293,10 @@ const COMMENTS: [(&str, &str); 6] = [
     ("good", "Быстро и вежливо."),
     ("medium", "Долго ждал в очереди, но вопрос решили."),
     ("medium", "Не хватило информации о нужных документах."),
-    ("bad", "Сотрудник был невнимателен, пришлось прийти еще раз."),
+    (
+        "bad",
+        "Сотрудник был невнимателен, пришлось прийти еще раз.",
+    ),
     ("bad", "Очень душно в зале ожидания."),
 ];
 
@@ -338,7 +341,10 @@ fn feedback_form(rating: &str) -> Vec<(String, String)> {
             .filter(|(r, _)| *r == rating)
             .map(|(_, c)| *c)
             .collect();
-        form.push(("comment".into(), options[rng.random_range(0..options.len())].into()));
+        form.push((
+            "comment".into(),
+            options[rng.random_range(0..options.len())].into(),
+        ));
     }
     if rating == "good" && rng.random_bool(0.5) {
         form.push(("thanks".into(), "1".into()));

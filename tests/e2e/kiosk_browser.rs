@@ -275,5 +275,121 @@ async fn a_whole_visit_in_chromium() {
 
     page.close().await.expect("close browser");
     kiosk.stop().await.expect("kiosk stops");
+    visitor_and_head(&chromium, &server, &bad_link, &good_link).await;
     server.stop().await;
+}
+
+/// On a 360×640 phone the visitor opens the link read off the kiosk screen — with scripts off
+/// the form is all there (the page has no script: its CSP allows none, so what is clicked with
+/// scripts on is the same plain form) — scores and comments; the head sees it on «Отзывы
+/// посетителей» and answers; the visitor's link shows the answer. (With scripts off,
+/// chromedriver cannot click or type: its commands run as scripts in the page.)
+async fn visitor_and_head(
+    chromium: &Chromium,
+    server: &TestServer,
+    bad_link: &str,
+    good_link: &str,
+) {
+    let phone_window = |javascript| Window {
+        javascript,
+        phone: true,
+        ..Window::new(360, 640)
+    };
+    let phone = chromium.open(&phone_window(false)).await;
+    phone.goto(bad_link).await.expect("the feedback page");
+    assert!(text_of(&phone, "#privacy").await.contains("152-ФЗ"));
+    let scales = phone
+        .find_all(Locator::Css("fieldset.criterion input[type=radio]"))
+        .await
+        .expect("radios");
+    assert_eq!(scales.len(), 25, "five criteria, 1–5 each");
+    text_of(&phone, "#send").await;
+    save_screenshot(&phone, "visitor-feedback-360x640.png").await;
+    phone.close().await.expect("close phone");
+    for link in [bad_link, good_link] {
+        let phone = chromium.open(&phone_window(true)).await;
+        phone.goto(link).await.expect("the feedback page");
+        text_of(&phone, "#privacy").await;
+        // The page fits the phone: nothing wider than its screen.
+        let width = phone
+            .find(Locator::Css("body"))
+            .await
+            .expect("body")
+            .rectangle()
+            .await
+            .expect("size")
+            .2;
+        assert!(width <= 360.0, "the page is {width} px wide");
+        click(&phone, "input[name=score_courtesy][value='2'] + span").await;
+        click(&phone, "input[name=score_queue_time][value='4'] + span").await;
+        wait_for(&phone, "textarea[name=comment]")
+            .await
+            .send_keys("Долго ждал, сотрудник торопился.")
+            .await
+            .expect("typed");
+        click(&phone, "#send").await;
+        let heading = text_of(&phone, "h1").await;
+        let body = text_of(&phone, "body").await;
+        assert!(heading.contains("Спасибо"), "{body}");
+        assert!(text_of(&phone, "#comment").await.contains("Долго ждал"));
+        phone.close().await.expect("close phone");
+    }
+
+    // The head of the section answers the first one in the dashboard.
+    let head = chromium.open(&Window::new(1280, 900)).await;
+    let admin = server.admin().await;
+    let login = test_support::create_account(
+        server,
+        &admin,
+        "head.feedback",
+        serde_json::json!({"role": "head_of_section", "section_id": server.section("Отдел учета").id}),
+    )
+    .await;
+    head.goto(&server.url("/login"))
+        .await
+        .expect("sign-in page");
+    wait_for(&head, "input[name=login]")
+        .await
+        .send_keys(&login)
+        .await
+        .expect("login");
+    wait_for(&head, "input[name=password]")
+        .await
+        .send_keys(test_support::WEB_PASSWORD)
+        .await
+        .expect("password");
+    click(&head, "form.login button").await;
+    text_of(&head, "header").await;
+    head.goto(&server.url("/dashboard/feedback"))
+        .await
+        .expect("feedback page");
+    let rows = head
+        .find_all(Locator::Css("table[data-table=feedback] tbody tr"))
+        .await
+        .expect("rows");
+    assert_eq!(rows.len(), 2, "both visitors' feedback");
+    let ratings = text_of(&head, "table[data-table=feedback] tbody").await;
+    assert!(
+        ratings.contains("Плохо") && ratings.contains("Хорошо"),
+        "{ratings}"
+    );
+    save_screenshot(&head, "dashboard-feedback-1280x900.png").await;
+    let token = bad_link.rsplit('/').next().expect("a token");
+    let (claims, _) = shared_model::FeedbackToken::read(token).expect("a token");
+    let row = format!("#feedback-{}", claims.visit_id);
+    wait_for(&head, &format!("{row} textarea[name=answer]"))
+        .await
+        .send_keys("Спасибо за отзыв: мы добавили окно приема.")
+        .await
+        .expect("typed");
+    click(&head, &format!("{row} form.verdict-form button")).await;
+    text_of(&head, &format!("{row} .answer")).await;
+    head.close().await.expect("close head");
+
+    let phone = chromium.open(&phone_window(false)).await;
+    phone.goto(bad_link).await.expect("the link again");
+    let answer = text_of(&phone, "#answer").await;
+    assert!(answer.contains("добавили окно"), "{answer}");
+    save_screenshot(&phone, "visitor-answer-360x640.png").await;
+    phone.close().await.expect("close phone");
 }

@@ -34,6 +34,11 @@ pub struct Window {
     pub downloads: Option<PathBuf>,
     /// Russian as the browser's language.
     pub russian: bool,
+    /// Whether pages may run scripts (a cheap phone's browser may not).
+    pub javascript: bool,
+    /// A phone's screen of `width`×`height` (Chromium's device emulation: a desktop window
+    /// cannot be narrower than about 500 px).
+    pub phone: bool,
 }
 
 impl Window {
@@ -43,6 +48,8 @@ impl Window {
             height,
             downloads: None,
             russian: false,
+            javascript: true,
+            phone: false,
         }
     }
 }
@@ -86,6 +93,12 @@ impl Chromium {
             args.push("--lang=ru-RU".into());
             prefs.insert("intl.accept_languages".into(), json!("ru-RU,ru"));
         }
+        if !window.javascript {
+            prefs.insert(
+                "profile.managed_default_content_settings.javascript".into(),
+                json!(2),
+            );
+        }
         if let Some(downloads) = &window.downloads {
             prefs.insert(
                 "download.default_directory".into(),
@@ -93,13 +106,21 @@ impl Chromium {
             );
             prefs.insert("download.prompt_for_download".into(), json!(false));
         }
+        let mut options = json!({
+            "binary": "/usr/bin/chromium",
+            "args": args,
+            "prefs": prefs,
+        });
+        if window.phone {
+            options["mobileEmulation"] = json!({
+                "deviceMetrics": { "width": window.width, "height": window.height, "pixelRatio": 2 },
+                "userAgent": "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 \
+                              (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36",
+            });
+        }
         let capabilities = json!({
             "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
-                "args": args,
-                "prefs": prefs,
-            }
+            "goog:chromeOptions": options,
         });
         let capabilities = capabilities.as_object().cloned().expect("an object");
         let url = format!("http://127.0.0.1:{}", self.port);
