@@ -243,6 +243,7 @@ async fn a_whole_visit_in_chromium() {
     // Both thank-you screens showed for the configured 20 s, within 100 ms of each other.
     text_of(&page, "#start").await;
     let durations = thanks.lock().expect("durations").clone();
+    eprintln!("thank-you screens after Плохо and Хорошо: {durations:?}");
     assert_eq!(durations.len(), 2, "{durations:?}");
     let spread = durations[0].abs_diff(durations[1]);
     assert!(spread < Duration::from_millis(100), "{durations:?}");

@@ -235,6 +235,7 @@ async fn a_server_without_a_public_address_gives_no_links() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heads_in_scope_see_answer_and_hide_visitor_feedback() {
     use super::dashboard::read_xlsx;
+    use futures_util::StreamExt;
     use serde_json::json;
     use test_support::{WEB_PASSWORD, create_account, table_rows, web_login};
 
@@ -254,20 +255,6 @@ async fn heads_in_scope_see_answer_and_hide_visitor_feedback() {
         .sign(&key)
     };
     let hostile = "=HYPERLINK(\"http://evil.example\",\"x\") <b>грубо</b>";
-    for (visit, form) in [
-        (
-            &good,
-            vec![
-                ("score_courtesy", "5"),
-                ("comment", "Очень вежливо"),
-                ("thanks", "1"),
-            ],
-        ),
-        (&bad, vec![("score_courtesy", "2"), ("comment", hostile)]),
-    ] {
-        let (status, page) = post(&server, &token(visit), &form).await;
-        assert_eq!(status, StatusCode::OK, "{page}");
-    }
 
     let admin = server.admin().await;
     let accounting = server.section("Отдел учета").id;
@@ -287,6 +274,42 @@ async fn heads_in_scope_see_answer_and_hide_visitor_feedback() {
     )
     .await;
     let (client, csrf) = web_login(&server, &head, WEB_PASSWORD).await;
+    // The head's pages listen for live updates: the feedback arrives as it is sent.
+    let mut events = client
+        .get(server.url("/dashboard/events"))
+        .send()
+        .await
+        .expect("events")
+        .bytes_stream();
+    let mut seen = String::new();
+    let mut read_until = async |needle: &str| -> bool {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+        while !seen.contains(needle) {
+            match tokio::time::timeout_at(deadline, events.next()).await {
+                Ok(Some(Ok(chunk))) => seen.push_str(&String::from_utf8_lossy(&chunk)),
+                _ => return false,
+            }
+        }
+        true
+    };
+    assert!(read_until("event: hello").await);
+    for (visit, form) in [
+        (
+            &good,
+            vec![
+                ("score_courtesy", "5"),
+                ("comment", "Очень вежливо"),
+                ("thanks", "1"),
+            ],
+        ),
+        (&bad, vec![("score_courtesy", "2"), ("comment", hostile)]),
+    ] {
+        let (status, page) = post(&server, &token(visit), &form).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+    }
+    assert!(read_until("event: feedback").await, "a live update");
+    assert!(seen.contains(&format!("data: {accounting}")));
+    drop(events);
     let get_page = |client: &reqwest::Client, path: &str| {
         let request = client.get(server.url(path));
         async move {
