@@ -305,8 +305,8 @@ struct Runtime {
     unsaved: Vec<Visit>,
     /// The QR code of the last rated visit's feedback link, for its thank-you screen.
     feedback_qr: Option<FeedbackQr>,
-    /// Плохо spools whose encoding waits for the thank-you screen to end, so that nothing on
-    /// the screen (a stutter of a slow tablet) follows Плохо only.
+    /// Плохо spools to encode once no thank-you screen is on (see [`Runtime::handle`]), so
+    /// that nothing on the screen (a stutter of a slow tablet) follows Плохо only.
     encode_after_thanks: Vec<(Uuid, PathBuf)>,
     notices: Vec<Notice>,
     microphone: &'static str,
@@ -827,11 +827,9 @@ impl Runtime {
             if self.save(visit).await {
                 let spool = self.paths.spool_of(id);
                 if wants_audio && spool.exists() {
-                    if matches!(self.state, State::Thanks { .. }) {
-                        self.encode_after_thanks.push((id, spool));
-                    } else {
-                        self.encode_in_background(id, spool);
-                    }
+                    // Started by the tick's `handle` that follows, unless a thank-you screen
+                    // is on.
+                    self.encode_after_thanks.push((id, spool));
                 } else {
                     remove_file(&spool);
                 }

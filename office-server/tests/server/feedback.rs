@@ -52,12 +52,17 @@ async fn post(server: &TestServer, token: &str, form: &[(&str, &str)]) -> (Statu
         .await
         .expect("post");
     let status = response.status();
+    assert!(
+        response.headers().get("set-cookie").is_none(),
+        "the visitor's page sets no cookie, so none can reach a staff route"
+    );
     (status, response.text().await.expect("page"))
 }
 
 async fn get(server: &TestServer, token: &str) -> (StatusCode, String) {
     let response = reqwest::get(link(server, token)).await.expect("get");
     let status = response.status();
+    assert!(response.headers().get("set-cookie").is_none());
     (status, response.text().await.expect("page"))
 }
 

@@ -312,14 +312,7 @@ impl FeedbackStore for SqliteStorage {
         group: GroupBy,
         span: PeriodSpan,
     ) -> StorageResult<Vec<FeedbackTotal>> {
-        let key = match group {
-            GroupBy::Department => "department_id",
-            GroupBy::Section => "section_id",
-            GroupBy::Employee => "employee_id",
-            GroupBy::Service => "service_id",
-            GroupBy::Period => "period",
-            GroupBy::Total => "0",
-        };
+        let key = super::reports::group_column(group);
         let sql = format!(
             "SELECT {key}, criterion, sum(score_sum), sum(scores)
              FROM feedback_totals

@@ -99,6 +99,18 @@ impl TotalsAccumulator {
     }
 }
 
+/// The column of the totals tables (report and feedback alike) a report groups by.
+pub(super) fn group_column(group: GroupBy) -> &'static str {
+    match group {
+        GroupBy::Department => "department_id",
+        GroupBy::Section => "section_id",
+        GroupBy::Employee => "employee_id",
+        GroupBy::Service => "service_id",
+        GroupBy::Period => "period",
+        GroupBy::Total => "0",
+    }
+}
+
 /// Records the time zone the totals are kept in.
 pub fn set_totals_zone(conn: &Connection, zone: &TimeZone) -> rusqlite::Result<()> {
     conn.execute(
@@ -212,14 +224,7 @@ impl ReportStore for SqliteStorage {
         let by_section = filter.employee_id.is_none()
             && filter.service_id.is_none()
             && !matches!(group, GroupBy::Employee | GroupBy::Service);
-        let key = match group {
-            GroupBy::Department => "department_id",
-            GroupBy::Section => "section_id",
-            GroupBy::Employee => "employee_id",
-            GroupBy::Service => "service_id",
-            GroupBy::Period => "period",
-            GroupBy::Total => "0",
-        };
+        let key = group_column(group);
         let sql = if by_section {
             format!(
                 "SELECT {key}, sum(visits), sum(good), sum(medium), sum(bad)
