@@ -543,9 +543,19 @@ impl Runtime {
             _ => {}
         }
         let state = std::mem::replace(&mut self.state, State::Enrolment { code: None });
+        let was_thanks = matches!(state, State::Thanks { .. });
         let (next, effects) = step(state, event, &self.config.timings);
         self.state = next;
         self.apply(effects).await;
+        // The machine counts the thank-you screen from the tap; it is shown only once the
+        // rating is saved and its QR code drawn, which takes longer after some ratings (a Плохо
+        // keeps a row more) and on the first visit. Counted from when it is shown, its length
+        // is the same after every rating.
+        if let State::Thanks { until, .. } = &mut self.state
+            && !was_thanks
+        {
+            *until = Timestamp::now() + self.config.timings.thanks;
+        }
         if self.pairing_ended && matches!(self.state, State::Idle { .. }) {
             self.pairing_ended = false;
             let state = std::mem::replace(&mut self.state, State::Enrolment { code: None });
