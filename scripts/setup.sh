@@ -52,12 +52,16 @@ if command -v rustup >/dev/null 2>&1; then
   done
 fi
 
-# The kiosk page's lint tools, exactly as kiosk-core/page-lint/package-lock.json pins them.
-# npm ci replaces node_modules wholesale, so it runs only when the lockfile changed since.
-lint_dir="$(cd "$(dirname "$0")/.." && pwd)/kiosk-core/page-lint"
-lock_sum=$(sha256sum "$lint_dir/package-lock.json" | cut -d' ' -f1)
-if [ "$(cat "$lint_dir/node_modules/.installed-lock" 2>/dev/null)" != "$lock_sum" ]; then
-  echo "setup: installing the kiosk page's lint tools (npm ci)"
-  npm ci --prefix "$lint_dir" --no-audit --no-fund --loglevel=error
-  echo "$lock_sum" >"$lint_dir/node_modules/.installed-lock"
-fi
+# npm packages, exactly as each folder's package-lock.json pins them: the kiosk page's lint tools,
+# and the OpenID Connect provider the visitor-account tests and the demo start (the city
+# portal's stand-in). npm ci replaces node_modules wholesale, so it runs only when the lockfile
+# changed since.
+root="$(cd "$(dirname "$0")/.." && pwd)"
+for dir in "$root/kiosk-core/page-lint" "$root/tests/oidc-provider"; do
+  lock_sum=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+  if [ "$(cat "$dir/node_modules/.installed-lock" 2>/dev/null)" != "$lock_sum" ]; then
+    echo "setup: installing ${dir#"$root"/}'s npm packages (npm ci)"
+    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
+    echo "$lock_sum" >"$dir/node_modules/.installed-lock"
+  fi
+done

@@ -43,6 +43,8 @@ pub enum StartError {
     Tls(std::io::Error),
     #[error("server failed: {0}")]
     Serve(std::io::Error),
+    #[error(transparent)]
+    Portal(#[from] crate::portal::PortalError),
 }
 
 /// Blocking work that panicked (the panic is caught by tokio and costs one request).
@@ -91,6 +93,10 @@ pub struct Shared {
     pub feedback_base_url: Option<String>,
     /// Feedback posts, per client address and per link.
     pub feedback_throttle: crate::ops::feedback::FeedbackThrottle,
+    /// The city portal visitors sign in through, when `portal.issuer` is set.
+    pub portal: Option<crate::portal::Portal>,
+    /// Visitors' sign-ins started, per client address.
+    pub sign_in_throttle: crate::ops::visitors::SignInThrottle,
 }
 
 impl Shared {
@@ -145,6 +151,8 @@ impl AppState {
             uploads: Arc::default(),
             feedback_base_url: config.feedback_base_url(),
             feedback_throttle: crate::ops::feedback::FeedbackThrottle::new(&config.feedback),
+            portal: crate::portal::Portal::new(&config.portal, &config.public_url)?,
+            sign_in_throttle: crate::ops::visitors::SignInThrottle::new(&config.portal),
             config,
         })))
     }
@@ -429,6 +437,7 @@ async fn housekeeping(state: AppState) {
         state.pairing_throttle.forget_idle();
         state.enrolment_throttle.forget_idle();
         state.feedback_throttle.forget_idle();
+        state.sign_in_throttle.forget_idle();
     }
 }
 

@@ -64,6 +64,18 @@ pub fn token_digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
+/// The token every form of a session sends back (CSRF): derived from the session's token,
+/// which only the browser holding the cookie knows, so nothing more needs storing. `purpose`
+/// keeps the staff's and the visitors' tokens apart.
+pub fn form_token(purpose: &str, session_token: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"office-server ");
+    hasher.update(purpose.as_bytes());
+    hasher.update(b"\0");
+    hasher.update(session_token.as_bytes());
+    URL_SAFE_NO_PAD.encode(hasher.finalize())
+}
+
 /// So many attempts a minute per key; the budget refills evenly over the minute.
 pub struct KeyedThrottle<K: std::hash::Hash + Eq + Clone> {
     limiter: DefaultKeyedRateLimiter<K>,

@@ -48,6 +48,8 @@ pub enum ConfigError {
          letters, digits and _ (at most 32) and a label of at most 200 characters; {0}"
     )]
     Criteria(String),
+    #[error("portal: {0}")]
+    Portal(String),
 }
 
 /// The most criteria the feedback form may ask about.
@@ -107,6 +109,106 @@ pub struct Config {
     pub ingest: IngestSettings,
     /// The visitor's feedback from their phone.
     pub feedback: FeedbackSettings,
+    /// Visitors' sign-in through the city portal; off unless `portal.issuer` is set.
+    pub portal: PortalSettings,
+}
+
+/// The city portal's OpenID Connect provider, through which visitors sign in to «Мои
+/// посещения». Off while `issuer` is empty; then it needs `client_id`, `client_secret` and
+/// `public_url` (the redirect address is `{public_url}/visitor/callback`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PortalSettings {
+    /// The provider's issuer identifier exactly as its discovery document gives it
+    /// (`https://id.city.example`); https, or http on a loopback address.
+    pub issuer: String,
+    pub client_id: String,
+    /// Best given in the environment: `OFFICE_PORTAL__CLIENT_SECRET`.
+    pub client_secret: Secret,
+    /// What the sign-in button says the portal is called.
+    pub name: String,
+    /// A sign-in must come back from the portal within this many minutes.
+    pub sign_in_minutes: u32,
+    /// How long a visitor stays signed in, in minutes.
+    pub session_minutes: u32,
+    /// How long the provider's discovery document and keys are used before they are fetched
+    /// again, in minutes.
+    pub metadata_minutes: u32,
+    /// Time limit for one request to the provider, in seconds.
+    pub request_timeout_secs: u64,
+    /// Sign-ins one client address may start a minute; more are refused (429).
+    pub sign_ins_per_address_per_minute: u32,
+}
+
+impl Default for PortalSettings {
+    fn default() -> Self {
+        Self {
+            issuer: String::new(),
+            client_id: String::new(),
+            client_secret: Secret::default(),
+            name: "портал города".into(),
+            sign_in_minutes: 10,
+            session_minutes: 60,
+            metadata_minutes: 60,
+            request_timeout_secs: 10,
+            sign_ins_per_address_per_minute: 10,
+        }
+    }
+}
+
+impl PortalSettings {
+    pub fn enabled(&self) -> bool {
+        !self.issuer.trim().is_empty()
+    }
+
+    fn validate(&self, public_url: &str) -> Result<(), ConfigError> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        let problem = |text: &str| Err(ConfigError::Portal(text.to_string()));
+        let issuer = self.issuer.trim();
+        let loopback_http = issuer
+            .strip_prefix("http://")
+            .and_then(|rest| rest.split(['/', ':']).next())
+            .is_some_and(|host| {
+                host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+            });
+        if !issuer.starts_with("https://") && !loopback_http {
+            return problem("issuer must be an https:// address (http:// only on loopback)");
+        }
+        if self.client_id.trim().is_empty() || self.client_secret.0.is_empty() {
+            return problem("client_id and client_secret are needed");
+        }
+        if public_url.trim().is_empty() {
+            return problem("public_url is needed: the portal sends visitors back to it");
+        }
+        for (name, value) in [
+            ("portal.sign_in_minutes", u64::from(self.sign_in_minutes)),
+            ("portal.session_minutes", u64::from(self.session_minutes)),
+            ("portal.metadata_minutes", u64::from(self.metadata_minutes)),
+            ("portal.request_timeout_secs", self.request_timeout_secs),
+            (
+                "portal.sign_ins_per_address_per_minute",
+                u64::from(self.sign_ins_per_address_per_minute),
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Zero(name));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A secret setting: never shown by `Debug`, so never in a log line.
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
+    }
 }
 
 /// The visitor's feedback link: what it asks, how long it may be used, how long what is sent
@@ -413,6 +515,7 @@ impl Default for Config {
             uploads: UploadSettings::default(),
             ingest: IngestSettings::default(),
             feedback: FeedbackSettings::default(),
+            portal: PortalSettings::default(),
         }
     }
 }
@@ -507,6 +610,7 @@ impl Config {
             }
         }
         self.feedback.validate()?;
+        self.portal.validate(&self.public_url)?;
         if !(self.alerts.bad_share_percent > 0.0 && self.alerts.bad_share_percent <= 100.0) {
             return Err(ConfigError::Percent("alerts.bad_share_percent"));
         }

@@ -12,6 +12,7 @@ pub mod domain;
 pub mod http;
 pub mod live;
 pub mod ops;
+pub mod portal;
 pub mod recordings;
 pub mod reports;
 pub mod retention;

@@ -171,6 +171,21 @@ pub fn open(
     Ok(LinkPage::Form)
 }
 
+/// The visit a link names, while the link may still be used: what the visitor may attach to
+/// their account from it.
+pub fn linked_visit(
+    db: &dyn Storage,
+    token: &str,
+    settings: &FeedbackSettings,
+    now: Timestamp,
+) -> Result<Uuid, FeedbackError> {
+    let (claims, state) = open_link(db, token, now)?;
+    if now > submittable_until(&state, validity(settings)) {
+        return Err(FeedbackError::Expired);
+    }
+    Ok(claims.visit_id)
+}
+
 /// Sends the visitor's feedback, once per visit.
 #[allow(clippy::too_many_arguments)]
 pub fn submit(

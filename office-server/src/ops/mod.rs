@@ -18,3 +18,4 @@ pub mod sync;
 pub mod tablets;
 pub mod uploads;
 pub mod verdicts;
+pub mod visitors;

@@ -1,5 +1,6 @@
 //! Everything the server keeps, behind traits split by area — directory, accounts and
-//! sessions, tablets and pairings, visits, reports, alerts, recordings, audit — so that a second
+//! sessions, tablets and pairings, visits, reports, alerts, recordings, audit, feedback, visitors'
+//! accounts — so that a second
 //! backend (PostgreSQL) can be written and tested area by area. [`Storage`] is all of them.
 //!
 //! Storage holds no rules: it reads and writes. Whether a visit is accepted, when an alert is
@@ -87,6 +88,7 @@ pub trait Storage:
     + RecordingStore
     + AuditStore
     + FeedbackStore
+    + VisitorStore
 {
     /// Sizes of what the server holds.
     fn counts(&self) -> StorageResult<Counts>;
@@ -379,4 +381,50 @@ pub trait FeedbackStore: Send + Sync + 'static {
         by: i64,
         at: Timestamp,
     ) -> StorageResult<bool>;
+}
+
+/// Visitors signed in through the city portal, the visits they attached, their sessions and
+/// the sign-ins under way.
+pub trait VisitorStore: Send + Sync + 'static {
+    /// Keeps a sign-in sent to the portal until `expires_at`, under its state's digest
+    /// (sign-ins that ran out are swept on the way).
+    fn begin_sign_in(
+        &self,
+        state_digest: &[u8; 32],
+        pending: &PendingSignIn,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> StorageResult<()>;
+    /// Takes the sign-in back, once: `None` if there is none or it ran out.
+    fn take_sign_in(
+        &self,
+        state_digest: &[u8; 32],
+        now: Timestamp,
+    ) -> StorageResult<Option<PendingSignIn>>;
+    /// The visitor the portal names, made on first sign-in; their name claims are updated each
+    /// time.
+    fn upsert_visitor(&self, person: &PortalPerson, now: Timestamp) -> StorageResult<Visitor>;
+    fn attach_visit(&self, visitor_id: i64, visit_id: Uuid, now: Timestamp)
+    -> StorageResult<Attached>;
+    /// Removes the visit from the visitor's account; false if it was not theirs.
+    fn detach_visit(&self, visitor_id: i64, visit_id: Uuid) -> StorageResult<bool>;
+    /// Deletes the visitor, their attachments and sessions; visits and feedback stay.
+    fn delete_visitor(&self, visitor_id: i64) -> StorageResult<()>;
+    fn create_visitor_session(
+        &self,
+        token_digest: &[u8; 32],
+        visitor_id: i64,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> StorageResult<()>;
+    fn visitor_session(
+        &self,
+        token_digest: &[u8; 32],
+        now: Timestamp,
+    ) -> StorageResult<Option<Visitor>>;
+    fn end_visitor_session(&self, token_digest: &[u8; 32]) -> StorageResult<()>;
+    /// The visitor's visits, the latest attached first.
+    fn visitor_visits(&self, visitor_id: i64) -> StorageResult<Vec<VisitorVisit>>;
+    /// The names of the visitors who attached these visits (visits with none are left out).
+    fn visitor_names(&self, visit_ids: &[Uuid]) -> StorageResult<Vec<(Uuid, VisitorName)>>;
 }

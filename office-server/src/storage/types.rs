@@ -297,10 +297,12 @@ pub enum AuditAction {
     FeedbackAnswer,
     FeedbackHide,
     FeedbackShow,
+    /// A visitor's name shown to a head (on a page or in a report).
+    VisitorShown,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 13] = [
+    pub const ALL: [AuditAction; 14] = [
         AuditAction::Play,
         AuditAction::Download,
         AuditAction::Export,
@@ -314,6 +316,7 @@ impl AuditAction {
         AuditAction::FeedbackAnswer,
         AuditAction::FeedbackHide,
         AuditAction::FeedbackShow,
+        AuditAction::VisitorShown,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -331,6 +334,7 @@ impl AuditAction {
             AuditAction::FeedbackAnswer => "feedback_answer",
             AuditAction::FeedbackHide => "feedback_hide",
             AuditAction::FeedbackShow => "feedback_show",
+            AuditAction::VisitorShown => "visitor_shown",
         }
     }
 
@@ -530,4 +534,70 @@ pub struct FeedbackPurged {
     pub unjoined: u64,
     /// Comments whose keeping time was over, cleared.
     pub comments: u64,
+}
+
+/// A visitor's name as the portal gave it (any part may be empty).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VisitorName {
+    pub family_name: String,
+    pub given_name: String,
+    pub middle_name: String,
+}
+
+impl VisitorName {
+    /// «Кулипанов Денис Анатольевич»; empty when the portal gave no name.
+    pub fn full(&self) -> String {
+        [&self.family_name, &self.given_name, &self.middle_name]
+            .into_iter()
+            .map(|part| part.trim())
+            .filter(|part| !part.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// A person signed in through the city portal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Visitor {
+    pub id: i64,
+    pub name: VisitorName,
+}
+
+/// Who the portal says signed in: its issuer, its subject id, the name claims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortalPerson {
+    pub issuer: String,
+    pub subject: String,
+    pub name: VisitorName,
+}
+
+/// A sign-in sent to the portal and not yet back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingSignIn {
+    pub nonce: String,
+    pub pkce_verifier: String,
+    /// The visit to attach once signed in, if it began at a visit's link.
+    pub visit_id: Option<Uuid>,
+}
+
+/// What attaching a visit did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attached {
+    /// Attached now, or already to this visitor.
+    Yours,
+    /// Another person attached it first.
+    Taken,
+}
+
+/// A visit in the visitor's «Мои посещения».
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VisitorVisit {
+    pub visit_id: Uuid,
+    pub attached_at: Timestamp,
+    /// The visit's corrected end, section and service; `None` until the tablet has synced it.
+    pub visit: Option<(Timestamp, String, String)>,
+    /// When the documents were ready; `None`: в работе.
+    pub result_ready_at: Option<Timestamp>,
+    /// What the visitor sent from the link, with the office's answer.
+    pub feedback: Option<SentFeedback>,
 }

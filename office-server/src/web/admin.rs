@@ -986,6 +986,7 @@ pub async fn audit_page(
                     AuditAction::FeedbackAnswer => t.audit_feedback_answer,
                     AuditAction::FeedbackHide => t.audit_feedback_hide,
                     AuditAction::FeedbackShow => t.audit_feedback_show,
+                    AuditAction::VisitorShown => t.audit_visitor_shown,
                 },
                 object: match entry.visit_id {
                     Some(visit) => format!("{} · {visit}", entry.detail),

@@ -2,6 +2,7 @@
 //! askama, assets embedded), live updates over SSE, XLSX reports, the «Плохо» analysis with
 //! recordings and verdicts, the administrator's pages and the specialist's pairing page.
 
+mod account;
 mod admin;
 mod bad;
 mod charts;

@@ -8,8 +8,6 @@ use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -19,7 +17,7 @@ use super::forms::{AnyRole, StaffForm};
 use super::strings::{RU, Strings};
 use super::{Layout, html};
 use crate::app::AppState;
-use crate::auth::{random_token, token_digest};
+use crate::auth::{form_token, random_token, token_digest};
 use crate::domain::{Password, Visibility, scope};
 use crate::http::{
     ClientAddress, cleared_session_cookie, constant_time_eq, cookie, cookie_value, from_this_site,
@@ -85,13 +83,9 @@ pub fn home_of(account: &Account) -> &'static str {
     }
 }
 
-/// The session's CSRF token: derived from the session token, which only the browser holding the
-/// cookie knows, so nothing more needs storing.
+/// The staff session's CSRF token (the same value as before [`form_token`] was shared).
 fn csrf_of(token: &str) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(b"office-server csrf\0");
-    hasher.update(token.as_bytes());
-    URL_SAFE_NO_PAD.encode(hasher.finalize())
+    form_token("csrf", token)
 }
 
 fn session_tag_of(token: &str) -> String {

@@ -285,6 +285,7 @@ pub struct Strings {
     pub audit_feedback_answer: &'static str,
     pub audit_feedback_hide: &'static str,
     pub audit_feedback_show: &'static str,
+    pub audit_visitor_shown: &'static str,
     /// Who did it, when it was done from the server's command line.
     pub audit_command_line: &'static str,
     pub tablets_readmit: &'static str,
@@ -566,6 +567,7 @@ pub static RU: Strings = Strings {
     audit_feedback_answer: "Ответ на отзыв посетителя",
     audit_feedback_hide: "Скрытие комментария посетителя",
     audit_feedback_show: "Показ скрытого комментария посетителя",
+    audit_visitor_shown: "Просмотр имени посетителя",
     audit_command_line: "командная строка сервера",
     tablets_readmit: "Это прежний планшет",
     tablets_readmit_none: "Нет, новый планшет",
@@ -638,6 +640,9 @@ pub struct VisitorStrings {
     pub failure: &'static str,
     pub see_sent: &'static str,
     pub too_large: &'static str,
+    /// The way from the link to the visitor's account.
+    pub account_offer: &'static str,
+    pub account_link: &'static str,
 }
 
 pub static VISITOR_RU: VisitorStrings = VisitorStrings {
@@ -675,4 +680,132 @@ pub static VISITOR_RU: VisitorStrings = VisitorStrings {
     failure: "Не удалось сохранить отзыв. Попробуйте ещё раз через несколько минут.",
     see_sent: "Посмотреть отправленный отзыв",
     too_large: "Отзыв слишком большой.",
+    account_offer: "Сохраните это посещение в личном кабинете на портале города: там будут \
+                    ваш отзыв, ответ учреждения и готовность документов.",
+    account_link: "Войти через портал",
+};
+
+/// The visitor's personal account: the consent, «Мои посещения», sign-in errors.
+pub struct AccountStrings {
+    pub lang: &'static str,
+    pub consent_title: &'static str,
+    pub consent_intro_visit: &'static str,
+    pub consent_intro_account: &'static str,
+    pub kept_title: &'static str,
+    pub kept: [&'static str; 3],
+    pub why: &'static str,
+    pub withdraw: &'static str,
+    pub agree_sign_in: &'static str,
+    pub attach: &'static str,
+    pub my_title: &'static str,
+    pub signed_in_as: &'static str,
+    pub my_empty: &'static str,
+    pub visit_title: &'static str,
+    pub visit_not_synced: &'static str,
+    pub field_date: &'static str,
+    pub field_section: &'static str,
+    pub field_service: &'static str,
+    pub field_result: &'static str,
+    pub result_in_work: &'static str,
+    pub result_ready: &'static str,
+    pub feedback_title: &'static str,
+    pub no_feedback: &'static str,
+    pub your_comment: &'static str,
+    pub thanked: &'static str,
+    pub answer_title: &'static str,
+    pub no_answer_yet: &'static str,
+    pub detach: &'static str,
+    pub delete_title: &'static str,
+    pub delete_text: &'static str,
+    pub delete_confirm: &'static str,
+    pub delete_button: &'static str,
+    pub deleted_title: &'static str,
+    pub deleted_text: &'static str,
+    pub sign_out: &'static str,
+    pub signed_out_title: &'static str,
+    pub signed_out_text: &'static str,
+    pub to_my_visits: &'static str,
+    pub error_title: &'static str,
+    pub off: &'static str,
+    pub taken: &'static str,
+    pub not_yours: &'static str,
+    pub unknown_sign_in: &'static str,
+    pub wrong_issuer: &'static str,
+    pub denied: &'static str,
+    pub unavailable: &'static str,
+    pub code_refused: &'static str,
+    pub bad_id_token: &'static str,
+    pub throttled: &'static str,
+    pub stale_form: &'static str,
+    pub failure: &'static str,
+}
+
+pub static ACCOUNT_RU: AccountStrings = AccountStrings {
+    lang: "ru",
+    consent_title: "Согласие на обработку персональных данных",
+    consent_intro_visit: "Войдите через портал города, чтобы сохранить это посещение в личном \
+                          кабинете.",
+    consent_intro_account: "Войдите через портал города, чтобы увидеть посещения, сохранённые \
+                            в личном кабинете.",
+    kept_title: "Что учреждение сохранит",
+    kept: [
+        "ваш идентификатор на портале;",
+        "фамилию, имя и отчество, как они указаны на портале;",
+        "какие посещения вы сохранили в личном кабинете.",
+    ],
+    why: "Зачем: чтобы показывать вам историю ваших посещений, ваши отзывы, ответы учреждения и \
+          готовность документов, а руководителю отдела — знать, кто оставил оценку или отзыв, \
+          когда он разбирает обращение (Федеральный закон № 152-ФЗ «О персональных данных»). \
+          Ничего другого о вас портал учреждению не передаёт, токены портала не хранятся.",
+    withdraw: "Согласие можно отозвать в любой момент в разделе «Мои посещения»: отвязать одно \
+               посещение или удалить все свои данные. Оценки и отзывы останутся в статистике \
+               без вашего имени.",
+    agree_sign_in: "Согласен, войти через портал",
+    attach: "Сохранить в «Мои посещения»",
+    my_title: "Мои посещения",
+    signed_in_as: "Вы вошли как",
+    my_empty: "Здесь пока ничего нет. Сохранить посещение можно по ссылке из QR-кода, который \
+               показывает планшет после оценки.",
+    visit_title: "Посещение",
+    visit_not_synced: "Сведения о посещении ещё не поступили от планшета.",
+    field_date: "Дата",
+    field_section: "Отдел",
+    field_service: "Услуга",
+    field_result: "Документы",
+    result_in_work: "в работе",
+    result_ready: "готово",
+    feedback_title: "Ваш отзыв",
+    no_feedback: "Отзыв не отправлен.",
+    your_comment: "Комментарий",
+    thanked: "Вы поблагодарили сотрудника",
+    answer_title: "Ответ учреждения",
+    no_answer_yet: "Ответа пока нет.",
+    detach: "Отвязать посещение",
+    delete_title: "Удалить мои данные",
+    delete_text: "Учреждение удалит ваш идентификатор на портале, фамилию, имя и отчество и \
+                  привязку всех посещений. Оценки и отзывы останутся в статистике без вашего \
+                  имени.",
+    delete_confirm: "Я отзываю согласие на обработку персональных данных",
+    delete_button: "Удалить мои данные",
+    deleted_title: "Данные удалены",
+    deleted_text: "Ваши данные удалены, согласие отозвано. Посещения больше не связаны с вами.",
+    sign_out: "Выйти",
+    signed_out_title: "Вы вышли",
+    signed_out_text: "Вы вышли из личного кабинета.",
+    to_my_visits: "Мои посещения",
+    error_title: "Вход не выполнен",
+    off: "Личный кабинет не подключён в этом учреждении.",
+    taken: "Это посещение уже сохранено в другом личном кабинете.",
+    not_yours: "Такого посещения нет в вашем личном кабинете.",
+    unknown_sign_in: "Вход не завершён: он устарел, уже выполнен или начат в другом браузере. \
+                      Начните вход заново.",
+    wrong_issuer: "Ответ пришёл не от портала города. Вход отменён.",
+    denied: "Вход отменён на портале.",
+    unavailable: "Портал города сейчас недоступен. Попробуйте позже.",
+    code_refused: "Портал не подтвердил вход: код входа устарел или выдан не этому сайту. \
+                   Начните вход заново.",
+    bad_id_token: "Подтверждение входа от портала не прошло проверку. Вход отменён.",
+    throttled: "Слишком много попыток входа. Подождите минуту и попробуйте ещё раз.",
+    stale_form: "Форма отправлена не с этого сайта. Откройте страницу ещё раз.",
+    failure: "Не удалось выполнить действие. Попробуйте ещё раз через несколько минут.",
 };

@@ -1,7 +1,8 @@
 //! The visitor's feedback page: the public router a phone reaches through the QR code on the
-//! tablet. Server-rendered, no script, no cookie; it shows nothing of the dashboard or of the
+//! tablet, and the visitor's account beside it ([`super::account`]). Server-rendered, no
+//! script; the feedback page sets no cookie. It shows nothing of the dashboard or of the
 //! tablet's rating (the specialist can scan the code too) — only the form, or what this link
-//! sent and the office's answer.
+//! sent and the office's answer, and the way to the visitor's account when the portal is on.
 
 use std::collections::HashMap;
 
@@ -12,13 +13,15 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Form, middleware};
 use jiff::Timestamp;
 
 use super::dashboard::local_time;
 use super::strings::{VISITOR_RU, VisitorStrings};
+use super::account;
 use crate::app::{AppState, Shared};
+use crate::config::FeedbackSettings;
 use crate::domain::InvalidText;
 use crate::ops::feedback::{self, FeedbackError, LinkPage, Submission};
 use crate::storage::{SentFeedback, StorageError};
@@ -31,6 +34,17 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/f/visitor.css", get(stylesheet))
         .route("/f/{token}", get(page).post(submit))
+        .route(
+            "/f/{token}/account",
+            get(account::consent_page).post(account::attach_submit),
+        )
+        .route("/f/{token}/account/sign-in", get(account::sign_in_from_link))
+        .route("/my", get(account::my_visits))
+        .route("/my/sign-in", get(account::sign_in))
+        .route("/my/visits/{id}/detach", post(account::detach_submit))
+        .route("/my/delete", post(account::delete_submit))
+        .route("/my/logout", post(account::logout_submit))
+        .route(crate::portal::CALLBACK_PATH, get(account::callback))
         .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT))
         .layer(middleware::map_response(headers))
 }
@@ -106,6 +120,8 @@ struct VisitorPage<'a> {
     title: &'a str,
     error: Option<String>,
     body: VisitorBody,
+    /// The way to keep this visit in the visitor's account, when the portal is on.
+    account: Option<String>,
 }
 
 fn render(status: StatusCode, page: VisitorPage<'_>) -> Response {
@@ -146,23 +162,30 @@ fn form(s: &Shared, fields: Option<&HashMap<String, String>>) -> VisitorBody {
     }
 }
 
-fn sent(s: &Shared, sent: SentFeedback) -> VisitorBody {
-    // Scores in the form's order, under their labels; a criterion dropped from the
-    // configuration since shows under its key.
+/// Scores in the form's order, under their labels; a criterion dropped from the configuration
+/// since shows under its key.
+pub(super) fn labelled_scores(
+    settings: &FeedbackSettings,
+    sent: &[(String, u8)],
+) -> Vec<(String, u8)> {
     let mut scores: Vec<(String, u8)> = Vec::new();
-    for criterion in &s.config.feedback.criteria {
-        if let Some((_, score)) = sent.scores.iter().find(|(key, _)| *key == criterion.key) {
+    for criterion in &settings.criteria {
+        if let Some((_, score)) = sent.iter().find(|(key, _)| *key == criterion.key) {
             scores.push((criterion.label.clone(), *score));
         }
     }
-    for (key, score) in &sent.scores {
-        if !s.config.feedback.criteria.iter().any(|c| c.key == *key) {
+    for (key, score) in sent {
+        if !settings.criteria.iter().any(|c| c.key == *key) {
             scores.push((key.clone(), *score));
         }
     }
+    scores
+}
+
+fn sent(s: &Shared, sent: SentFeedback) -> VisitorBody {
     VisitorBody::Sent {
         sent_at: local_time(&s.zone, sent.submitted_at),
-        scores,
+        scores: labelled_scores(&s.config.feedback, &sent.scores),
         comment: sent.comment,
         thanks: sent.thanks,
         answer: sent.answer,
@@ -218,7 +241,7 @@ fn error_page(error: &FeedbackError) -> (StatusCode, &'static str, String, bool)
     }
 }
 
-fn message(error: &FeedbackError) -> Response {
+pub(super) fn message(error: &FeedbackError) -> Response {
     let (status, title, text, back) = error_page(error);
     render(
         status,
@@ -227,11 +250,21 @@ fn message(error: &FeedbackError) -> Response {
             title,
             error: None,
             body: VisitorBody::Message { text, back },
+            account: None,
         },
     )
 }
 
+/// Where the link offers the visitor's account (`/f/{token}/account`).
+fn account_href(state: &AppState, token: &str) -> Option<String> {
+    state
+        .portal
+        .is_some()
+        .then(|| format!("/f/{token}/account"))
+}
+
 async fn page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    let link = token.clone();
     let shown = state
         .blocking(move |s| {
             let opened = feedback::open(
@@ -254,6 +287,7 @@ async fn page(State(state): State<AppState>, Path(token): Path<String>) -> Respo
                 title,
                 error: None,
                 body,
+                account: account_href(&state, &link),
             },
         ),
         Ok(Err(error)) => message(&error),
@@ -282,6 +316,7 @@ async fn submit(
                     text: VISITOR_RU.stale_form.into(),
                     back: false,
                 },
+                account: None,
             },
         );
     }
@@ -293,6 +328,7 @@ async fn submit(
         // A body that is not a form reads as an empty one: refused below as nothing to send.
         Err(_) => HashMap::new(),
     };
+    let link = token.clone();
     let outcome = state
         .blocking(move |s| {
             let settings = &s.config.feedback;
@@ -338,6 +374,7 @@ async fn submit(
                 title: VISITOR_RU.sent_title,
                 error: None,
                 body,
+                account: account_href(&state, &link),
             },
         ),
         Ok(Err((error, Some(body)))) => {
@@ -349,6 +386,7 @@ async fn submit(
                     title: VISITOR_RU.title,
                     error: Some(text),
                     body: *body,
+                    account: account_href(&state, &link),
                 },
             )
         }

@@ -10,11 +10,12 @@ impl AuditStore for SqliteStorage {
     fn log_audit(&self, event: &AuditEvent) -> StorageResult<bool> {
         self.write(|tx| {
             // A playback or a download is one row per account, recording and session, however
-            // many Range requests it takes; an export is a row each time.
+            // many Range requests it takes, and a visitor's name shown is one per account, visit
+            // and session however often the page is reloaded; an export is a row each time.
             let changed = tx.execute(
                 "INSERT OR IGNORE INTO audit_log (at, account_id, action, visit_id, session_tag, detail)
                  SELECT ?1, ?2, ?3, ?4, ?5, ?6
-                 WHERE ?3 NOT IN ('play', 'download') OR NOT EXISTS (
+                 WHERE ?3 NOT IN ('play', 'download', 'visitor_shown') OR NOT EXISTS (
                      SELECT 1 FROM audit_log
                      WHERE visit_id = ?4 AND account_id = ?2 AND session_tag = ?5 AND action = ?3)",
                 params![

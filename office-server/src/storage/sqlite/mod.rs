@@ -10,6 +10,7 @@ mod ingest;
 mod recordings;
 mod reports;
 mod tablets;
+mod visitors;
 mod visits;
 
 use std::path::Path;
@@ -35,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0005_tablet_claims.sql"),
     include_str!("../../../migrations/0006_feedback.sql"),
     include_str!("../../../migrations/0007_feedback_audit.sql"),
+    include_str!("../../../migrations/0008_visitor_accounts.sql"),
 ];
 
 /// How many read connections the pool keeps.
