@@ -51,6 +51,12 @@ impl Visibility {
     }
 }
 
+/// Only heads see who a visitor is (the name they attached a visit with), and only in their
+/// scope; administrators and observers see `---`.
+pub fn may_see_visitor(role: &Role) -> bool {
+    matches!(role, Role::Head { .. })
+}
+
 /// Heads and administrators decide on Плохо visits and acknowledge alerts; observers only read.
 pub fn may_decide(role: &Role) -> bool {
     matches!(role, Role::Admin | Role::Head { .. })

@@ -312,6 +312,8 @@ pub trait AuditStore: Send + Sync + 'static {
     /// Logs an event; `false` when it was a playback or download of a recording already
     /// logged for this account and session.
     fn log_audit(&self, event: &AuditEvent) -> StorageResult<bool>;
+    /// Logs several events in one transaction, each as [`AuditStore::log_audit`] would.
+    fn log_audits(&self, events: &[AuditEvent]) -> StorageResult<()>;
     /// The newest entries first, before the entry `before` if given.
     fn audit_log(&self, limit: u32, before: Option<i64>) -> StorageResult<Vec<AuditEntry>>;
 }

@@ -2,6 +2,8 @@
 //! verdict; the recordings themselves, served with HTTP Range as `audio/mp4`, every playback
 //! written to the audit log once per session.
 
+use std::collections::HashMap;
+
 use askama::Template;
 use axum::body::Body;
 use axum::extract::{Query, Request, State};
@@ -18,6 +20,7 @@ use uuid::Uuid;
 use super::dashboard::{AlertView, Picker, alert_views, decided, local_time, safe_back, select};
 use super::error::{PageError, PagePath, PageResult};
 use super::forms::{Decider, StaffForm};
+use super::named::{ShownVisit, visitor_names};
 use super::selection::{PageQuery, Selection};
 use super::session::Viewer;
 use super::strings::{RU, fill};
@@ -37,6 +40,8 @@ pub struct BadRow {
     pub employee: String,
     pub section: String,
     pub service: String,
+    /// The attached visitor's name for a head in scope, `---` otherwise.
+    pub visitor: String,
     pub rated_at: String,
     pub audio_url: Option<String>,
     pub audio_note: String,
@@ -64,6 +69,7 @@ pub fn audio_note(recording: &RecordingState, zone: &TimeZone, retention_days: u
 
 pub fn bad_rows(
     visits: &[BadVisit],
+    visitors: &HashMap<Uuid, String>,
     viewer: &Viewer,
     zone: &TimeZone,
     retention_days: u32,
@@ -76,6 +82,10 @@ pub fn bad_rows(
             employee: visit.employee_name.clone(),
             section: visit.section_name.clone(),
             service: visit.service_name.clone(),
+            visitor: visitors
+                .get(&visit.visit_id)
+                .cloned()
+                .unwrap_or_else(|| t.visitor_unknown.to_string()),
             rated_at: local_time(zone, visit.rated_at),
             audio_url: matches!(visit.recording, RecordingState::Stored { .. })
                 .then(|| format!("/dashboard/recordings/{}", visit.visit_id)),
@@ -171,7 +181,14 @@ async fn render_bad_page(
     visits.truncate(PAGE_SIZE as usize);
     let visible = selection.visibility.filter();
     let alerts = state.db(move |db| db.alerts(&visible, true, 20)).await?;
-    let mut rows = bad_rows(&visits, viewer, &state.zone, state.config.retention_days);
+    let visitors = visitor_names(state, viewer, shown(&visits), "Анализ оценок «Плохо»").await?;
+    let mut rows = bad_rows(
+        &visits,
+        &visitors,
+        viewer,
+        &state.zone,
+        state.config.retention_days,
+    );
     let status = if let Some((visit_id, message, correct, comment)) = error {
         if let Some(row) = rows.iter_mut().find(|r| r.visit_id == visit_id) {
             row.error = Some(message);
@@ -236,6 +253,18 @@ pub struct VerdictForm {
     comment: String,
     #[serde(default)]
     back: String,
+}
+
+/// The visits whose visitor a page is about to name.
+pub fn shown(visits: &[BadVisit]) -> Vec<ShownVisit> {
+    visits
+        .iter()
+        .map(|visit| ShownVisit {
+            visit_id: visit.visit_id,
+            department_id: visit.department_id,
+            section_id: visit.section_id,
+        })
+        .collect()
 }
 
 /// Loads a Плохо visit the viewer may see; anything else is "not found".

@@ -8,7 +8,8 @@ use jiff::tz::TimeZone;
 use jiff::{Span, Timestamp};
 use serde::Deserialize;
 
-use super::bad::{BadRow, bad_rows};
+use super::bad::{BadRow, bad_rows, shown};
+use super::named::visitor_names;
 use super::charts::{PieChart, pie, trend};
 use super::error::{PageError, PagePath, PageResult};
 use super::forms::{Decider, StaffForm};
@@ -325,6 +326,8 @@ async fn render_tab(
     let content = load_tab(&state, tab, &selection, &directory).await?;
     let visible = selection.visibility.filter();
     let alerts = state.db(move |db| db.alerts(&visible, true, 20)).await?;
+    let bad_visits = content.bad.as_deref().unwrap_or(&[]);
+    let visitors = visitor_names(&state, &viewer, shown(bad_visits), "Статистика").await?;
     let back = format!("{}?{}", tab.path(), selection.query());
     let page = DashboardPage {
         layout: Layout::for_viewer(&viewer, tab.label(t), Area::Dashboard),
@@ -367,7 +370,8 @@ async fn render_tab(
         // The tabs list the latest Плохо visits to listen to; verdicts are given on the
         // analysis page.
         bad_rows: bad_rows(
-            content.bad.as_deref().unwrap_or(&[]),
+            bad_visits,
+            &visitors,
             &viewer,
             &state.zone,
             state.config.retention_days,

@@ -145,7 +145,8 @@ pub async fn export(
     let zone = state.zone.clone();
     let sheet: Sheet = match tab {
         None if is_feedback => {
-            super::feedback::export_table(&state, &selection, &names, &query, &table_id).await?
+            super::feedback::export_table(&state, &viewer, &selection, &names, &query, &table_id)
+                .await?
         }
         None => {
             let undecided = query.undecided_only();
@@ -160,6 +161,13 @@ pub async fn export(
                     })
                 })
                 .await?;
+            let visitors = super::named::visitor_names(
+                &state,
+                &viewer,
+                super::bad::shown(&visits),
+                "XLSX «Анализ оценок «Плохо»»",
+            )
+            .await?;
             let retention = state.config.retention_days;
             let mut title = t.bad_title.to_string();
             if undecided {
@@ -190,7 +198,12 @@ pub async fn export(
                             Value::Text(v.employee_name.clone()),
                             Value::Text(v.section_name.clone()),
                             Value::Text(v.service_name.clone()),
-                            Value::Text(t.visitor_unknown.to_string()),
+                            Value::Text(
+                                visitors
+                                    .get(&v.visit_id)
+                                    .cloned()
+                                    .unwrap_or_else(|| t.visitor_unknown.to_string()),
+                            ),
                             Value::Text(local_time(&zone, v.rated_at)),
                             Value::Text(audio),
                             Value::Text(match &v.verdict {

@@ -18,6 +18,7 @@ use uuid::Uuid;
 use super::dashboard::{Picker, decided, local_time, periods_note, safe_back, select};
 use super::error::{PageError, PagePath, PageResult};
 use super::forms::{Decider, StaffForm};
+use super::named::{ShownVisit, visitor_names};
 use super::selection::{Names, PageQuery, Selection};
 use super::session::Viewer;
 use super::strings::{RU, Strings, fill};
@@ -206,6 +207,8 @@ pub struct FeedbackRow {
     pub employee: String,
     pub section: String,
     pub service: String,
+    /// The attached visitor's name for a head in scope, `---` otherwise.
+    pub visitor: String,
     pub rated_at: String,
     pub rating: &'static str,
     pub rating_class: &'static str,
@@ -251,8 +254,29 @@ fn criterion_label(criteria: &[Criterion], key: &str) -> String {
         .map_or_else(|| key.to_string(), |c| c.label.clone())
 }
 
+/// The visits whose visitor a page is about to name.
+fn shown(entries: &[FeedbackEntry]) -> Vec<ShownVisit> {
+    entries
+        .iter()
+        .map(|entry| ShownVisit {
+            visit_id: entry.visit_id,
+            department_id: entry.department_id,
+            section_id: entry.section_id,
+        })
+        .collect()
+}
+
+/// The visitor's name as a head in scope sees it, `---` otherwise.
+fn visitor_of(visitors: &HashMap<Uuid, String>, visit_id: Uuid) -> String {
+    visitors
+        .get(&visit_id)
+        .cloned()
+        .unwrap_or_else(|| RU.visitor_unknown.to_string())
+}
+
 pub fn feedback_rows(
     entries: &[FeedbackEntry],
+    visitors: &HashMap<Uuid, String>,
     criteria: &[Criterion],
     viewer: &Viewer,
     zone: &TimeZone,
@@ -273,6 +297,7 @@ pub fn feedback_rows(
                 employee: entry.employee_name.clone(),
                 section: entry.section_name.clone(),
                 service: entry.service_name.clone(),
+                visitor: visitor_of(visitors, entry.visit_id),
                 rated_at: local_time(zone, entry.rated_at),
                 rating,
                 rating_class,
@@ -305,6 +330,7 @@ pub fn feedback_rows(
 /// The list as a spreadsheet: hidden comments stay hidden there too.
 pub fn list_sheet(
     entries: &[FeedbackEntry],
+    visitors: &HashMap<Uuid, String>,
     criteria: &[Criterion],
     zone: &TimeZone,
     unanswered: bool,
@@ -318,6 +344,7 @@ pub fn list_sheet(
         t.col_employee.to_string(),
         t.col_section.to_string(),
         t.col_service.to_string(),
+        t.col_visitor.to_string(),
         t.col_rated_at.to_string(),
         t.col_tablet_rating.to_string(),
         t.col_submitted_at.to_string(),
@@ -335,6 +362,7 @@ pub fn list_sheet(
                 Value::Text(entry.employee_name.clone()),
                 Value::Text(entry.section_name.clone()),
                 Value::Text(entry.service_name.clone()),
+                Value::Text(visitor_of(visitors, entry.visit_id)),
                 Value::Text(local_time(zone, entry.rated_at)),
                 Value::Text(rating_text(t, entry.rating).0.to_string()),
                 Value::Text(local_time(zone, entry.submitted_at)),
@@ -371,6 +399,7 @@ pub fn list_sheet(
 /// The table `table_id` of this page for the export, as the page shows it.
 pub async fn export_table(
     state: &AppState,
+    viewer: &Viewer,
     selection: &Selection,
     names: &Names,
     query: &PageQuery,
@@ -391,7 +420,9 @@ pub async fn export_table(
                 })
             })
             .await?;
-        return Ok(list_sheet(&entries, &criteria, &state.zone, unanswered).into());
+        let visitors =
+            visitor_names(state, viewer, shown(&entries), "XLSX «Отзывы посетителей»").await?;
+        return Ok(list_sheet(&entries, &visitors, &criteria, &state.zone, unanswered).into());
     }
     let (selection, names, id) = (selection.clone(), names.clone(), table_id.to_string());
     state
@@ -466,7 +497,8 @@ async fn render(
     };
     let more = entries.len() > PAGE_SIZE as usize;
     entries.truncate(PAGE_SIZE as usize);
-    let mut list = feedback_rows(&entries, &criteria, viewer, &state.zone);
+    let visitors = visitor_names(state, viewer, shown(&entries), "Отзывы посетителей").await?;
+    let mut list = feedback_rows(&entries, &visitors, &criteria, viewer, &state.zone);
     let status = match error {
         Some((visit_id, message, draft)) => {
             if let Some(row) = list.iter_mut().find(|r| r.visit_id == visit_id) {

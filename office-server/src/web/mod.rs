@@ -12,6 +12,7 @@ mod export;
 mod feedback;
 pub mod forms;
 mod live;
+mod named;
 mod pairing;
 mod selection;
 mod session;

@@ -6,28 +6,40 @@ use uuid::Uuid;
 use super::{SqliteStorage, instant, ms};
 use crate::storage::*;
 
+/// Inserts one event; `false` when it is a delivery already logged (see below).
+fn insert_event(tx: &rusqlite::Transaction<'_>, event: &AuditEvent) -> StorageResult<bool> {
+    // A playback or a download is one row per account, recording and session, however many
+    // Range requests it takes, and a visitor's name shown is one per account, visit and
+    // session however often the page is reloaded; an export is a row each time.
+    let changed = tx.execute(
+        "INSERT OR IGNORE INTO audit_log (at, account_id, action, visit_id, session_tag, detail)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6
+         WHERE ?3 NOT IN ('play', 'download', 'visitor_shown') OR NOT EXISTS (
+             SELECT 1 FROM audit_log
+             WHERE visit_id = ?4 AND account_id = ?2 AND session_tag = ?5 AND action = ?3)",
+        params![
+            ms(event.at),
+            event.account_id,
+            event.action.as_str(),
+            event.visit_id,
+            event.session_tag,
+            event.detail
+        ],
+    )?;
+    Ok(changed > 0)
+}
+
 impl AuditStore for SqliteStorage {
     fn log_audit(&self, event: &AuditEvent) -> StorageResult<bool> {
+        self.write(|tx| insert_event(tx, event))
+    }
+
+    fn log_audits(&self, events: &[AuditEvent]) -> StorageResult<()> {
         self.write(|tx| {
-            // A playback or a download is one row per account, recording and session, however
-            // many Range requests it takes, and a visitor's name shown is one per account, visit
-            // and session however often the page is reloaded; an export is a row each time.
-            let changed = tx.execute(
-                "INSERT OR IGNORE INTO audit_log (at, account_id, action, visit_id, session_tag, detail)
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6
-                 WHERE ?3 NOT IN ('play', 'download', 'visitor_shown') OR NOT EXISTS (
-                     SELECT 1 FROM audit_log
-                     WHERE visit_id = ?4 AND account_id = ?2 AND session_tag = ?5 AND action = ?3)",
-                params![
-                    ms(event.at),
-                    event.account_id,
-                    event.action.as_str(),
-                    event.visit_id,
-                    event.session_tag,
-                    event.detail
-                ],
-            )?;
-            Ok(changed > 0)
+            for event in events {
+                insert_event(tx, event)?;
+            }
+            Ok(())
         })
     }
 
