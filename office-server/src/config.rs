@@ -171,7 +171,10 @@ impl PortalSettings {
             .strip_prefix("http://")
             .and_then(|rest| rest.split(['/', ':']).next())
             .is_some_and(|host| {
-                host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+                host == "localhost"
+                    || host
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
             });
         if !issuer.starts_with("https://") && !loopback_http {
             return problem("issuer must be an https:// address (http:// only on loopback)");

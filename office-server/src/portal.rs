@@ -76,8 +76,8 @@ impl Portal {
         let bad = |what: &str, error: &dyn std::fmt::Display| {
             PortalError::Unavailable(format!("{what}: {error}"))
         };
-        let issuer = IssuerUrl::new(settings.issuer.trim().to_string())
-            .map_err(|e| bad("issuer", &e))?;
+        let issuer =
+            IssuerUrl::new(settings.issuer.trim().to_string()).map_err(|e| bad("issuer", &e))?;
         let redirect = RedirectUrl::new(format!(
             "{}{CALLBACK_PATH}",
             public_url.trim().trim_end_matches('/')
@@ -114,12 +114,11 @@ impl Portal {
         }
         let http = self.http.clone();
         // Checks that the document's issuer is the configured one, and fetches its keys.
-        let metadata =
-            CoreProviderMetadata::discover_async(self.issuer.clone(), &move |request| {
-                send(http.clone(), request)
-            })
-            .await
-            .map_err(|error| PortalError::Unavailable(error_chain(&error)))?;
+        let metadata = CoreProviderMetadata::discover_async(self.issuer.clone(), &move |request| {
+            send(http.clone(), request)
+        })
+        .await
+        .map_err(|error| PortalError::Unavailable(error_chain(&error)))?;
         *cached = Some((Instant::now(), metadata.clone()));
         Ok(metadata)
     }

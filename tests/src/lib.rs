@@ -7,11 +7,13 @@
 pub mod browser;
 pub mod disk;
 pub mod fixtures;
+pub mod portal;
 pub mod process;
 pub mod server;
 pub mod tablet;
 pub mod web;
 
+pub use portal::*;
 pub use server::*;
 pub use tablet::*;
 pub use web::*;

@@ -222,6 +222,11 @@ impl TestServer {
         server
     }
 
+    /// Keeps `temp` (the server's data directory, say) until the server is dropped.
+    pub fn keep_temp(&mut self, temp: tempfile::TempDir) {
+        self._temp = Some(temp);
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

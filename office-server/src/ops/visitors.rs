@@ -65,9 +65,11 @@ pub fn keep_sign_in(
     settings: &PortalSettings,
     now: Timestamp,
 ) -> Result<(), VisitorError> {
-    let expires_at =
-        now.saturating_add(SignedDuration::from_mins(i64::from(settings.sign_in_minutes)))
-            .unwrap_or(now);
+    let expires_at = now
+        .saturating_add(SignedDuration::from_mins(i64::from(
+            settings.sign_in_minutes,
+        )))
+        .unwrap_or(now);
     db.begin_sign_in(
         &token_digest(&start.state),
         &PendingSignIn {
@@ -138,7 +140,10 @@ pub fn sign_in(
         )))
         .unwrap_or(now);
     db.create_visitor_session(&token_digest(&token), visitor.id, now, expires_at)?;
-    tracing::info!(visitor_id = visitor.id, "visitor signed in through the portal");
+    tracing::info!(
+        visitor_id = visitor.id,
+        "visitor signed in through the portal"
+    );
     Ok(SignedIn {
         visitor,
         token,
@@ -184,6 +189,9 @@ pub fn detach(db: &dyn Storage, visitor: &Visitor, visit_id: Uuid) -> Result<(),
 /// Withdrawal of consent: the visitor's name, subject id, attachments and sessions go.
 pub fn delete_account(db: &dyn Storage, visitor: &Visitor) -> Result<(), VisitorError> {
     db.delete_visitor(visitor.id)?;
-    tracing::info!(visitor_id = visitor.id, "visitor deleted their account data");
+    tracing::info!(
+        visitor_id = visitor.id,
+        "visitor deleted their account data"
+    );
     Ok(())
 }

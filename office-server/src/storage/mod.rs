@@ -406,8 +406,12 @@ pub trait VisitorStore: Send + Sync + 'static {
     /// The visitor the portal names, made on first sign-in; their name claims are updated each
     /// time.
     fn upsert_visitor(&self, person: &PortalPerson, now: Timestamp) -> StorageResult<Visitor>;
-    fn attach_visit(&self, visitor_id: i64, visit_id: Uuid, now: Timestamp)
-    -> StorageResult<Attached>;
+    fn attach_visit(
+        &self,
+        visitor_id: i64,
+        visit_id: Uuid,
+        now: Timestamp,
+    ) -> StorageResult<Attached>;
     /// Removes the visit from the visitor's account; false if it was not theirs.
     fn detach_visit(&self, visitor_id: i64, visit_id: Uuid) -> StorageResult<bool>;
     /// Deletes the visitor, their attachments and sessions; visits and feedback stay.

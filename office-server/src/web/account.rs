@@ -20,7 +20,9 @@ use super::strings::{ACCOUNT_RU, AccountStrings};
 use super::visitor::labelled_scores;
 use crate::app::{AppState, Shared};
 use crate::auth::form_token;
-use crate::http::{ClientAddress, constant_time_eq, cookie, cookie_value, from_this_site, loggable};
+use crate::http::{
+    ClientAddress, constant_time_eq, cookie, cookie_value, from_this_site, loggable,
+};
 use crate::ops::feedback::{self, FeedbackError};
 use crate::ops::visitors::{self, VisitorError};
 use crate::portal::PortalError;
@@ -203,15 +205,16 @@ fn portal_on(state: &AppState) -> AccountResult<()> {
     }
 }
 
-async fn signed_in(state: &AppState, headers: &HeaderMap) -> AccountResult<Option<SignedInVisitor>> {
+async fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> AccountResult<Option<SignedInVisitor>> {
     let Some(token) = cookie(headers, VISITOR_SESSION_COOKIE).map(str::to_string) else {
         return Ok(None);
     };
     let lookup = token.clone();
     let visitor = state
-        .blocking(move |s| {
-            visitors::session_visitor(s.storage.as_ref(), &lookup, Timestamp::now())
-        })
+        .blocking(move |s| visitors::session_visitor(s.storage.as_ref(), &lookup, Timestamp::now()))
         .await??;
     Ok(visitor.map(|visitor| SignedInVisitor {
         visitor,
@@ -283,7 +286,9 @@ pub async fn attach_submit(
     let visit_id = linked_visit(&state, token).await?;
     let visitor = me.visitor;
     state
-        .blocking(move |s| visitors::attach(s.storage.as_ref(), &visitor, visit_id, Timestamp::now()))
+        .blocking(move |s| {
+            visitors::attach(s.storage.as_ref(), &visitor, visit_id, Timestamp::now())
+        })
         .await??;
     Ok(redirect(&format!("/my#visit-{visit_id}")))
 }
@@ -291,7 +296,12 @@ pub async fn attach_submit(
 async fn linked_visit(state: &AppState, token: String) -> AccountResult<Uuid> {
     Ok(state
         .blocking(move |s| {
-            feedback::linked_visit(s.storage.as_ref(), &token, &s.config.feedback, Timestamp::now())
+            feedback::linked_visit(
+                s.storage.as_ref(),
+                &token,
+                &s.config.feedback,
+                Timestamp::now(),
+            )
         })
         .await??)
 }

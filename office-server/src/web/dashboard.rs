@@ -9,10 +9,10 @@ use jiff::{Span, Timestamp};
 use serde::Deserialize;
 
 use super::bad::{BadRow, bad_rows, shown};
-use super::named::visitor_names;
 use super::charts::{PieChart, pie, trend};
 use super::error::{PageError, PagePath, PageResult};
 use super::forms::{Decider, StaffForm};
+use super::named::visitor_names;
 use super::selection::{Names, PageQuery, Selection};
 use super::session::Viewer;
 use super::strings::{RU, Strings, fill};

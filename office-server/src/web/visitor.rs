@@ -17,9 +17,9 @@ use axum::routing::{get, post};
 use axum::{Form, middleware};
 use jiff::Timestamp;
 
+use super::account;
 use super::dashboard::local_time;
 use super::strings::{VISITOR_RU, VisitorStrings};
-use super::account;
 use crate::app::{AppState, Shared};
 use crate::config::FeedbackSettings;
 use crate::domain::InvalidText;
@@ -38,7 +38,10 @@ pub fn router() -> Router<AppState> {
             "/f/{token}/account",
             get(account::consent_page).post(account::attach_submit),
         )
-        .route("/f/{token}/account/sign-in", get(account::sign_in_from_link))
+        .route(
+            "/f/{token}/account/sign-in",
+            get(account::sign_in_from_link),
+        )
         .route("/my", get(account::my_visits))
         .route("/my/sign-in", get(account::sign_in))
         .route("/my/visits/{id}/detach", post(account::detach_submit))

@@ -19,7 +19,7 @@ async fn server(adjust: impl FnOnce(&mut office_server::config::Config)) -> Test
 
 /// A sync that carries the tablet's feedback key, as a tablet enrolled before feedback links
 /// registers it; the server's answer says where links lead.
-async fn register(tablet: &Tablet, key: &SigningKey) -> Option<FeedbackLinks> {
+pub(super) async fn register(tablet: &Tablet, key: &SigningKey) -> Option<FeedbackLinks> {
     let batch = SyncBatch {
         sent_at: jiff::Timestamp::now(),
         health: health(),

@@ -11,3 +11,4 @@ mod server;
 mod shutdown;
 mod tablet_api;
 mod threegp;
+mod visitor_account;

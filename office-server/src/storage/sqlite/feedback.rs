@@ -184,7 +184,10 @@ fn scores_of(conn: &Connection, visit_id: Uuid) -> StorageResult<Vec<(String, u8
         .collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
-pub(super) fn sent_feedback(conn: &Connection, visit_id: Uuid) -> StorageResult<Option<SentFeedback>> {
+pub(super) fn sent_feedback(
+    conn: &Connection,
+    visit_id: Uuid,
+) -> StorageResult<Option<SentFeedback>> {
     let row = conn
         .prepare_cached(
             "SELECT submitted_at, comment, thanks, answer, answered_at
