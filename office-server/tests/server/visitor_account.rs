@@ -573,3 +573,119 @@ async fn visitor_and_staff_sessions_never_mix_route_by_route() {
     assert!(html.contains(&format!("id=\"visit-{visit_id}\"")), "{html}");
     assert!(html.contains(PORTAL_PERSON));
 }
+
+/// In headless Chromium on a 360×640 phone: from the feedback link to the consent, through the
+/// portal's own sign-in page and back to «Мои посещения» (the visit, the feedback, the
+/// office's answer); the head of the section sees the visitor's name in «Анализ оценок
+/// "Плохо"»; the visitor detaches the visit and deletes their data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_sign_in_in_a_phone_browser() {
+    use test_support::browser::{Chromium, Window, click, save_screenshot, text_of, wait_for};
+
+    let (server, _portal) = spawn_portal_app(&PortalOptions::default(), |_, _| {}).await;
+    let (visit_id, token) = bad_visit_with_link(&server).await;
+    // The visitor sent feedback from the link, and the head answered it.
+    let response = visitor_browser()
+        .post(server.url(&format!("/f/{token}")))
+        .header("origin", &server.base)
+        .form(&[
+            ("score_courtesy", "2"),
+            ("comment", "Долго ждал, сотрудник торопился."),
+        ])
+        .send()
+        .await
+        .expect("feedback");
+    assert_eq!(response.status(), StatusCode::OK);
+    let admin = server.admin().await;
+    let head_login = create_account(
+        &server,
+        &admin,
+        "head.accounting",
+        json!({"role": "head_of_section", "section_id": server.section("Отдел учета").id}),
+    )
+    .await;
+    let (head, head_csrf) = web_login(&server, &head_login, WEB_PASSWORD).await;
+    let response = head
+        .post(server.url(&format!("/dashboard/feedback/{visit_id}/answer")))
+        .header("origin", &server.base)
+        .form(&[
+            ("csrf", head_csrf.as_str()),
+            ("answer", "Спасибо за отзыв: мы добавили окно приема."),
+            ("back", "/dashboard/feedback"),
+        ])
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+
+    let chromium = Chromium::start();
+    let phone = chromium
+        .open(&Window {
+            phone: true,
+            russian: true,
+            ..Window::new(360, 640)
+        })
+        .await;
+    phone
+        .goto(&server.url(&format!("/f/{token}")))
+        .await
+        .expect("the link");
+    click(&phone, "#account-link").await;
+    assert!(text_of(&phone, "#consent").await.contains("152-ФЗ"));
+    click(&phone, "#sign-in").await;
+    // The portal's own sign-in page.
+    wait_for(&phone, "input[name=login]")
+        .await
+        .send_keys(PORTAL_LOGIN)
+        .await
+        .expect("login");
+    wait_for(&phone, "input[name=password]")
+        .await
+        .send_keys("any password")
+        .await
+        .expect("password");
+    click(&phone, "button[type=submit]").await;
+    assert_eq!(text_of(&phone, "#visitor-name").await, PORTAL_PERSON);
+    let article = format!("#visit-{visit_id}");
+    let shown = text_of(&phone, &article).await;
+    for expected in ["Отдел учета", "в работе", "Долго ждал", "добавили окно приема"] {
+        assert!(shown.contains(expected), "{expected}: {shown}");
+    }
+    // The page opened at the visit just attached; the picture shows it from its top.
+    test_support::browser::script(&phone, "window.scrollTo(0, 0)").await;
+    save_screenshot(&phone, "visitor-my-visits-360x640.png").await;
+
+    // The head sees who it was.
+    let desk = chromium.open(&Window::new(1280, 900)).await;
+    desk.goto(&server.url("/login")).await.expect("sign-in page");
+    wait_for(&desk, "input[name=login]")
+        .await
+        .send_keys(&head_login)
+        .await
+        .expect("login");
+    wait_for(&desk, "input[name=password]")
+        .await
+        .send_keys(WEB_PASSWORD)
+        .await
+        .expect("password");
+    click(&desk, "form.login button").await;
+    text_of(&desk, "header").await;
+    desk.goto(&server.url("/dashboard/bad"))
+        .await
+        .expect("the analysis");
+    let visitor = text_of(&desk, &format!("#bad-{visit_id} td.visitor")).await;
+    assert_eq!(visitor, PORTAL_PERSON);
+    save_screenshot(&desk, "bad-analysis-visitor-1280x900.png").await;
+    desk.close().await.expect("close");
+
+    // Detach, then withdraw consent.
+    click(&phone, &format!("{article} button.detach")).await;
+    text_of(&phone, "#empty").await;
+    click(&phone, "#delete-confirm").await;
+    click(&phone, "#delete-account").await;
+    assert!(text_of(&phone, "h1").await.contains("Данные удалены"));
+    phone.goto(&server.url("/my")).await.expect("/my");
+    text_of(&phone, "#sign-in").await;
+    phone.close().await.expect("close");
+    assert!(server.visit(visit_id).is_some(), "the visit stays");
+}
