@@ -125,8 +125,6 @@ pub struct PortalSettings {
     pub client_id: String,
     /// Best given in the environment: `OFFICE_PORTAL__CLIENT_SECRET`.
     pub client_secret: Secret,
-    /// What the sign-in button says the portal is called.
-    pub name: String,
     /// A sign-in must come back from the portal within this many minutes.
     pub sign_in_minutes: u32,
     /// How long a visitor stays signed in, in minutes.
@@ -146,7 +144,6 @@ impl Default for PortalSettings {
             issuer: String::new(),
             client_id: String::new(),
             client_secret: Secret::default(),
-            name: "портал города".into(),
             sign_in_minutes: 10,
             session_minutes: 60,
             metadata_minutes: 60,
@@ -811,6 +808,49 @@ mod tests {
         config.validate().unwrap();
         assert!(config.listen.ip().is_loopback());
         assert_eq!(config.time_zone, "Asia/Yekaterinburg");
+    }
+
+    #[test]
+    fn the_portal_is_off_by_default_and_checked_when_on() {
+        let config = Config::default();
+        assert!(!config.portal.enabled());
+        let on = |adjust: &dyn Fn(&mut Config)| {
+            let mut config = Config {
+                public_url: "https://rating.office.example".into(),
+                ..Config::default()
+            };
+            config.portal.issuer = "https://id.city.example".into();
+            config.portal.client_id = "office".into();
+            config.portal.client_secret = Secret("s3cret".into());
+            adjust(&mut config);
+            config.validate().map_err(|e| e.to_string())
+        };
+        on(&|_| {}).unwrap();
+        on(&|c| c.portal.issuer = "http://127.0.0.1:4100".into()).unwrap();
+        for (adjust, expected) in [
+            (
+                Box::new(|c: &mut Config| c.portal.issuer = "http://id.city.example".into())
+                    as Box<dyn Fn(&mut Config)>,
+                "https://",
+            ),
+            (Box::new(|c: &mut Config| c.portal.client_id.clear()), "client_id"),
+            (
+                Box::new(|c: &mut Config| c.portal.client_secret = Secret::default()),
+                "client_secret",
+            ),
+            (Box::new(|c: &mut Config| c.public_url.clear()), "public_url"),
+            (
+                Box::new(|c: &mut Config| c.portal.sign_in_minutes = 0),
+                "portal.sign_in_minutes",
+            ),
+        ] {
+            let error = on(&*adjust).unwrap_err();
+            assert!(error.contains(expected), "{error}");
+        }
+        // The secret never shows in a log line.
+        let mut config = Config::default();
+        config.portal.client_secret = Secret("s3cret".into());
+        assert!(!format!("{config:?}").contains("s3cret"));
     }
 
     #[test]
