@@ -833,12 +833,18 @@ mod tests {
                     as Box<dyn Fn(&mut Config)>,
                 "https://",
             ),
-            (Box::new(|c: &mut Config| c.portal.client_id.clear()), "client_id"),
+            (
+                Box::new(|c: &mut Config| c.portal.client_id.clear()),
+                "client_id",
+            ),
             (
                 Box::new(|c: &mut Config| c.portal.client_secret = Secret::default()),
                 "client_secret",
             ),
-            (Box::new(|c: &mut Config| c.public_url.clear()), "public_url"),
+            (
+                Box::new(|c: &mut Config| c.public_url.clear()),
+                "public_url",
+            ),
             (
                 Box::new(|c: &mut Config| c.portal.sign_in_minutes = 0),
                 "portal.sign_in_minutes",

@@ -648,7 +648,12 @@ async fn the_whole_sign_in_in_a_phone_browser() {
     assert_eq!(text_of(&phone, "#visitor-name").await, PORTAL_PERSON);
     let article = format!("#visit-{visit_id}");
     let shown = text_of(&phone, &article).await;
-    for expected in ["Отдел учета", "в работе", "Долго ждал", "добавили окно приема"] {
+    for expected in [
+        "Отдел учета",
+        "в работе",
+        "Долго ждал",
+        "добавили окно приема",
+    ] {
         assert!(shown.contains(expected), "{expected}: {shown}");
     }
     // The page opened at the visit just attached; the picture shows it from its top.
@@ -657,7 +662,9 @@ async fn the_whole_sign_in_in_a_phone_browser() {
 
     // The head sees who it was.
     let desk = chromium.open(&Window::new(1280, 900)).await;
-    desk.goto(&server.url("/login")).await.expect("sign-in page");
+    desk.goto(&server.url("/login"))
+        .await
+        .expect("sign-in page");
     wait_for(&desk, "input[name=login]")
         .await
         .send_keys(&head_login)
