@@ -772,6 +772,15 @@ async fn every_route_answers_each_role_as_it_should_and_nothing_leaks_across_sco
             [OK, OK, OK, OK, FORBID],
         ),
         ("/dashboard/alerts".into(), [OK, OK, OK, OK, FORBID]),
+        ("/dashboard/feedback".into(), [OK, OK, OK, OK, FORBID]),
+        (
+            format!("/dashboard/feedback?section={architecture}"),
+            [OK, OK, MISSING, MISSING, FORBID],
+        ),
+        (
+            "/dashboard/export?tab=feedback&table=feedback".into(),
+            [OK, OK, OK, OK, FORBID],
+        ),
         (recording(own_bad.id), [OK, OK, OK, OK, FORBID]),
         (recording(sister_bad.id), [OK, OK, OK, MISSING, FORBID]),
         (recording(other_bad.id), [OK, OK, MISSING, MISSING, FORBID]),
@@ -911,6 +920,17 @@ async fn every_route_answers_each_role_as_it_should_and_nothing_leaks_across_sco
             verdict(other_bad.id),
             vec![("correct", "yes".into())],
             [SEE, FORBID, MISSING, MISSING, FORBID],
+        ),
+        // No feedback was sent for these visits: "not found" to whoever may answer at all.
+        (
+            format!("/dashboard/feedback/{}/answer", own_bad.id),
+            vec![("answer", "Спасибо".into())],
+            [MISSING, FORBID, MISSING, MISSING, FORBID],
+        ),
+        (
+            format!("/dashboard/feedback/{}/hide", other_bad.id),
+            vec![("hidden", "1".into())],
+            [MISSING, FORBID, MISSING, MISSING, FORBID],
         ),
         (
             "/dashboard/alerts/999/acknowledge".into(),
