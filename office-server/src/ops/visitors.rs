@@ -130,7 +130,12 @@ pub fn sign_in(
 ) -> Result<SignedIn, VisitorError> {
     let visitor = db.upsert_visitor(person, now)?;
     let taken = match visit_id {
-        Some(visit_id) => attach(db, &visitor, visit_id, now).is_err(),
+        // Kept by another person: signed in all the same, and told so. Anything else fails.
+        Some(visit_id) => match attach(db, &visitor, visit_id, now) {
+            Ok(()) => false,
+            Err(VisitorError::Taken) => true,
+            Err(other) => return Err(other),
+        },
         None => false,
     };
     let token = random_token();
