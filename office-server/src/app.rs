@@ -1,6 +1,6 @@
 //! Building and running the server: shared state, listener, TLS, graceful shutdown.
 
-use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +10,7 @@ use jiff::SignedDuration;
 use jiff::tz::TimeZone;
 
 use crate::api::claims::UploadClaims;
-use crate::auth::{KeyedThrottle, LoginThrottle};
+use crate::auth::{AddressThrottle, LoginThrottle};
 use crate::config::{Config, ConfigError, TlsFiles};
 use crate::http::Origin;
 use crate::http::client::RequestCounts;
@@ -74,7 +74,7 @@ pub struct Shared {
     /// Guesses at pairing codes, per account.
     pub pairing_throttle: LoginThrottle,
     /// Enrolments started, per address.
-    pub enrolment_throttle: KeyedThrottle<IpAddr>,
+    pub enrolment_throttle: AddressThrottle,
     /// Live updates for open dashboard pages.
     pub live: LiveHub,
     /// `public_url`'s origin: the one origin forms and cookie-authenticated requests may
@@ -140,7 +140,7 @@ impl AppState {
                 nonzero(config.throttle.pairing_per_account),
                 nonzero(config.throttle.pairing_per_address),
             ),
-            enrolment_throttle: KeyedThrottle::per_minute(nonzero(
+            enrolment_throttle: AddressThrottle::per_minute(nonzero(
                 config.throttle.enrolment_per_address,
             )),
             live: LiveHub::new(),

@@ -99,10 +99,44 @@ impl<K: std::hash::Hash + Eq + Clone> KeyedThrottle<K> {
     }
 }
 
+/// So many attempts a minute per client network: an IPv4 address, or an IPv6 /64 — one
+/// subscriber's share, which a client can walk through address by address.
+pub struct AddressThrottle(KeyedThrottle<IpAddr>);
+
+impl AddressThrottle {
+    pub fn per_minute(attempts: NonZeroU32) -> Self {
+        Self(KeyedThrottle::per_minute(attempts))
+    }
+
+    /// Counts an attempt from `client`; `false` when its network's budget is used up.
+    pub fn attempt(&self, client: IpAddr) -> bool {
+        self.0.attempt(&client_network(client))
+    }
+
+    pub fn forget_idle(&self) {
+        self.0.forget_idle();
+    }
+}
+
+/// The key a client address is counted under: IPv4 as it is (an IPv4-mapped IPv6 address as
+/// its IPv4), IPv6 cut to its /64.
+fn client_network(client: IpAddr) -> IpAddr {
+    match client {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
 /// Throttles guesses: per account (login) and per client address, independently.
 pub struct LoginThrottle {
     per_account: KeyedThrottle<String>,
-    per_address: KeyedThrottle<IpAddr>,
+    per_address: AddressThrottle,
 }
 
 impl LoginThrottle {
@@ -110,13 +144,13 @@ impl LoginThrottle {
     pub fn new(per_account: NonZeroU32, per_address: NonZeroU32) -> Self {
         Self {
             per_account: KeyedThrottle::per_minute(per_account),
-            per_address: KeyedThrottle::per_minute(per_address),
+            per_address: AddressThrottle::per_minute(per_address),
         }
     }
 
     /// Counts an attempt; `false` when either limit is exhausted.
     pub fn attempt(&self, login: &str, address: IpAddr) -> bool {
-        let address_ok = self.per_address.attempt(&address);
+        let address_ok = self.per_address.attempt(address);
         let account_ok = self.per_account.attempt(&login.to_lowercase());
         address_ok && account_ok
     }
@@ -131,6 +165,24 @@ impl LoginThrottle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_64() {
+        let throttle = AddressThrottle::per_minute(NonZeroU32::new(2).unwrap());
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert!(throttle.attempt(a));
+        assert!(throttle.attempt(b));
+        assert!(!throttle.attempt(a), "the same /64 shares one budget");
+        assert!(throttle.attempt(other));
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert!(throttle.attempt(v4));
+        assert!(throttle.attempt(mapped));
+        assert!(!throttle.attempt(v4), "a mapped address is its IPv4");
+        assert!(throttle.attempt("192.0.2.8".parse().unwrap()));
+    }
 
     #[test]
     fn password_round_trip() {

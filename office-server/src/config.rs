@@ -134,8 +134,11 @@ pub struct PortalSettings {
     pub metadata_minutes: u32,
     /// Time limit for one request to the provider, in seconds.
     pub request_timeout_secs: u64,
-    /// Sign-ins one client address may start a minute; more are refused (429).
+    /// Sign-ins one client address (an IPv6 /64) may start a minute; more are refused (429).
     pub sign_ins_per_address_per_minute: u32,
+    /// Sign-ins under way at once, from everywhere; more are refused (503) until some come
+    /// back or run out, so a flood from many addresses cannot fill the database.
+    pub max_pending_sign_ins: u32,
 }
 
 impl Default for PortalSettings {
@@ -149,6 +152,7 @@ impl Default for PortalSettings {
             metadata_minutes: 60,
             request_timeout_secs: 10,
             sign_ins_per_address_per_minute: 10,
+            max_pending_sign_ins: 10_000,
         }
     }
 }
@@ -190,6 +194,10 @@ impl PortalSettings {
             (
                 "portal.sign_ins_per_address_per_minute",
                 u64::from(self.sign_ins_per_address_per_minute),
+            ),
+            (
+                "portal.max_pending_sign_ins",
+                u64::from(self.max_pending_sign_ins),
             ),
         ] {
             if value == 0 {

@@ -154,8 +154,10 @@ pub async fn portal_sign_in(
 ) -> String {
     let mut next = start.to_string();
     if !next.starts_with(&portal.issuer) {
+        // Followed from the office's own page, as a browser says.
         let response = browser
             .get(&next)
+            .header("sec-fetch-site", "same-origin")
             .send()
             .await
             .expect("the office's sign-in link");

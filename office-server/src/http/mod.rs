@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 
 pub use client::ClientAddress;
-pub use origin::{Origin, from_this_site};
+pub use origin::{Origin, from_this_site, navigated_from_this_site};
 
 use crate::app::AppState;
 

@@ -1,7 +1,7 @@
 //! Where a request comes from: the rule every cookie-authenticated state change follows — JSON
 //! or form — so that another site cannot make a signed-in browser act.
 
-use axum::http::header::{HOST, ORIGIN};
+use axum::http::header::{HOST, ORIGIN, REFERER};
 use axum::http::{HeaderMap, Uri};
 
 /// `scheme://host[:port]`, lower-case, without the scheme's default port.
@@ -65,8 +65,33 @@ pub fn from_this_site(headers: &HeaderMap, uri: &Uri, public: Option<&Origin>) -
         // "null" (a sandboxed frame, a privacy redirect) or junk: not this site.
         return false;
     };
+    is_this_site(&sent, headers, uri, public)
+}
+
+/// Whether a followed link comes from a page of this site — for a GET that starts something
+/// on the person's behalf elsewhere (a sign-in at the portal), where `Origin` is not sent:
+/// `Sec-Fetch-Site: same-origin`, or, from a browser that does not send that, a `Referer` on
+/// this site (its pages send one to themselves: `Referrer-Policy: same-origin`). A link on
+/// another site, an address typed in, or a request that says neither fails.
+pub fn navigated_from_this_site(headers: &HeaderMap, uri: &Uri, public: Option<&Origin>) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return matches!(site.to_str(), Ok("same-origin"));
+    }
+    headers
+        .get(REFERER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|referer| {
+            let (scheme, rest) = referer.split_once("://")?;
+            let authority = rest.split(['/', '?', '#']).next()?;
+            Origin::parse(&format!("{scheme}://{authority}"))
+        })
+        .is_some_and(|sent| is_this_site(&sent, headers, uri, public))
+}
+
+/// `public_url`'s origin when one is configured, else the authority the request was sent to.
+fn is_this_site(sent: &Origin, headers: &HeaderMap, uri: &Uri, public: Option<&Origin>) -> bool {
     match public {
-        Some(public) => sent == *public,
+        Some(public) => sent == public,
         None => request_authority(uri, headers).is_some_and(|authority| {
             let expected = Origin::parse(&format!("{}://{authority}", sent.scheme));
             expected.is_some_and(|expected| expected.authority == sent.authority)
@@ -143,5 +168,41 @@ mod tests {
         ]);
         assert!(from_this_site(&proxied, &uri, Some(&public)));
         assert!(!from_this_site(&here, &uri, Some(&public)));
+    }
+
+    #[test]
+    fn a_link_followed_must_be_on_this_site() {
+        let uri: Uri = "/f/x/account/sign-in".parse().unwrap();
+        let host = ("host", "127.0.0.1:8080");
+        let followed =
+            |pairs: &[(&'static str, &str)]| navigated_from_this_site(&headers(pairs), &uri, None);
+        assert!(followed(&[host, ("sec-fetch-site", "same-origin")]));
+        for site in ["cross-site", "same-site", "none"] {
+            assert!(!followed(&[host, ("sec-fetch-site", site)]), "{site}");
+        }
+        // Sec-Fetch-Site decides when sent, whatever the Referer says.
+        assert!(!followed(&[
+            host,
+            ("sec-fetch-site", "cross-site"),
+            ("referer", "http://127.0.0.1:8080/f/x/account"),
+        ]));
+        // Browsers without Sec-Fetch-Site: the Referer.
+        assert!(followed(&[
+            host,
+            ("referer", "http://127.0.0.1:8080/f/x/account")
+        ]));
+        assert!(!followed(&[host, ("referer", "http://evil.example/f/x")]));
+        assert!(!followed(&[
+            host,
+            ("referer", "http://127.0.0.1:8080.evil.example/")
+        ]));
+        assert!(!followed(&[host, ("referer", "junk")]));
+        assert!(!followed(&[host]));
+        let public = Origin::parse("https://rating.office.example").unwrap();
+        let proxied = headers(&[
+            ("host", "10.0.0.5:8080"),
+            ("referer", "https://rating.office.example/f/x/account?y"),
+        ]);
+        assert!(navigated_from_this_site(&proxied, &uri, Some(&public)));
     }
 }

@@ -8,7 +8,7 @@ use jiff::{SignedDuration, Timestamp};
 use shared_model::{FeedbackToken, TokenError};
 use uuid::Uuid;
 
-use crate::auth::KeyedThrottle;
+use crate::auth::{AddressThrottle, KeyedThrottle};
 use crate::config::FeedbackSettings;
 use crate::domain::InvalidText;
 use crate::domain::feedback::{VisitorComment, submittable_until};
@@ -38,7 +38,7 @@ pub enum FeedbackError {
 
 /// Posts of feedback a minute, per client address and per link, each counted apart.
 pub struct FeedbackThrottle {
-    per_address: KeyedThrottle<IpAddr>,
+    per_address: AddressThrottle,
     per_link: KeyedThrottle<Uuid>,
 }
 
@@ -46,7 +46,9 @@ impl FeedbackThrottle {
     pub fn new(settings: &FeedbackSettings) -> Self {
         let nonzero = |n: u32| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
         Self {
-            per_address: KeyedThrottle::per_minute(nonzero(settings.posts_per_address_per_minute)),
+            per_address: AddressThrottle::per_minute(nonzero(
+                settings.posts_per_address_per_minute,
+            )),
             per_link: KeyedThrottle::per_minute(nonzero(settings.posts_per_link_per_minute)),
         }
     }
@@ -54,7 +56,7 @@ impl FeedbackThrottle {
     fn attempt(&self, client: IpAddr, visit_id: Uuid) -> bool {
         // Both are counted, so a refused address still uses up the link's budget and the other
         // way round: neither can be worked around by the other.
-        let address = self.per_address.attempt(&client);
+        let address = self.per_address.attempt(client);
         let link = self.per_link.attempt(&visit_id);
         address && link
     }

@@ -8,7 +8,7 @@ use shared_model::{EnrolmentRequest, EnrolmentStarted, EnrolmentStatus};
 use uuid::Uuid;
 
 use super::audit;
-use crate::auth::{KeyedThrottle, random_token, token_digest};
+use crate::auth::{AddressThrottle, random_token, token_digest};
 use crate::domain::{EnrolmentCode, TabletName};
 use crate::storage::{AuditAction, EnrolmentState, NewEnrolment, Storage, StorageError};
 
@@ -60,7 +60,7 @@ pub fn with_fresh_code<const N: usize, T>(
 
 /// Who may start an enrolment: it needs no credential, so it is held per address and in number.
 pub struct EnrolmentGate<'a> {
-    pub throttle: &'a KeyedThrottle<IpAddr>,
+    pub throttle: &'a AddressThrottle,
     pub client: IpAddr,
     pub max_waiting: u32,
 }
@@ -79,7 +79,7 @@ pub fn start_enrolment(
         .as_ref()
         .map(|key| key.to_bytes().ok_or(EnrolmentError::BadFeedbackKey))
         .transpose()?;
-    if !gate.throttle.attempt(&gate.client) {
+    if !gate.throttle.attempt(gate.client) {
         return Err(EnrolmentError::Throttled);
     }
     let waiting = db.open_enrolments(now)?;

@@ -10,7 +10,7 @@ use std::num::NonZeroU32;
 use jiff::{SignedDuration, Timestamp};
 use uuid::Uuid;
 
-use crate::auth::{KeyedThrottle, random_token, token_digest};
+use crate::auth::{AddressThrottle, random_token, token_digest};
 use crate::config::PortalSettings;
 use crate::portal::SignInStart;
 use crate::storage::{Attached, PendingSignIn, PortalPerson, Storage, StorageError, Visitor};
@@ -30,22 +30,25 @@ pub enum VisitorError {
     NotYours,
     #[error("too many sign-ins from this address; try again in a minute")]
     Throttled,
+    /// `portal.max_pending_sign_ins` are under way already (a flood, or the portal is stuck).
+    #[error("too many sign-ins under way")]
+    Busy,
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
 
 /// Sign-ins started a minute, per client address.
-pub struct SignInThrottle(KeyedThrottle<IpAddr>);
+pub struct SignInThrottle(AddressThrottle);
 
 impl SignInThrottle {
     pub fn new(settings: &PortalSettings) -> Self {
-        Self(KeyedThrottle::per_minute(
+        Self(AddressThrottle::per_minute(
             NonZeroU32::new(settings.sign_ins_per_address_per_minute).unwrap_or(NonZeroU32::MIN),
         ))
     }
 
     pub fn attempt(&self, client: IpAddr) -> Result<(), VisitorError> {
-        if self.0.attempt(&client) {
+        if self.0.attempt(client) {
             Ok(())
         } else {
             Err(VisitorError::Throttled)
@@ -70,17 +73,26 @@ pub fn keep_sign_in(
             settings.sign_in_minutes,
         )))
         .unwrap_or(now);
-    db.begin_sign_in(
+    let kept = db.begin_sign_in(
         &token_digest(&start.state),
         &PendingSignIn {
             nonce: start.nonce.clone(),
             pkce_verifier: start.pkce_verifier.clone(),
             visit_id,
         },
+        settings.max_pending_sign_ins,
         now,
         expires_at,
     )?;
-    Ok(())
+    if kept {
+        Ok(())
+    } else {
+        tracing::warn!(
+            max = settings.max_pending_sign_ins,
+            "a visitor's sign-in refused: too many under way"
+        );
+        Err(VisitorError::Busy)
+    }
 }
 
 /// The sign-in the portal's answer continues: its `state` must be the one this browser was

@@ -389,14 +389,16 @@ pub trait FeedbackStore: Send + Sync + 'static {
 /// the sign-ins under way.
 pub trait VisitorStore: Send + Sync + 'static {
     /// Keeps a sign-in sent to the portal until `expires_at`, under its state's digest
-    /// (sign-ins that ran out are swept on the way).
+    /// (sign-ins that ran out are swept on the way); `false`, keeping nothing, when
+    /// `max_pending` are under way already.
     fn begin_sign_in(
         &self,
         state_digest: &[u8; 32],
         pending: &PendingSignIn,
+        max_pending: u32,
         now: Timestamp,
         expires_at: Timestamp,
-    ) -> StorageResult<()>;
+    ) -> StorageResult<bool>;
     /// Takes the sign-in back, once: `None` if there is none or it ran out.
     fn take_sign_in(
         &self,

@@ -22,6 +22,7 @@ use crate::app::{AppState, Shared};
 use crate::auth::form_token;
 use crate::http::{
     ClientAddress, constant_time_eq, cookie, cookie_value, from_this_site, loggable,
+    navigated_from_this_site,
 };
 use crate::ops::feedback::{self, FeedbackError};
 use crate::ops::visitors::{self, VisitorError};
@@ -84,6 +85,7 @@ impl IntoResponse for AccountError {
             AccountError::Visitor(VisitorError::Throttled) => {
                 (StatusCode::TOO_MANY_REQUESTS, t.throttled)
             }
+            AccountError::Visitor(VisitorError::Busy) => (StatusCode::SERVICE_UNAVAILABLE, t.busy),
             AccountError::Visitor(VisitorError::Storage(error)) => {
                 tracing::error!(%error, "visitor account storage failed");
                 (StatusCode::SERVICE_UNAVAILABLE, t.failure)
@@ -307,12 +309,20 @@ async fn linked_visit(state: &AppState, token: String) -> AccountResult<Uuid> {
 }
 
 /// `GET /f/{token}/account/sign-in`: to the portal, to come back with the visit attached.
+/// Only from the consent page: a link elsewhere could otherwise put a visit it holds in the
+/// account of whoever follows it while signed in at the portal. From anywhere else the
+/// visitor is shown the consent page, whose button leads here.
 pub async fn sign_in_from_link(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
     Path(token): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
 ) -> AccountResult<Response> {
     portal_on(&state)?;
+    if !navigated_from_this_site(&headers, &uri, state.public_origin.as_ref()) {
+        return Ok(redirect(&format!("/f/{token}/account")));
+    }
     state.sign_in_throttle.attempt(client)?;
     let visit_id = linked_visit(&state, token).await?;
     begin_sign_in(&state, Some(visit_id)).await

@@ -736,6 +736,7 @@ pub struct AccountStrings {
     pub code_refused: &'static str,
     pub bad_id_token: &'static str,
     pub throttled: &'static str,
+    pub busy: &'static str,
     pub stale_form: &'static str,
     pub failure: &'static str,
 }
@@ -806,6 +807,7 @@ pub static ACCOUNT_RU: AccountStrings = AccountStrings {
                    Начните вход заново.",
     bad_id_token: "Подтверждение входа от портала не прошло проверку. Вход отменён.",
     throttled: "Слишком много попыток входа. Подождите минуту и попробуйте ещё раз.",
+    busy: "Сейчас входят слишком многие. Попробуйте через несколько минут.",
     stale_form: "Форма отправлена не с этого сайта. Откройте страницу ещё раз.",
     failure: "Не удалось выполнить действие. Попробуйте ещё раз через несколько минут.",
 };

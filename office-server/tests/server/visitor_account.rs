@@ -315,6 +315,7 @@ async fn tampered_replayed_expired_and_foreign_answers_are_refused_with_clear_pa
     let foreign = visitor_browser();
     let response = foreign
         .get(server.url(&format!("/f/{token}/account/sign-in")))
+        .header("sec-fetch-site", "same-origin")
         .send()
         .await
         .expect("sign-in link");
@@ -386,6 +387,71 @@ async fn sign_ins_from_one_address_are_limited() {
     }
     let (status, html) = page(&browser, &server.url("/my/sign-in")).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{html}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_ins_under_way_are_capped_from_everywhere() {
+    let (server, _portal) = spawn_portal_app(&PortalOptions::default(), |config, _| {
+        config.portal.max_pending_sign_ins = 2;
+    })
+    .await;
+    for _ in 0..2 {
+        let response = visitor_browser()
+            .get(server.url("/my/sign-in"))
+            .send()
+            .await
+            .expect("sign-in");
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    }
+    let (status, html) = page(&visitor_browser(), &server.url("/my/sign-in")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{html}");
+    assert!(html.contains("Попробуйте через несколько минут"), "{html}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_from_a_link_elsewhere_stops_at_the_consent_page() {
+    let (server, portal) = spawn_portal_app(&PortalOptions::default(), |_, _| {}).await;
+    let (visit_id, token) = bad_visit_with_link(&server).await;
+    let sign_in = server.url(&format!("/f/{token}/account/sign-in"));
+    // Another site's link or image, an address typed in, a client that says nothing.
+    for headers in [
+        vec![("sec-fetch-site", "cross-site".to_string())],
+        vec![("sec-fetch-site", "same-site".to_string())],
+        vec![("sec-fetch-site", "none".to_string())],
+        vec![("referer", "http://evil.example/page".to_string())],
+        vec![],
+    ] {
+        let mut request = visitor_browser().get(&sign_in);
+        for (name, value) in &headers {
+            request = request.header(*name, value);
+        }
+        let response = request.send().await.expect("sign-in");
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{headers:?}");
+        assert_eq!(
+            response.headers()["location"],
+            format!("/f/{token}/account").as_str(),
+            "{headers:?}"
+        );
+        assert!(response.headers().get("set-cookie").is_none(), "{headers:?}");
+    }
+    // From the consent page itself (an older browser: its Referer) it goes to the portal.
+    let browser = visitor_browser();
+    let response = browser
+        .get(&sign_in)
+        .header("referer", server.url(&format!("/f/{token}/account")))
+        .send()
+        .await
+        .expect("sign-in");
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let to_portal = response.headers()["location"].to_str().expect("an address");
+    assert!(to_portal.starts_with(&portal.issuer), "{to_portal}");
+    let back = portal_sign_in(&browser, to_portal, &portal, PORTAL_LOGIN).await;
+    let response = browser.get(&back).send().await.expect("callback");
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        response.headers()["location"],
+        format!("/my#visit-{visit_id}").as_str()
+    );
 }
 
 #[tokio::test]

@@ -23,14 +23,22 @@ impl VisitorStore for SqliteStorage {
         &self,
         state_digest: &[u8; 32],
         pending: &PendingSignIn,
+        max_pending: u32,
         now: Timestamp,
         expires_at: Timestamp,
-    ) -> StorageResult<()> {
+    ) -> StorageResult<bool> {
         self.write(|tx| {
             tx.execute(
                 "DELETE FROM visitor_sign_ins WHERE expires_at <= ?1",
                 [ms(now)],
             )?;
+            let under_way: i64 =
+                tx.query_row("SELECT COUNT(*) FROM visitor_sign_ins", [], |row| {
+                    row.get(0)
+                })?;
+            if under_way >= i64::from(max_pending) {
+                return Ok(false);
+            }
             tx.execute(
                 "INSERT INTO visitor_sign_ins (state_digest, nonce, pkce_verifier, visit_id,
                                                expires_at)
@@ -43,7 +51,7 @@ impl VisitorStore for SqliteStorage {
                     ms(expires_at)
                 ],
             )?;
-            Ok(())
+            Ok(true)
         })
     }
 
