@@ -1,24 +1,40 @@
 //! The city portal's OpenID Connect provider, through which visitors sign in: the
 //! authorization code flow with PKCE, `state` and `nonce`, by the `openidconnect` crate over the
 //! workspace's own reqwest. The provider's discovery document and keys are fetched when first
-//! needed and kept for `portal.metadata_minutes` (dropped at once after a failed sign-in, so that
-//! rotated keys are picked up). Tokens are read and dropped: only the subject and the name
-//! claims leave this module.
+//! needed and kept for `portal.metadata_minutes` (dropped at once when an ID token's signature
+//! cannot be checked with the keys kept, so that rotated keys are picked up). Tokens are read
+//! and dropped: only the subject and the name claims leave this module.
 
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
-use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
 };
-use tokio::sync::Mutex;
+use openidconnect::{
+    AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, IssuerUrl,
+    Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+};
 
 use crate::config::PortalSettings;
 use crate::storage::{PortalPerson, VisitorName};
 
 /// The largest answer the provider may give (a discovery document or a key set).
 const MAX_RESPONSE_BYTES: usize = 256 * 1024;
+
+/// The ID token signatures accepted: the provider's keys only, never an HMAC keyed by the
+/// client secret (whoever knows the secret could then vouch for anyone) nor `none`.
+const ID_TOKEN_ALGORITHMS: [CoreJwsSigningAlgorithm; 9] = [
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha256,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha384,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha512,
+    CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+    CoreJwsSigningAlgorithm::EcdsaP384Sha384,
+    CoreJwsSigningAlgorithm::EdDsa,
+];
 
 /// Where the portal sends visitors back.
 pub const CALLBACK_PATH: &str = "/visitor/callback";
@@ -105,9 +121,11 @@ impl Portal {
         self.issuer.as_str()
     }
 
+    /// The provider's discovery document and keys, fetched when the kept ones ran out. The
+    /// fetch holds no lock: a provider that hangs delays the sign-ins that need it, each by
+    /// at most `request_timeout_secs`, and not one after another.
     async fn provider_metadata(&self) -> Result<CoreProviderMetadata, PortalError> {
-        let mut cached = self.metadata.lock().await;
-        if let Some((fetched, metadata)) = cached.as_ref()
+        if let Some((fetched, metadata)) = self.kept_metadata().as_ref()
             && fetched.elapsed() < self.metadata_for
         {
             return Ok(metadata.clone());
@@ -119,12 +137,13 @@ impl Portal {
         })
         .await
         .map_err(|error| PortalError::Unavailable(error_chain(&error)))?;
-        *cached = Some((Instant::now(), metadata.clone()));
+        *self.kept_metadata() = Some((Instant::now(), metadata.clone()));
         Ok(metadata)
     }
 
-    async fn forget_metadata(&self) {
-        *self.metadata.lock().await = None;
+    fn kept_metadata(&self) -> std::sync::MutexGuard<'_, Option<(Instant, CoreProviderMetadata)>> {
+        // Only ever assigned whole: a panic elsewhere cannot leave it half-written.
+        self.metadata.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A new sign-in: the address to send the visitor to and the secrets to keep until they
@@ -163,19 +182,6 @@ impl Portal {
         pkce_verifier: String,
         nonce: String,
     ) -> Result<PortalPerson, PortalError> {
-        let result = self.exchange(code, pkce_verifier, nonce).await;
-        if result.is_err() {
-            self.forget_metadata().await;
-        }
-        result
-    }
-
-    async fn exchange(
-        &self,
-        code: String,
-        pkce_verifier: String,
-        nonce: String,
-    ) -> Result<PortalPerson, PortalError> {
         let metadata = self.provider_metadata().await?;
         let client = CoreClient::from_provider_metadata(
             metadata,
@@ -194,9 +200,18 @@ impl Portal {
         let id_token = tokens
             .id_token()
             .ok_or_else(|| PortalError::BadIdToken("the answer has no ID token".into()))?;
+        let verifier = client
+            .id_token_verifier()
+            .set_allowed_algs(ID_TOKEN_ALGORITHMS);
         let claims = id_token
-            .claims(&client.id_token_verifier(), &Nonce::new(nonce))
-            .map_err(|error| PortalError::BadIdToken(error_chain(&error)))?;
+            .claims(&verifier, &Nonce::new(nonce))
+            .map_err(|error| {
+                if matches!(error, ClaimsVerificationError::SignatureVerification(_)) {
+                    // Perhaps the portal rotated its keys: the next sign-in fetches them.
+                    *self.kept_metadata() = None;
+                }
+                PortalError::BadIdToken(error_chain(&error))
+            })?;
         let claim = |value: Option<&str>| value.map(str::trim).unwrap_or_default().to_string();
         Ok(PortalPerson {
             issuer: claims.issuer().as_str().to_string(),

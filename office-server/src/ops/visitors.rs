@@ -118,7 +118,8 @@ pub fn take_sign_in(
     let pending = db
         .take_sign_in(&digest, now)?
         .ok_or(VisitorError::UnknownSignIn)?;
-    if iss.is_some_and(|iss| iss.trim_end_matches('/') != issuer.trim_end_matches('/')) {
+    // RFC 9207 §2.4: compared as strings, exactly.
+    if iss.is_some_and(|iss| iss != issuer) {
         return Err(VisitorError::WrongIssuer);
     }
     Ok(pending)

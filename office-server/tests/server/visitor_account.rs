@@ -432,7 +432,10 @@ async fn a_sign_in_from_a_link_elsewhere_stops_at_the_consent_page() {
             format!("/f/{token}/account").as_str(),
             "{headers:?}"
         );
-        assert!(response.headers().get("set-cookie").is_none(), "{headers:?}");
+        assert!(
+            response.headers().get("set-cookie").is_none(),
+            "{headers:?}"
+        );
     }
     // From the consent page itself (an older browser: its Referer) it goes to the portal.
     let browser = visitor_browser();
