@@ -9,6 +9,7 @@ set -euo pipefail
 # cmake and libclang-dev build libxaac (the AAC encoder). sox, PulseAudio and the ALSA pulse
 # plugin give the capture test a real input device with no sound card. The JDK (javac, java)
 # compiles the Android shell's plain-Java classes and loads the JNI library in a desktop JVM.
+# Kannel (bearerbox + smsbox) is the SMS gateway the «Результат готов» tests send through.
 # The cross compilers (C, and C++ that libxaac's CMake project asks for) let
 # scripts/check-android.sh compile the build scripts' C code for the tablets' ARM ABIs (a type
 # check; nothing is linked). Node.js runs the kiosk page's lint (scripts/lint-page.sh);
@@ -16,7 +17,7 @@ set -euo pipefail
 packages=(build-essential pkg-config ca-certificates curl libasound2-dev cmake libclang-dev
   ffmpeg chromium chromium-driver espeak-ng sox pulseaudio pulseaudio-utils libasound2-plugins
   python3-venv openjdk-17-jdk-headless gcc-aarch64-linux-gnu g++-aarch64-linux-gnu
-  gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf)
+  gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf kannel)
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do

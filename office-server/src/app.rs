@@ -45,6 +45,8 @@ pub enum StartError {
     Serve(std::io::Error),
     #[error(transparent)]
     Portal(#[from] crate::portal::PortalError),
+    #[error(transparent)]
+    Sms(crate::sms::kannel::KannelSetupError),
 }
 
 /// Blocking work that panicked (the panic is caught by tokio and costs one request).
@@ -97,6 +99,20 @@ pub struct Shared {
     pub portal: Option<crate::portal::Portal>,
     /// Visitors' sign-ins started, per client address.
     pub sign_in_throttle: crate::ops::visitors::SignInThrottle,
+    /// Rung when a message is queued: the SMS outbox looks at once.
+    pub sms_wake: tokio::sync::Notify,
+    /// The case-management system's tokens, as SHA-256 digests.
+    pub case_tokens: Vec<[u8; 32]>,
+}
+
+impl Shared {
+    /// What marking a result ready needs.
+    pub fn outbox(&self) -> crate::ops::results::Outbox<'_> {
+        crate::ops::results::Outbox {
+            settings: &self.config.sms,
+            wake: &self.sms_wake,
+        }
+    }
 }
 
 impl Shared {
@@ -153,6 +169,8 @@ impl AppState {
             feedback_throttle: crate::ops::feedback::FeedbackThrottle::new(&config.feedback),
             portal: crate::portal::Portal::new(&config.portal, &config.public_url)?,
             sign_in_throttle: crate::ops::visitors::SignInThrottle::new(&config.portal),
+            sms_wake: tokio::sync::Notify::new(),
+            case_tokens: config.case_system.digests()?,
             config,
         })))
     }
@@ -288,6 +306,14 @@ impl Application {
                 )
             },
         ));
+        let sms = match state.config.sms.enabled() {
+            true => {
+                let kannel =
+                    crate::sms::kannel::Kannel::new(&state.config.sms).map_err(StartError::Sms)?;
+                Some(tokio::spawn(crate::sms::outbox::run(state.clone(), kannel)))
+            }
+            false => None,
+        };
         let network = &state.config.network;
         let limits = ConnectionLimits::new(
             network.max_connections,
@@ -341,6 +367,9 @@ impl Application {
         }
         housekeeping.abort();
         retention.abort();
+        if let Some(sms) = sms {
+            sms.abort();
+        }
         uploads.abort();
         let storage = Arc::clone(&state.storage);
         let checkpoint = tokio::task::spawn_blocking(move || storage.checkpoint()).await;

@@ -50,6 +50,10 @@ pub enum ConfigError {
     Criteria(String),
     #[error("portal: {0}")]
     Portal(String),
+    #[error("sms: {0}")]
+    Sms(String),
+    #[error("case_system.tokens_sha256: {0:?} is not the hex SHA-256 of a token")]
+    CaseToken(String),
 }
 
 /// The most criteria the feedback form may ask about.
@@ -111,6 +115,178 @@ pub struct Config {
     pub feedback: FeedbackSettings,
     /// Visitors' sign-in through the city portal; off unless `portal.issuer` is set.
     pub portal: PortalSettings,
+    /// «Результат готов» by SMS through the gateway; off unless `sms.kannel_url` is set.
+    pub sms: SmsSettings,
+    /// The office's case-management system, which marks results ready by case number.
+    pub case_system: CaseSystemSettings,
+}
+
+/// The SMS that tells a visitor their result is ready, sent through Kannel's `sendsms`
+/// interface. Off while `kannel_url` is empty; then the visitor is not asked for a number.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmsSettings {
+    /// Kannel smsbox's sendsms address, like `http://127.0.0.1:13013/cgi-bin/sendsms`.
+    pub kannel_url: String,
+    /// The `sendsms-user` Kannel knows the server as.
+    pub username: String,
+    /// Best given in the environment: `OFFICE_SMS__PASSWORD`.
+    pub password: Secret,
+    /// The sender the phone shows (`from`); empty: Kannel's default.
+    pub sender: String,
+    /// The `smsc-id` to send through; empty: Kannel's routing decides.
+    pub smsc: String,
+    /// The server's address as the gateway reaches it, for delivery reports
+    /// (`{report_url}/api/v1/sms/reports/…`); empty: `public_url`.
+    pub report_url: String,
+    /// The country whose mobile numbers are accepted (ISO 3166 code), and the one a number
+    /// typed without a country code belongs to.
+    pub country: String,
+    /// Messages go out from this time of the office's day…
+    #[serde(with = "hh_mm")]
+    pub send_from: Time,
+    /// …until this one (across midnight when earlier than `send_from`).
+    #[serde(with = "hh_mm")]
+    pub send_until: Time,
+    /// The text: `{case}` is the case number (or nothing), `{office}` is `office_name`.
+    pub template: String,
+    pub office_name: String,
+    /// A number is deleted once its message is delivered, or this many days after it was given.
+    pub keep_number_days: u32,
+    /// Tries before a message that keeps failing waits for a person.
+    pub max_attempts: u32,
+    /// The wait after the first failed try, doubling each time up to `retry_max_secs`.
+    pub retry_first_secs: u64,
+    pub retry_max_secs: u64,
+    /// Time limit for one request to the gateway, in seconds; past it the outcome is unknown.
+    pub request_timeout_secs: u64,
+    /// How often the outbox is looked at, in seconds (a ready result wakes it at once).
+    pub check_secs: u64,
+    /// Messages sent per look at the outbox.
+    pub batch: u32,
+}
+
+impl Default for SmsSettings {
+    fn default() -> Self {
+        Self {
+            kannel_url: String::new(),
+            username: String::new(),
+            password: Secret::default(),
+            sender: String::new(),
+            smsc: String::new(),
+            report_url: String::new(),
+            country: "RU".into(),
+            send_from: Time::constant(9, 0, 0, 0),
+            send_until: Time::constant(21, 0, 0, 0),
+            template: "Результат по вашему обращению {case} готов. {office}".into(),
+            office_name: String::new(),
+            keep_number_days: 30,
+            max_attempts: 8,
+            retry_first_secs: 30,
+            retry_max_secs: 3600,
+            request_timeout_secs: 15,
+            check_secs: 30,
+            batch: 20,
+        }
+    }
+}
+
+impl SmsSettings {
+    pub fn enabled(&self) -> bool {
+        !self.kannel_url.trim().is_empty()
+    }
+
+    /// The country numbers belong to.
+    pub fn country_id(&self) -> Result<phonenumber::country::Id, ConfigError> {
+        self.country
+            .trim()
+            .to_ascii_uppercase()
+            .parse()
+            .map_err(|_| ConfigError::Sms(format!("country {:?} is not a country code", self.country)))
+    }
+
+    pub fn hours(&self) -> crate::domain::sms::SendingHours {
+        crate::domain::sms::SendingHours {
+            from: self.send_from,
+            until: self.send_until,
+        }
+    }
+
+    /// Where delivery reports are sent: `report_url`, or else `public_url`.
+    pub fn report_base(&self, public_url: &str) -> String {
+        let base = if self.report_url.trim().is_empty() {
+            public_url
+        } else {
+            &self.report_url
+        };
+        base.trim().trim_end_matches('/').to_string()
+    }
+
+    fn validate(&self, public_url: &str) -> Result<(), ConfigError> {
+        self.country_id()?;
+        if self.send_from == self.send_until {
+            return Err(ConfigError::Sms(
+                "send_from and send_until must differ".into(),
+            ));
+        }
+        if self.template.trim().is_empty() {
+            return Err(ConfigError::Sms("template is empty".into()));
+        }
+        for (name, value) in [
+            ("sms.keep_number_days", u64::from(self.keep_number_days)),
+            ("sms.max_attempts", u64::from(self.max_attempts)),
+            ("sms.retry_first_secs", self.retry_first_secs),
+            ("sms.retry_max_secs", self.retry_max_secs),
+            ("sms.request_timeout_secs", self.request_timeout_secs),
+            ("sms.check_secs", self.check_secs),
+            ("sms.batch", u64::from(self.batch)),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Zero(name));
+            }
+        }
+        if !self.enabled() {
+            return Ok(());
+        }
+        let url = self.kannel_url.trim();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(ConfigError::Sms(format!(
+                "kannel_url must be an http:// or https:// address, not {url:?}"
+            )));
+        }
+        let base = self.report_base(public_url);
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(ConfigError::Sms(
+                "report_url (or public_url) is needed: the gateway sends delivery reports to it"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The office's case-management system: it marks a result ready by case number through
+/// `POST /api/v1/cases/{case}/ready` with `Authorization: Bearer <token>`. Only the tokens'
+/// SHA-256 digests are configured (`office-server case-token` makes a token and its digest).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CaseSystemSettings {
+    pub tokens_sha256: Vec<String>,
+}
+
+impl CaseSystemSettings {
+    /// The digests, decoded.
+    pub fn digests(&self) -> Result<Vec<[u8; 32]>, ConfigError> {
+        self.tokens_sha256
+            .iter()
+            .map(|text| {
+                let mut digest = [0u8; 32];
+                hex::decode_to_slice(text.trim(), &mut digest)
+                    .map_err(|_| ConfigError::CaseToken(text.clone()))?;
+                Ok(digest)
+            })
+            .collect()
+    }
 }
 
 /// The city portal's OpenID Connect provider, through which visitors sign in to «Мои
@@ -524,6 +700,8 @@ impl Default for Config {
             ingest: IngestSettings::default(),
             feedback: FeedbackSettings::default(),
             portal: PortalSettings::default(),
+            sms: SmsSettings::default(),
+            case_system: CaseSystemSettings::default(),
         }
     }
 }
@@ -619,6 +797,8 @@ impl Config {
         }
         self.feedback.validate()?;
         self.portal.validate(&self.public_url)?;
+        self.sms.validate(&self.public_url)?;
+        self.case_system.digests()?;
         if !(self.alerts.bad_share_percent > 0.0 && self.alerts.bad_share_percent <= 100.0) {
             return Err(ConfigError::Percent("alerts.bad_share_percent"));
         }

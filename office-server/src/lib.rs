@@ -16,6 +16,7 @@ pub mod portal;
 pub mod recordings;
 pub mod reports;
 pub mod retention;
+pub mod sms;
 pub mod storage;
 pub mod web;
 pub mod workday;

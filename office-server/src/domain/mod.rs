@@ -8,6 +8,7 @@ pub mod codes;
 pub mod feedback;
 pub mod names;
 pub mod scope;
+pub mod sms;
 pub mod tablets;
 
 pub use codes::{Code, EnrolmentCode, InvalidCode, PairingCode};

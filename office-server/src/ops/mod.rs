@@ -14,6 +14,7 @@ pub mod directory;
 pub mod feedback;
 pub mod feedback_answers;
 pub mod pairing;
+pub mod results;
 pub mod sync;
 pub mod tablets;
 pub mod uploads;

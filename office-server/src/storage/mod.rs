@@ -89,6 +89,7 @@ pub trait Storage:
     + AuditStore
     + FeedbackStore
     + VisitorStore
+    + SmsStore
 {
     /// Sizes of what the server holds.
     fn counts(&self) -> StorageResult<Counts>;
@@ -435,4 +436,57 @@ pub trait VisitorStore: Send + Sync + 'static {
     fn visitor_visits(&self, visitor_id: i64) -> StorageResult<Vec<VisitorVisit>>;
     /// The names of the visitors who attached these visits (visits with none are left out).
     fn visitor_names(&self, visit_ids: &[Uuid]) -> StorageResult<Vec<(Uuid, VisitorName)>>;
+}
+
+/// «Результат готов»: case numbers, the visitor's consent and number, the SMS outbox and its
+/// delivery reports.
+pub trait SmsStore: Send + Sync + 'static {
+    fn result_visit(&self, visit_id: Uuid) -> StorageResult<Option<ResultVisit>>;
+    fn result_visit_by_case(&self, case_number: &str) -> StorageResult<Option<ResultVisit>>;
+    /// Sets or clears the visit's case number; `AlreadyExists` when another visit has it.
+    fn set_case_number(&self, visit_id: Uuid, case_number: Option<&str>) -> StorageResult<()>;
+    /// The employee's visits that ended (corrected) in `from..until`, the latest first.
+    fn specialist_visits(
+        &self,
+        employee_id: i64,
+        from: Timestamp,
+        until: Timestamp,
+    ) -> StorageResult<Vec<SpecialistVisit>>;
+    /// Keeps the number for the visit, replacing one given before.
+    fn give_sms_consent(&self, visit_id: Uuid, consent: &SmsConsent) -> StorageResult<()>;
+    fn sms_consent(&self, visit_id: Uuid, now: Timestamp) -> StorageResult<Option<SmsConsent>>;
+    /// Deletes the number; false if there was none.
+    fn withdraw_sms_consent(&self, visit_id: Uuid) -> StorageResult<bool>;
+    /// Deletes the numbers kept past their time; how many.
+    fn expire_sms_consents(&self, now: Timestamp) -> StorageResult<u64>;
+    /// Marks the result ready, once; in the same transaction queues `sms` when the visitor
+    /// left a number (one message per ready event).
+    fn mark_result_ready(
+        &self,
+        visit_id: Uuid,
+        sms: &NewSms,
+        now: Timestamp,
+    ) -> StorageResult<MarkedReady>;
+    /// Takes up to `limit` messages that are due, marking each `sending` (durably, before the
+    /// gateway is asked); a message whose number is gone is cancelled on the way.
+    fn claim_due_sms(&self, now: Timestamp, limit: u32) -> StorageResult<Vec<DueSms>>;
+    /// Records how the try of a `sending` message ended.
+    fn finish_sms(&self, id: i64, outcome: &SmsOutcome, now: Timestamp) -> StorageResult<()>;
+    /// Messages left `sending` by a server that stopped mid-request become `unconfirmed`;
+    /// how many.
+    fn interrupted_sms_unconfirmed(&self) -> StorageResult<u64>;
+    /// Records a delivery report if `report_key` is the message's; false if it is not.
+    /// Delivered: the message is done and the number deleted. Failed: a person decides.
+    fn record_sms_report(
+        &self,
+        id: i64,
+        report_key: &[u8; 32],
+        report: &SmsReport,
+    ) -> StorageResult<bool>;
+    /// A person's decision on a failed or unconfirmed message: send it again now, or not at
+    /// all. False if the message is not waiting for one.
+    fn decide_sms(&self, id: i64, resend: bool, by: i64, now: Timestamp) -> StorageResult<bool>;
+    fn sms_message(&self, id: i64) -> StorageResult<Option<SmsMessage>>;
+    /// The latest messages within `filter`, those waiting for a person first.
+    fn sms_messages(&self, filter: &ReportFilter, limit: u32) -> StorageResult<Vec<SmsMessage>>;
 }

@@ -601,3 +601,154 @@ pub struct VisitorVisit {
     /// What the visitor sent from the link, with the office's answer.
     pub feedback: Option<SentFeedback>,
 }
+
+/// A visit as its result is handled: who served it, its case number, whether it is ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultVisit {
+    pub visit_id: Uuid,
+    pub employee_id: i64,
+    pub department_id: i64,
+    pub section_id: i64,
+    pub case_number: Option<String>,
+    pub result_ready_at: Option<Timestamp>,
+}
+
+/// One of a specialist's own visits: never its rating, feedback, or whether it has a
+/// recording (a recording means «Плохо»).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecialistVisit {
+    pub visit_id: Uuid,
+    /// The visit's corrected end.
+    pub ended_at: Timestamp,
+    pub service: String,
+    pub case_number: Option<String>,
+    pub result_ready_at: Option<Timestamp>,
+}
+
+/// The number a visit's result is to be told to, given with the visitor's consent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsConsent {
+    /// E.164, parsed by `domain::sms::PhoneNumber`.
+    pub phone: String,
+    pub masked: String,
+    pub given_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// The message a ready event queues when the visitor left a number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSms {
+    pub text: String,
+    /// The random secret in the message's delivery-report address: only the gateway that was
+    /// given it can report on the message.
+    pub report_key: [u8; 32],
+}
+
+/// What marking a result ready did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkedReady {
+    /// Marked now; `queued` when a message to the visitor was queued with it.
+    Marked { queued: bool },
+    /// It was ready already: nothing changed, nothing queued.
+    AlreadyReady,
+}
+
+/// A message taken from the outbox to send now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueSms {
+    pub id: i64,
+    /// E.164.
+    pub phone: String,
+    pub text: String,
+    /// Tries so far, this one included.
+    pub attempts: u32,
+    pub report_key: [u8; 32],
+}
+
+/// How one try to send a message ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SmsOutcome {
+    /// The gateway took it.
+    Sent,
+    /// Surely not sent (the gateway refused the connection or asked to try later): again at
+    /// `at`.
+    Retry { at: Timestamp, error: String },
+    /// Refused for good: a person decides.
+    Failed { error: String },
+    /// Perhaps sent (the request was written, no answer came): never again without a person.
+    Unconfirmed { error: String },
+}
+
+/// Where a message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SmsState {
+    Pending,
+    Sending,
+    Sent,
+    Delivered,
+    Failed,
+    Unconfirmed,
+    Cancelled,
+}
+
+impl SmsState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SmsState::Pending => "pending",
+            SmsState::Sending => "sending",
+            SmsState::Sent => "sent",
+            SmsState::Delivered => "delivered",
+            SmsState::Failed => "failed",
+            SmsState::Unconfirmed => "unconfirmed",
+            SmsState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            SmsState::Pending,
+            SmsState::Sending,
+            SmsState::Sent,
+            SmsState::Delivered,
+            SmsState::Failed,
+            SmsState::Unconfirmed,
+            SmsState::Cancelled,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == text)
+    }
+
+    /// Waiting for a person: resend or cancel.
+    pub fn needs_decision(self) -> bool {
+        matches!(self, SmsState::Failed | SmsState::Unconfirmed)
+    }
+}
+
+/// A delivery report as the gateway gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsReport {
+    pub at: Timestamp,
+    pub status: u32,
+    pub detail: String,
+}
+
+/// A message as the heads see it, beside its visit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsMessage {
+    pub id: i64,
+    pub visit_id: Uuid,
+    pub department_id: i64,
+    pub section_id: i64,
+    pub employee: String,
+    pub service: String,
+    pub case_number: Option<String>,
+    pub state: SmsState,
+    pub masked: String,
+    pub text: String,
+    pub attempts: u32,
+    pub created_at: Timestamp,
+    pub sent_at: Option<Timestamp>,
+    pub last_error: String,
+    pub reports: Vec<SmsReport>,
+}

@@ -9,6 +9,7 @@ mod feedback;
 mod ingest;
 mod recordings;
 mod reports;
+mod sms;
 mod tablets;
 mod visitors;
 mod visits;
@@ -37,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0006_feedback.sql"),
     include_str!("../../../migrations/0007_feedback_audit.sql"),
     include_str!("../../../migrations/0008_visitor_accounts.sql"),
+    include_str!("../../../migrations/0009_result_sms.sql"),
 ];
 
 /// How many read connections the pool keeps.
