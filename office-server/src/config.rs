@@ -137,7 +137,7 @@ pub struct SmsSettings {
     /// The `smsc-id` to send through; empty: Kannel's routing decides.
     pub smsc: String,
     /// The server's address as the gateway reaches it, for delivery reports
-    /// (`{report_url}/api/v1/sms/reports/…`); empty: `public_url`.
+    /// (`{report_url}/api/sms/reports/…`); empty: `public_url`.
     pub report_url: String,
     /// The country whose mobile numbers are accepted (ISO 3166 code), and the one a number
     /// typed without a country code belongs to.

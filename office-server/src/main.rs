@@ -41,6 +41,9 @@ enum Command {
     },
     /// Load the demo organisation (departments, sections, employees, services) into an empty directory.
     LoadDemo(Common),
+    /// Make a token for the office's case-management system: prints the token (give it to
+    /// that system) and its SHA-256 (add it to case_system.tokens_sha256).
+    CaseToken,
 }
 
 #[derive(Args)]
@@ -125,6 +128,14 @@ fn main() -> anyhow::Result<()> {
             println!(
                 "demo organisation loaded: {} departments, {} sections, {} employees, {} services",
                 loaded.departments, loaded.sections, loaded.employees, loaded.services
+            );
+        }
+        Command::CaseToken => {
+            let token = office_server::auth::random_token();
+            println!("token:  {token}");
+            println!(
+                "sha256: {}",
+                hex::encode(office_server::auth::token_digest(&token))
             );
         }
     }

@@ -27,6 +27,13 @@ pub fn pass(state: &Shared) -> StorageResult<u64> {
             "visitor feedback past its keeping time removed"
         );
     }
+    let numbers = state.storage.expire_sms_consents(now)?;
+    if numbers > 0 {
+        tracing::info!(
+            numbers,
+            "visitors' numbers past sms.keep_number_days deleted"
+        );
+    }
     purge(
         state.storage.as_ref(),
         &state.recordings,

@@ -238,6 +238,19 @@ impl From<SyncError> for ApiError {
     }
 }
 
+impl From<crate::ops::results::ResultError> for ApiError {
+    fn from(error: crate::ops::results::ResultError) -> Self {
+        use crate::ops::results::ResultError;
+        match error {
+            ResultError::NotFound(what) => ApiError::NotFound(what),
+            ResultError::Storage(error) => error.into(),
+            ResultError::CaseTaken => ApiError::conflict("case_taken", error.to_string()),
+            ResultError::AlreadyReady => ApiError::conflict("already_ready", error.to_string()),
+            other => ApiError::Unprocessable(other.to_string()),
+        }
+    }
+}
+
 impl From<DecisionError> for ApiError {
     fn from(error: DecisionError) -> Self {
         match error {

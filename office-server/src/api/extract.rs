@@ -81,6 +81,29 @@ impl FromRequestParts<AppState> for TabletAuth {
     }
 }
 
+/// The office's case-management system, identified by `Authorization: Bearer <token>` whose
+/// SHA-256 is one of `case_system.tokens_sha256`.
+pub struct CaseSystemAuth;
+
+impl FromRequestParts<AppState> for CaseSystemAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let digest = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(|token| token_digest(token.trim()));
+        match digest {
+            Some(digest) if state.case_tokens.contains(&digest) => Ok(Self),
+            _ => Err(ApiError::Unauthenticated(
+                "the case-management system's request needs Authorization: Bearer <token>",
+            )),
+        }
+    }
+}
+
 /// A request that a browser would not send from another site: what every cookie-authenticated
 /// state change must be (see [`crate::http::from_this_site`]). Reading is always allowed.
 pub struct FromThisSite;

@@ -6,6 +6,7 @@ pub mod claims;
 pub mod error;
 pub mod extract;
 mod openapi;
+pub mod results;
 pub mod staff;
 mod status;
 pub mod tablet;
@@ -58,6 +59,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/admin/enrolments", post(admin::approve_enrolment))
         .route("/api/admin/tablets", get(admin::tablets))
         .route("/api/admin/tablets/{id}/revoke", post(admin::revoke_tablet))
+        .route("/api/cases/{case}/ready", post(results::case_ready))
+        .route("/api/sms/reports/{id}", get(results::delivery_report))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, staff, tablet, upload};
+use super::{admin, results, staff, tablet, upload};
 use crate::http::SESSION_COOKIE;
 
 #[derive(OpenApi)]
@@ -39,6 +39,8 @@ use crate::http::SESSION_COOKIE;
         admin::approve_enrolment,
         admin::tablets,
         admin::revoke_tablet,
+        results::case_ready,
+        results::delivery_report,
     ),
     modifiers(&SecuritySchemes),
 )]
@@ -55,6 +57,18 @@ impl Modify for SecuritySchemes {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some("The tablet's device credential, issued at enrolment"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "case_system_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The office's case-management system: a token whose SHA-256 is in \
+                         case_system.tokens_sha256 (made by `office-server case-token`)",
+                    ))
                     .build(),
             ),
         );

@@ -61,6 +61,11 @@ impl FeedbackThrottle {
         address && link
     }
 
+    /// Counts a post other than the feedback itself (the visitor's number): the same budget.
+    pub fn allow(&self, client: IpAddr, visit_id: Uuid) -> bool {
+        self.attempt(client, visit_id)
+    }
+
     pub fn forget_idle(&self) {
         self.per_address.forget_idle();
         self.per_link.forget_idle();

@@ -55,7 +55,7 @@ fn excerpt(text: &str) -> String {
 
 impl SmsGateway for Kannel {
     async fn send(&self, sms: Outgoing<'_>) -> Result<(), SendError> {
-        let report_url = format!("{}&type=%d", sms.report_url);
+        let report_url = format!("{}&type=%d&answer=%A", sms.report_url);
         let mut query: Vec<(&str, &str)> = vec![
             ("username", &self.username),
             ("password", &self.password),

@@ -80,7 +80,7 @@ async fn pass<G: SmsGateway>(state: &AppState, gateway: &G) -> StorageResult<boo
 
 fn report_url(s: &Shared, sms: &DueSms) -> String {
     format!(
-        "{}/api/v1/sms/reports/{}?key={}",
+        "{}/api/sms/reports/{}?key={}",
         s.config.sms.report_base(&s.config.public_url),
         sms.id,
         hex::encode(sms.report_key)

@@ -643,7 +643,47 @@ pub struct VisitorStrings {
     /// The way from the link to the visitor's account.
     pub account_offer: &'static str,
     pub account_link: &'static str,
+    pub sms: &'static SmsConsentStrings,
 }
+
+/// «Результат готов» by SMS: the visitor's number with consent, on the link and in the account.
+#[derive(Debug)]
+pub struct SmsConsentStrings {
+    pub title: &'static str,
+    pub intro: &'static str,
+    pub phone: &'static str,
+    pub consent: &'static str,
+    pub save: &'static str,
+    /// Followed by the masked number.
+    pub will_tell: &'static str,
+    pub delete: &'static str,
+    /// `{days}`.
+    pub notice: &'static str,
+    pub bad_phone: &'static str,
+    pub not_mobile: &'static str,
+    pub no_consent: &'static str,
+    pub already_ready: &'static str,
+    pub failure: &'static str,
+}
+
+pub static SMS_RU: SmsConsentStrings = SmsConsentStrings {
+    title: "SMS о готовности результата",
+    intro: "Оставьте номер мобильного телефона — мы пришлём SMS, когда документы или другой \
+            результат услуги будут готовы.",
+    phone: "Номер мобильного телефона",
+    consent: "Согласен(на) получить одно SMS о готовности результата на этот номер",
+    save: "Сообщить по SMS",
+    will_tell: "Когда результат будет готов, мы пришлём SMS на номер",
+    delete: "Удалить номер",
+    notice: "Номер используется только для этого сообщения и удаляется после его доставки или \
+             через {days} дней (Федеральный закон № 152-ФЗ «О персональных данных»).",
+    bad_phone: "Это не номер телефона. Пример: +7 912 345-67-89 или 8 912 345-67-89.",
+    not_mobile: "Укажите номер мобильного телефона российского оператора: SMS не доходят на \
+                 городские номера.",
+    no_consent: "Отметьте согласие на получение SMS.",
+    already_ready: "Результат уже готов — сообщение не нужно.",
+    failure: "Не удалось сохранить номер. Попробуйте ещё раз через несколько минут.",
+};
 
 pub static VISITOR_RU: VisitorStrings = VisitorStrings {
     lang: "ru",
@@ -683,6 +723,7 @@ pub static VISITOR_RU: VisitorStrings = VisitorStrings {
     account_offer: "Сохраните это посещение в личном кабинете на портале города: там будут \
                     ваш отзыв, ответ учреждения и готовность документов.",
     account_link: "Войти через портал",
+    sms: &SMS_RU,
 };
 
 /// The visitor's personal account: the consent, «Мои посещения», sign-in errors.

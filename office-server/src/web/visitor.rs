@@ -16,6 +16,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, middleware};
 use jiff::Timestamp;
+use serde::Deserialize;
 
 use super::account;
 use super::dashboard::local_time;
@@ -23,7 +24,9 @@ use super::strings::{VISITOR_RU, VisitorStrings};
 use crate::app::{AppState, Shared};
 use crate::config::FeedbackSettings;
 use crate::domain::InvalidText;
+use crate::domain::sms::InvalidPhone;
 use crate::ops::feedback::{self, FeedbackError, LinkPage, Submission};
+use crate::ops::results::{self, ResultError};
 use crate::storage::{SentFeedback, StorageError};
 
 /// A feedback form is a few scores and a comment of at most a few thousand characters.
@@ -34,6 +37,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/f/visitor.css", get(stylesheet))
         .route("/f/{token}", get(page).post(submit))
+        .route("/f/{token}/sms", post(sms_submit))
         .route(
             "/f/{token}/account",
             get(account::consent_page).post(account::attach_submit),
@@ -125,6 +129,74 @@ struct VisitorPage<'a> {
     body: VisitorBody,
     /// The way to keep this visit in the visitor's account, when the portal is on.
     account: Option<String>,
+    /// The SMS «Результат готов», when the office sends them and the link is in use.
+    sms: Option<SmsBox>,
+}
+
+/// The visitor's number for «Результат готов»: the form, or the masked number kept.
+pub(super) struct SmsBox {
+    /// Where the form posts.
+    pub action: String,
+    pub masked: Option<String>,
+    pub phone: String,
+    pub error: Option<&'static str>,
+    pub notice: String,
+    /// The visitor's account's CSRF token; the link's form needs none (the link is the
+    /// credential and the origin is checked).
+    pub csrf: Option<String>,
+}
+
+impl SmsBox {
+    pub(super) fn new(s: &Shared, action: String, masked: Option<String>) -> Self {
+        Self {
+            action,
+            masked,
+            phone: String::new(),
+            error: None,
+            notice: VISITOR_RU
+                .sms
+                .notice
+                .replace("{days}", &s.config.sms.keep_number_days.to_string()),
+            csrf: None,
+        }
+    }
+}
+
+/// What the visitor is told when their number was refused, and the status.
+pub(super) fn sms_refusal(error: &ResultError) -> (StatusCode, &'static str) {
+    let t = VISITOR_RU.sms;
+    match error {
+        ResultError::BadPhone(InvalidPhone::NotANumber) => (StatusCode::BAD_REQUEST, t.bad_phone),
+        ResultError::BadPhone(InvalidPhone::NotMobile) => (StatusCode::BAD_REQUEST, t.not_mobile),
+        ResultError::NoConsent => (StatusCode::BAD_REQUEST, t.no_consent),
+        ResultError::AlreadyReady => (StatusCode::CONFLICT, t.already_ready),
+        ResultError::NotFound(_) | ResultError::SmsOff => (StatusCode::NOT_FOUND, t.failure),
+        other => {
+            tracing::error!(error = %other, "a visitor's number could not be kept");
+            (StatusCode::SERVICE_UNAVAILABLE, t.failure)
+        }
+    }
+}
+
+/// The link's SMS box, when SMS is on and the link may still be used.
+fn link_sms_box(s: &Shared, token: &str) -> Option<SmsBox> {
+    if !s.config.sms.enabled() {
+        return None;
+    }
+    let visit_id =
+        feedback::linked_visit(s.storage.as_ref(), token, &s.config.feedback, Timestamp::now())
+            .ok()?;
+    // Ready already: nothing left to tell.
+    if s.storage
+        .result_visit(visit_id)
+        .ok()
+        .flatten()
+        .is_some_and(|visit| visit.result_ready_at.is_some())
+    {
+        return None;
+    }
+    let masked = results::consent(s.storage.as_ref(), visit_id, Timestamp::now()).ok()?;
+    Some(SmsBox::new(s, format!("/f/{token}/sms"), masked))
 }
 
 fn render(status: StatusCode, page: VisitorPage<'_>) -> Response {
@@ -254,6 +326,7 @@ pub(super) fn message(error: &FeedbackError) -> Response {
             error: None,
             body: VisitorBody::Message { text, back },
             account: None,
+            sms: None,
         },
     )
 }
@@ -276,14 +349,15 @@ async fn page(State(state): State<AppState>, Path(token): Path<String>) -> Respo
                 &s.config.feedback,
                 Timestamp::now(),
             )?;
+            let sms = link_sms_box(s, &token);
             Ok::<_, FeedbackError>(match opened {
-                LinkPage::Form => (VISITOR_RU.title, form(s, None)),
-                LinkPage::Sent(feedback) => (VISITOR_RU.sent_title, sent(s, feedback)),
+                LinkPage::Form => (VISITOR_RU.title, form(s, None), sms),
+                LinkPage::Sent(feedback) => (VISITOR_RU.sent_title, sent(s, feedback), sms),
             })
         })
         .await;
     match shown {
-        Ok(Ok((title, body))) => render(
+        Ok(Ok((title, body, sms))) => render(
             StatusCode::OK,
             VisitorPage {
                 t: &VISITOR_RU,
@@ -291,6 +365,7 @@ async fn page(State(state): State<AppState>, Path(token): Path<String>) -> Respo
                 error: None,
                 body,
                 account: account_href(&state, &link),
+                sms,
             },
         ),
         Ok(Err(error)) => message(&error),
@@ -320,6 +395,7 @@ async fn submit(
                     back: false,
                 },
                 account: None,
+                sms: None,
             },
         );
     }
@@ -335,6 +411,7 @@ async fn submit(
     let outcome = state
         .blocking(move |s| {
             let settings = &s.config.feedback;
+            let sms = link_sms_box(s, &token);
             let result = Submission::parse(&fields, settings).and_then(|submission| {
                 feedback::submit(
                     s.storage.as_ref(),
@@ -347,7 +424,7 @@ async fn submit(
                     Timestamp::now(),
                 )
             });
-            match result {
+            let shown = match result {
                 // Shown as the link shows it from now on.
                 Ok(()) => {
                     match feedback::open(s.storage.as_ref(), &token, settings, Timestamp::now()) {
@@ -366,9 +443,14 @@ async fn submit(
                     | FeedbackError::Empty),
                 ) => Err((error, Some(Box::new(form(s, Some(&fields)))))),
                 Err(error) => Err((error, None)),
-            }
+            };
+            (shown, sms)
         })
         .await;
+    let (outcome, sms) = match outcome {
+        Ok((shown, sms)) => (Ok(shown), sms),
+        Err(panicked) => (Err(panicked), None),
+    };
     match outcome {
         Ok(Ok(body)) => render(
             StatusCode::OK,
@@ -378,6 +460,7 @@ async fn submit(
                 error: None,
                 body,
                 account: account_href(&state, &link),
+                sms,
             },
         ),
         Ok(Err((error, Some(body)))) => {
@@ -390,12 +473,96 @@ async fn submit(
                     error: Some(text),
                     body: *body,
                     account: account_href(&state, &link),
+                    sms,
                 },
             )
         }
         Ok(Err((error, None))) => message(&error),
         Err(_) => message(&FeedbackError::Storage(StorageError::Corrupt(
             "the feedback task panicked".into(),
+        ))),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct SmsForm {
+    #[serde(default)]
+    pub phone: String,
+    #[serde(default)]
+    pub consent: String,
+    /// `delete` deletes the number kept; anything else keeps the one given.
+    #[serde(default)]
+    pub action: String,
+}
+
+/// The link's SMS form: keeps the number with consent, or deletes it; back to the link.
+async fn sms_submit(
+    State(state): State<AppState>,
+    crate::http::ClientAddress(client): crate::http::ClientAddress,
+    Path(token): Path<String>,
+    uri: Uri,
+    request_headers: HeaderMap,
+    fields: Result<Form<SmsForm>, FormRejection>,
+) -> Response {
+    if !crate::http::from_this_site(&request_headers, &uri, state.public_origin.as_ref()) {
+        return message(&FeedbackError::InvalidLink);
+    }
+    let Ok(Form(fields)) = fields else {
+        return message(&FeedbackError::InvalidLink);
+    };
+    let link = token.clone();
+    let outcome = state
+        .blocking(move |s| {
+            let now = Timestamp::now();
+            let visit_id =
+                feedback::linked_visit(s.storage.as_ref(), &token, &s.config.feedback, now)?;
+            if !s.feedback_throttle.allow(client, visit_id) {
+                return Err(FeedbackError::Throttled);
+            }
+            let kept = if fields.action == "delete" {
+                results::withdraw_consent(s.storage.as_ref(), visit_id).map(|()| String::new())
+            } else {
+                results::give_consent(
+                    s.storage.as_ref(),
+                    &s.config.sms,
+                    visit_id,
+                    &fields.phone,
+                    !fields.consent.is_empty(),
+                    now,
+                )
+            };
+            Ok(kept.map_err(|error| {
+                let mut sms = SmsBox::new(s, format!("/f/{token}/sms"), None);
+                let (status, text) = sms_refusal(&error);
+                sms.error = Some(text);
+                sms.phone = fields
+                    .phone
+                    .chars()
+                    .take(crate::domain::sms::PhoneNumber::MAX_CHARS)
+                    .collect();
+                (status, sms)
+            }))
+        })
+        .await;
+    match outcome {
+        Ok(Ok(Ok(_))) => super::see_other(&format!("/f/{link}#sms")),
+        Ok(Ok(Err((status, sms)))) => render(
+            status,
+            VisitorPage {
+                t: &VISITOR_RU,
+                title: VISITOR_RU.sms.title,
+                error: None,
+                body: VisitorBody::Message {
+                    text: VISITOR_RU.sms.intro.into(),
+                    back: true,
+                },
+                account: None,
+                sms: Some(sms),
+            },
+        ),
+        Ok(Err(error)) => message(&error),
+        Err(_) => message(&FeedbackError::Storage(StorageError::Corrupt(
+            "the SMS task panicked".into(),
         ))),
     }
 }
