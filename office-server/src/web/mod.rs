@@ -14,6 +14,7 @@ pub mod forms;
 mod live;
 mod named;
 mod pairing;
+mod results;
 mod selection;
 mod session;
 pub mod strings;
@@ -60,8 +61,16 @@ pub fn router() -> Router<AppState> {
             "/dashboard/alerts/{id}/acknowledge",
             post(dashboard::acknowledge_alert),
         )
+        .route("/dashboard/results", get(results::page))
+        .route("/dashboard/results/ready", post(results::ready_submit))
+        .route(
+            "/dashboard/results/sms/{id}/decide",
+            post(results::decide_submit),
+        )
         .route("/pairing", get(pairing::page).post(pairing::pair))
         .route("/pairing/{id}/end", post(pairing::end))
+        .route("/pairing/visits/{id}/case", post(pairing::case_submit))
+        .route("/pairing/visits/{id}/ready", post(pairing::ready_submit))
         .route("/admin", get(admin::overview))
         .route("/admin/directory", get(admin::directory_page))
         .route("/admin/departments", post(admin::create_department))
@@ -170,6 +179,7 @@ pub enum Area {
     Bad,
     Feedback,
     Alerts,
+    Results,
     Admin,
     Pairing,
 }
@@ -202,6 +212,9 @@ impl Layout {
                 nav.push(item("/dashboard/bad", t.nav_bad, Area::Bad));
                 nav.push(item("/dashboard/feedback", t.nav_feedback, Area::Feedback));
                 nav.push(item("/dashboard/alerts", t.nav_alerts, Area::Alerts));
+                if crate::domain::scope::may_decide(&role) {
+                    nav.push(item("/dashboard/results", t.nav_results, Area::Results));
+                }
                 if role == Role::Admin {
                     nav.push(item("/admin", t.nav_admin, Area::Admin));
                 }

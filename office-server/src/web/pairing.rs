@@ -20,13 +20,26 @@ use crate::app::AppState;
 use crate::domain::PairingCode;
 use crate::http::ClientAddress;
 use crate::ops;
+use crate::domain::sms::InvalidCase;
 use crate::ops::pairing::PairingError;
+use crate::ops::results::{self, Actor, ResultError};
+use crate::storage::Role;
 
 pub struct PairingView {
     pub id: Uuid,
     pub started: String,
     pub ends: String,
     pub services: String,
+}
+
+/// One of the specialist's visits today: when, which service, the case number, whether the
+/// result is ready — never the rating, feedback, or whether it has a recording.
+pub struct TodayVisit {
+    pub id: Uuid,
+    pub ended: String,
+    pub service: String,
+    pub case_number: String,
+    pub ready: Option<String>,
 }
 
 #[derive(Template)]
@@ -37,6 +50,7 @@ struct PairingPage {
     notice: Option<&'static str>,
     error: Option<String>,
     code: String,
+    today: Vec<TodayVisit>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,6 +74,15 @@ async fn render(
         })
         .await?
         .map_err(paging_failed)?;
+    let today = match viewer.account.role {
+        Role::Specialist { employee_id } => state
+            .blocking(move |s| {
+                results::specialist_today(s.storage.as_ref(), employee_id, &s.zone, Timestamp::now())
+            })
+            .await?
+            .map_err(results_failed)?,
+        _ => Vec::new(),
+    };
     let page = PairingPage {
         layout: Layout::for_viewer(viewer, t.pairing_title, Area::Pairing),
         pairings: pairings
@@ -79,6 +102,16 @@ async fn render(
         notice,
         error,
         code,
+        today: today
+            .into_iter()
+            .map(|visit| TodayVisit {
+                id: visit.visit_id,
+                ended: local_clock(&state.zone, visit.ended_at),
+                service: visit.service,
+                case_number: visit.case_number.unwrap_or_default(),
+                ready: visit.result_ready_at.map(|at| local_clock(&state.zone, at)),
+            })
+            .collect(),
     };
     Ok((status, html(&page)).into_response())
 }
@@ -92,6 +125,8 @@ pub async fn page(
     let notice = match notice.done.as_deref() {
         Some("paired") => Some(t.pairing_done),
         Some("ended") => Some(t.pairing_ended),
+        Some("case") => Some(t.today_case_saved),
+        Some("ready") => Some(t.today_ready_done),
         _ => None,
     };
     render(&state, &viewer, StatusCode::OK, notice, None, String::new()).await
@@ -189,4 +224,85 @@ pub async fn end(
         }
         Err(other) => Err(paging_failed(other)),
     }
+}
+
+/// The time of day in the office's zone: the list is of today only.
+fn local_clock(zone: &jiff::tz::TimeZone, at: Timestamp) -> String {
+    at.to_zoned_datetime(zone.clone()).strftime("%H:%M").to_string()
+}
+
+/// What a failed result use case shows.
+fn results_failed(error: ResultError) -> PageError {
+    match error {
+        ResultError::NotFound(what) => PageError::not_found(what),
+        ResultError::Storage(error) => error.into(),
+        other => PageError::internal(other),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CaseForm {
+    #[serde(default)]
+    case_number: String,
+}
+
+fn employee_of(viewer: &Viewer) -> PageResult<i64> {
+    match viewer.account.role {
+        Role::Specialist { employee_id } => Ok(employee_id),
+        _ => Err(PageError::Forbidden),
+    }
+}
+
+/// The specialist gives their visit the office's case number (an empty one clears it).
+pub async fn case_submit(
+    State(state): State<AppState>,
+    PagePath(id): PagePath<Uuid>,
+    form: StaffForm<Specialist, CaseForm>,
+) -> PageResult<Response> {
+    let t = &RU;
+    let (viewer, typed) = (form.viewer, form.fields.case_number);
+    let employee_id = employee_of(&viewer)?;
+    let entered = typed.clone();
+    let saved = state
+        .blocking(move |s| {
+            results::set_case_number(
+                s.storage.as_ref(),
+                Actor::Specialist { employee_id },
+                id,
+                &entered,
+            )
+        })
+        .await?;
+    let refused = match saved {
+        Ok(()) => return Ok(see_other("/pairing?done=case#today")),
+        Err(ResultError::BadCase(InvalidCase::TooLong { max })) => {
+            fill(t.today_case_too_long, &[("max", &max.to_string())])
+        }
+        Err(ResultError::BadCase(_)) => t.today_case_bad.to_string(),
+        Err(ResultError::CaseTaken) => t.today_case_taken.to_string(),
+        Err(other) => return Err(results_failed(other)),
+    };
+    render(&state, &viewer, StatusCode::BAD_REQUEST, None, Some(refused), String::new()).await
+}
+
+/// The specialist marks their visit's result ready: the visitor is told if they asked.
+pub async fn ready_submit(
+    State(state): State<AppState>,
+    PagePath(id): PagePath<Uuid>,
+    form: StaffForm<Specialist, NoFields>,
+) -> PageResult<Response> {
+    let employee_id = employee_of(&form.viewer)?;
+    state
+        .blocking(move |s| {
+            results::mark_ready(
+                s.storage.as_ref(),
+                &s.outbox(),
+                Actor::Specialist { employee_id },
+                id,
+                Timestamp::now(),
+            )
+        })
+        .await?
+        .map_err(results_failed)?;
+    Ok(see_other("/pairing?done=ready#today"))
 }
