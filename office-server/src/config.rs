@@ -132,7 +132,8 @@ pub struct SmsSettings {
     pub username: String,
     /// Best given in the environment: `OFFICE_SMS__PASSWORD`.
     pub password: Secret,
-    /// The sender the phone shows (`from`); empty: Kannel's default.
+    /// The sender the phone shows (`from`, as the operator registered it); empty: Kannel's
+    /// `global-sender`, without which Kannel refuses the message.
     pub sender: String,
     /// The `smsc-id` to send through; empty: Kannel's routing decides.
     pub smsc: String,
@@ -202,7 +203,9 @@ impl SmsSettings {
             .trim()
             .to_ascii_uppercase()
             .parse()
-            .map_err(|_| ConfigError::Sms(format!("country {:?} is not a country code", self.country)))
+            .map_err(|_| {
+                ConfigError::Sms(format!("country {:?} is not a country code", self.country))
+            })
     }
 
     pub fn hours(&self) -> crate::domain::sms::SendingHours {

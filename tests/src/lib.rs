@@ -7,12 +7,14 @@
 pub mod browser;
 pub mod disk;
 pub mod fixtures;
+pub mod kannel;
 pub mod portal;
 pub mod process;
 pub mod server;
 pub mod tablet;
 pub mod web;
 
+pub use kannel::*;
 pub use portal::*;
 pub use server::*;
 pub use tablet::*;
@@ -42,6 +44,23 @@ pub async fn wait_until<T>(limit: Duration, mut probe: impl FnMut() -> Option<T>
             return None;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Polls the async `probe` until it gives a value or `limit` has passed; whether it did.
+pub async fn wait_until_async<T, F: Future<Output = Option<T>>>(
+    limit: Duration,
+    mut probe: impl FnMut() -> F,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if probe().await.is_some() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

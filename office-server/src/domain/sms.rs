@@ -23,7 +23,10 @@ pub enum InvalidPhone {
 /// `+7 (912) 345-67-89` are both `+79123456789`). libphonenumber's metadata decides what is
 /// a valid mobile number; an SMS cannot reach a landline.
 #[derive(Clone, PartialEq, Eq)]
-pub struct PhoneNumber(String);
+pub struct PhoneNumber {
+    e164: String,
+    masked: String,
+}
 
 impl PhoneNumber {
     /// The longest text accepted before parsing: a number with spaces, brackets and dashes.
@@ -34,7 +37,8 @@ impl PhoneNumber {
         if text.is_empty() || text.chars().count() > Self::MAX_CHARS {
             return Err(InvalidPhone::NotANumber);
         }
-        let number = phonenumber::parse(Some(country), text).map_err(|_| InvalidPhone::NotANumber)?;
+        let number =
+            phonenumber::parse(Some(country), text).map_err(|_| InvalidPhone::NotANumber)?;
         if !number.is_valid() {
             return Err(InvalidPhone::NotANumber);
         }
@@ -46,30 +50,26 @@ impl PhoneNumber {
         {
             return Err(InvalidPhone::NotMobile);
         }
-        Ok(Self(number.format().mode(Mode::E164).to_string()))
-    }
-
-    /// Read back from storage, where only parsed numbers are written.
-    pub fn from_stored(e164: String) -> Self {
-        Self(e164)
+        // As people are shown it: the country and operator codes and the last two digits
+        // (`+7 912 ***-**-67`), enough to recognise one's own number, not to learn someone's.
+        let national = number.national().value().to_string();
+        let operator: String = national.chars().take(3).collect();
+        let last: String = national
+            .chars()
+            .skip(national.len().saturating_sub(2))
+            .collect();
+        Ok(Self {
+            e164: number.format().mode(Mode::E164).to_string(),
+            masked: format!("+{} {operator} ***-**-{last}", number.code().value()),
+        })
     }
 
     pub fn as_e164(&self) -> &str {
-        &self.0
+        &self.e164
     }
 
-    /// As people are shown it: the country and operator code and the last two digits
-    /// (`+7 912 ***-**-67`), enough to recognise one's own number, not to learn someone's.
     pub fn masked(&self) -> String {
-        let digits: Vec<char> = self.0.chars().filter(char::is_ascii_digit).collect();
-        if digits.len() < 6 {
-            return "***".to_string();
-        }
-        let (head, rest) = digits.split_at(digits.len() - 10.min(digits.len() - 2));
-        let code: String = head.iter().collect();
-        let operator: String = rest.iter().take(3).collect();
-        let last: String = rest[rest.len() - 2..].iter().collect();
-        format!("+{code} {operator} ***-**-{last}")
+        self.masked.clone()
     }
 }
 
@@ -238,12 +238,17 @@ mod tests {
     fn numbers_are_shown_masked() {
         let number = PhoneNumber::parse("8 912 345-67-89", Id::RU).unwrap();
         assert_eq!(number.masked(), "+7 912 ***-**-89");
+        let number = PhoneNumber::parse("+7 (999) 111-22-33", Id::RU).unwrap();
+        assert_eq!(number.masked(), "+7 999 ***-**-33");
         assert!(!format!("{number:?}").contains("34567"));
     }
 
     #[test]
     fn case_numbers() {
-        assert_eq!(CaseNumber::parse(" 12-345/2026 ").unwrap().as_str(), "12-345/2026");
+        assert_eq!(
+            CaseNumber::parse(" 12-345/2026 ").unwrap().as_str(),
+            "12-345/2026"
+        );
         assert_eq!(CaseNumber::parse("№ МФЦ-7").unwrap().as_str(), "№ МФЦ-7");
         assert_eq!(CaseNumber::parse("  "), Err(InvalidCase::Empty));
         assert_eq!(CaseNumber::parse("a<b"), Err(InvalidCase::BadCharacter));

@@ -13,8 +13,7 @@ use crate::config::SmsSettings;
 use crate::domain::Visibility;
 use crate::domain::sms::{CaseNumber, InvalidCase, InvalidPhone, PhoneNumber, message_text};
 use crate::storage::{
-    MarkedReady, NewSms, ResultVisit, SmsConsent, SmsReport, SpecialistVisit, Storage,
-    StorageError,
+    MarkedReady, NewSms, ResultVisit, SmsConsent, SmsReport, SpecialistVisit, Storage, StorageError,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -80,9 +79,7 @@ pub fn give_consent(
     if !consented {
         return Err(ResultError::NoConsent);
     }
-    let country = settings
-        .country_id()
-        .map_err(|_| ResultError::SmsOff)?;
+    let country = settings.country_id().map_err(|_| ResultError::SmsOff)?;
     let phone = PhoneNumber::parse(typed, country).map_err(ResultError::BadPhone)?;
     // Ready already: there is nothing left to tell, so no number is kept.
     if db
@@ -106,7 +103,11 @@ pub fn give_consent(
 }
 
 /// What the visitor is shown of the number kept for the visit, if any.
-pub fn consent(db: &dyn Storage, visit_id: Uuid, now: Timestamp) -> Result<Option<String>, ResultError> {
+pub fn consent(
+    db: &dyn Storage,
+    visit_id: Uuid,
+    now: Timestamp,
+) -> Result<Option<String>, ResultError> {
     Ok(db.sms_consent(visit_id, now)?.map(|consent| consent.masked))
 }
 

@@ -91,9 +91,15 @@ impl SmsGateway for Kannel {
         if status.is_success() {
             Ok(())
         } else if status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
-            Err(SendError::NotSent(format!("Kannel: {status} {}", excerpt(&answer))))
+            Err(SendError::NotSent(format!(
+                "Kannel: {status} {}",
+                excerpt(&answer)
+            )))
         } else {
-            Err(SendError::Refused(format!("Kannel: {status} {}", excerpt(&answer))))
+            Err(SendError::Refused(format!(
+                "Kannel: {status} {}",
+                excerpt(&answer)
+            )))
         }
     }
 }

@@ -72,7 +72,9 @@ async fn pass<G: SmsGateway>(state: &AppState, gateway: &G) -> StorageResult<boo
         {
             Ok(result) => result?,
             // Left `sending`: the next start makes it `unconfirmed`.
-            Err(error) => tracing::warn!(%error, message = id, "recording an SMS's outcome panicked"),
+            Err(error) => {
+                tracing::warn!(%error, message = id, "recording an SMS's outcome panicked")
+            }
         }
     }
     Ok(full)

@@ -18,9 +18,9 @@ use super::strings::{RU, fill};
 use super::{Area, Layout, html, see_other};
 use crate::app::AppState;
 use crate::domain::PairingCode;
+use crate::domain::sms::InvalidCase;
 use crate::http::ClientAddress;
 use crate::ops;
-use crate::domain::sms::InvalidCase;
 use crate::ops::pairing::PairingError;
 use crate::ops::results::{self, Actor, ResultError};
 use crate::storage::Role;
@@ -77,7 +77,12 @@ async fn render(
     let today = match viewer.account.role {
         Role::Specialist { employee_id } => state
             .blocking(move |s| {
-                results::specialist_today(s.storage.as_ref(), employee_id, &s.zone, Timestamp::now())
+                results::specialist_today(
+                    s.storage.as_ref(),
+                    employee_id,
+                    &s.zone,
+                    Timestamp::now(),
+                )
             })
             .await?
             .map_err(results_failed)?,
@@ -228,7 +233,9 @@ pub async fn end(
 
 /// The time of day in the office's zone: the list is of today only.
 fn local_clock(zone: &jiff::tz::TimeZone, at: Timestamp) -> String {
-    at.to_zoned_datetime(zone.clone()).strftime("%H:%M").to_string()
+    at.to_zoned_datetime(zone.clone())
+        .strftime("%H:%M")
+        .to_string()
 }
 
 /// What a failed result use case shows.
@@ -282,7 +289,15 @@ pub async fn case_submit(
         Err(ResultError::CaseTaken) => t.today_case_taken.to_string(),
         Err(other) => return Err(results_failed(other)),
     };
-    render(&state, &viewer, StatusCode::BAD_REQUEST, None, Some(refused), String::new()).await
+    render(
+        &state,
+        &viewer,
+        StatusCode::BAD_REQUEST,
+        None,
+        Some(refused),
+        String::new(),
+    )
+    .await
 }
 
 /// The specialist marks their visit's result ready: the visitor is told if they asked.

@@ -183,9 +183,7 @@ pub async fn ready_submit(
         Ok((_, MarkedReady::Marked { queued: false })) => {
             (StatusCode::OK, Some(t.results_marked), None)
         }
-        Ok((_, MarkedReady::AlreadyReady)) => {
-            (StatusCode::OK, Some(t.results_already), None)
-        }
+        Ok((_, MarkedReady::AlreadyReady)) => (StatusCode::OK, Some(t.results_already), None),
         Err(ResultError::NotFound(_)) => (StatusCode::NOT_FOUND, None, Some(t.results_no_case)),
         Err(ResultError::BadCase(InvalidCase::Empty)) => {
             (StatusCode::BAD_REQUEST, None, Some(t.results_no_case))
@@ -194,7 +192,11 @@ pub async fn ready_submit(
         Err(ResultError::Storage(error)) => return Err(error.into()),
         Err(other) => return Err(PageError::internal(other)),
     };
-    let keep = if error.is_some() { typed } else { String::new() };
+    let keep = if error.is_some() {
+        typed
+    } else {
+        String::new()
+    };
     render(
         &state,
         &viewer,

@@ -183,9 +183,13 @@ fn link_sms_box(s: &Shared, token: &str) -> Option<SmsBox> {
     if !s.config.sms.enabled() {
         return None;
     }
-    let visit_id =
-        feedback::linked_visit(s.storage.as_ref(), token, &s.config.feedback, Timestamp::now())
-            .ok()?;
+    let visit_id = feedback::linked_visit(
+        s.storage.as_ref(),
+        token,
+        &s.config.feedback,
+        Timestamp::now(),
+    )
+    .ok()?;
     // Ready already: nothing left to tell.
     if s.storage
         .result_visit(visit_id)

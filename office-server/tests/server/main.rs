@@ -7,6 +7,7 @@ mod dashboard;
 mod feedback;
 mod hostile;
 mod recordings;
+mod result_sms;
 mod server;
 mod shutdown;
 mod tablet_api;

@@ -56,7 +56,11 @@ fn message_from(conn: &rusqlite::Connection, row: &rusqlite::Row<'_>) -> Storage
     )?;
     let reports = statement
         .query_map([id], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, u32>(1)?, r.get::<_, String>(2)?))
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, u32>(1)?,
+                r.get::<_, String>(2)?,
+            ))
         })?
         .map(|found| {
             let (at, status, detail) = found?;
@@ -185,14 +189,16 @@ impl SmsStore for SqliteStorage {
             })
             .optional()?;
         found
-            .map(|(phone, masked, given, expires): (String, String, i64, i64)| {
-                Ok(SmsConsent {
-                    phone,
-                    masked,
-                    given_at: instant(given)?,
-                    expires_at: instant(expires)?,
-                })
-            })
+            .map(
+                |(phone, masked, given, expires): (String, String, i64, i64)| {
+                    Ok(SmsConsent {
+                        phone,
+                        masked,
+                        given_at: instant(given)?,
+                        expires_at: instant(expires)?,
+                    })
+                },
+            )
             .transpose()
     }
 
@@ -204,10 +210,8 @@ impl SmsStore for SqliteStorage {
 
     fn expire_sms_consents(&self, now: Timestamp) -> StorageResult<u64> {
         self.write(|tx| {
-            let deleted = tx.execute(
-                "DELETE FROM sms_consents WHERE expires_at <= ?1",
-                [ms(now)],
-            )?;
+            let deleted =
+                tx.execute("DELETE FROM sms_consents WHERE expires_at <= ?1", [ms(now)])?;
             Ok(deleted as u64)
         })
     }
