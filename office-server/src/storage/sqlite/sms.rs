@@ -155,7 +155,7 @@ impl SmsStore for SqliteStorage {
                 result_ready_at: optional_instant(row.get(5)?)?,
             });
         }
-        visits.sort_by(|a, b| b.ended_at.cmp(&a.ended_at));
+        visits.sort_by_key(|visit| std::cmp::Reverse(visit.ended_at));
         Ok(visits)
     }
 
