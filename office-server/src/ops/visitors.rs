@@ -204,6 +204,19 @@ pub fn detach(db: &dyn Storage, visitor: &Visitor, visit_id: Uuid) -> Result<(),
     }
 }
 
+/// Whether the visit is in the visitor's account: what they may act on.
+pub fn owns(db: &dyn Storage, visitor: &Visitor, visit_id: Uuid) -> Result<(), VisitorError> {
+    if db
+        .visitor_visits(visitor.id)?
+        .iter()
+        .any(|visit| visit.visit_id == visit_id)
+    {
+        Ok(())
+    } else {
+        Err(VisitorError::NotYours)
+    }
+}
+
 /// Withdrawal of consent: the visitor's name, subject id, attachments and sessions go.
 pub fn delete_account(db: &dyn Storage, visitor: &Visitor) -> Result<(), VisitorError> {
     db.delete_visitor(visitor.id)?;

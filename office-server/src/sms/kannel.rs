@@ -79,6 +79,8 @@ impl SmsGateway for Kannel {
             .send()
             .await
             .map_err(|error| {
+                // The address holds the password and the visitor's number: never in a message.
+                let error = error.without_url();
                 if error.is_connect() {
                     SendError::NotSent(format!("no connection to Kannel: {error}"))
                 } else {

@@ -92,13 +92,16 @@ fn report_url(s: &Shared, sms: &DueSms) -> String {
 async fn send_one<G: SmsGateway>(state: &AppState, gateway: &G, sms: &DueSms) -> SmsOutcome {
     let settings = &state.config.sms;
     let report_url = report_url(state, sms);
-    let sent = gateway
-        .send(Outgoing {
-            to: &sms.phone,
-            text: &sms.text,
-            report_url: &report_url,
-        })
-        .await;
+    let outgoing = Outgoing {
+        to: &sms.phone,
+        text: &sms.text,
+        report_url: &report_url,
+    };
+    // The gateway has its own time limit; this one holds even if a gateway's does not.
+    let limit = Duration::from_secs(settings.request_timeout_secs.saturating_add(5));
+    let sent = tokio::time::timeout(limit, gateway.send(outgoing))
+        .await
+        .unwrap_or_else(|_| Err(SendError::Unknown("no answer in time".into())));
     match sent {
         Ok(()) => {
             tracing::info!(message = sms.id, attempt = sms.attempts, "SMS sent");

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::dashboard::local_time;
 use super::strings::{ACCOUNT_RU, AccountStrings};
-use super::visitor::labelled_scores;
+use super::visitor::{SmsBox, SmsForm, labelled_scores, sms_refusal};
 use crate::app::{AppState, Shared};
 use crate::auth::form_token;
 use crate::http::{
@@ -25,6 +25,7 @@ use crate::http::{
     navigated_from_this_site,
 };
 use crate::ops::feedback::{self, FeedbackError};
+use crate::ops::results;
 use crate::ops::visitors::{self, VisitorError};
 use crate::portal::PortalError;
 use crate::storage::{Visitor, VisitorVisit};
@@ -128,6 +129,8 @@ struct VisitView {
     visit: Option<(String, String, String)>,
     ready_at: Option<String>,
     feedback: Option<FeedbackView>,
+    /// The visitor's number for «Результат готов», while the result is not ready.
+    sms: Option<SmsBox>,
 }
 
 struct FeedbackView {
@@ -467,8 +470,36 @@ pub struct MyQuery {
     taken: Option<String>,
 }
 
-fn visit_view(s: &Shared, visit: VisitorVisit) -> VisitView {
+/// What a refused number shows on its visit: the words and what was typed.
+type SmsRefusal = (Uuid, &'static str, String);
+
+fn visit_view(
+    s: &Shared,
+    visit: VisitorVisit,
+    csrf: &str,
+    refused: Option<&SmsRefusal>,
+) -> VisitView {
+    let sms = (s.config.sms.enabled() && visit.result_ready_at.is_none()).then(|| {
+        let id = visit.visit_id;
+        let masked = results::consent(s.storage.as_ref(), id, Timestamp::now())
+            .ok()
+            .flatten();
+        let mut sms = SmsBox::new(
+            s,
+            format!("sms-{id}"),
+            format!("/my/visits/{id}/sms"),
+            masked,
+        );
+        sms.csrf = Some(csrf.to_string());
+        if let Some((_, error, typed)) = refused.filter(|(visit, ..)| *visit == id) {
+            sms.error = Some(error);
+            sms.phone = typed.clone();
+            sms.masked = None;
+        }
+        sms
+    });
     VisitView {
+        sms,
         id: visit.visit_id,
         visit: visit
             .visit
@@ -506,20 +537,36 @@ pub async fn my_visits(
             },
         ));
     };
-    let visitor_id = me.visitor.id;
+    let notice = query.taken.is_some().then_some(t.taken);
+    visits_page(&state, me, StatusCode::OK, notice, None).await
+}
+
+/// «Мои посещения» of the signed-in visitor.
+async fn visits_page(
+    state: &AppState,
+    me: SignedInVisitor,
+    status: StatusCode,
+    notice: Option<&'static str>,
+    refused: Option<SmsRefusal>,
+) -> AccountResult<Response> {
+    let t = &ACCOUNT_RU;
+    let (visitor_id, csrf) = (me.visitor.id, me.csrf.clone());
     let visits = state
         .blocking(move |s| {
-            s.storage
-                .visitor_visits(visitor_id)
-                .map(|visits| visits.into_iter().map(|v| visit_view(s, v)).collect())
+            s.storage.visitor_visits(visitor_id).map(|visits| {
+                visits
+                    .into_iter()
+                    .map(|v| visit_view(s, v, &csrf, refused.as_ref()))
+                    .collect()
+            })
         })
         .await??;
     Ok(render(
-        StatusCode::OK,
+        status,
         AccountPage {
             t,
             title: t.my_title,
-            notice: query.taken.is_some().then_some(t.taken),
+            notice,
             body: AccountBody::Visits {
                 name: me.visitor.name.full(),
                 visits,
@@ -527,6 +574,61 @@ pub async fn my_visits(
             },
         },
     ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct AccountSmsForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(flatten)]
+    sms: SmsForm,
+}
+
+/// `POST /my/visits/{id}/sms`: the visitor's number for one of their visits, or its deletion.
+pub async fn sms_submit(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    Form(form): Form<AccountSmsForm>,
+) -> AccountResult<Response> {
+    portal_on(&state)?;
+    let Some(me) = form_of(&state, &uri, &headers, &form.csrf).await? else {
+        return Ok(redirect("/my"));
+    };
+    let visit_id = Uuid::parse_str(&id).map_err(|_| VisitorError::NotYours)?;
+    let visitor = me.visitor.clone();
+    let fields = form.sms;
+    let typed: String = fields
+        .phone
+        .chars()
+        .take(crate::domain::sms::PhoneNumber::MAX_CHARS)
+        .collect();
+    let kept = state
+        .blocking(move |s| {
+            visitors::owns(s.storage.as_ref(), &visitor, visit_id)?;
+            Ok::<_, AccountError>(if fields.action == "delete" {
+                results::withdraw_consent(s.storage.as_ref(), visit_id)
+            } else {
+                results::give_consent(
+                    s.storage.as_ref(),
+                    &s.config.sms,
+                    visit_id,
+                    &fields.phone,
+                    !fields.consent.is_empty(),
+                    Timestamp::now(),
+                )
+                .map(drop)
+            })
+        })
+        .await??;
+    match kept {
+        Ok(()) => Ok(redirect(&format!("/my#sms-{visit_id}"))),
+        Err(error) => {
+            let (status, text) = sms_refusal(&error);
+            visits_page(&state, me, status, None, Some((visit_id, text, typed))).await
+        }
+    }
 }
 
 /// `POST /my/visits/{id}/detach`.

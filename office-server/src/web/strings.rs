@@ -881,6 +881,7 @@ pub struct AccountStrings {
     pub busy: &'static str,
     pub stale_form: &'static str,
     pub failure: &'static str,
+    pub sms: &'static SmsConsentStrings,
 }
 
 pub static ACCOUNT_RU: AccountStrings = AccountStrings {
@@ -952,4 +953,5 @@ pub static ACCOUNT_RU: AccountStrings = AccountStrings {
     busy: "Сейчас входят слишком многие. Попробуйте через несколько минут.",
     stale_form: "Форма отправлена не с этого сайта. Откройте страницу ещё раз.",
     failure: "Не удалось выполнить действие. Попробуйте ещё раз через несколько минут.",
+    sms: &SMS_RU,
 };

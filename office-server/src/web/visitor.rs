@@ -49,6 +49,7 @@ pub fn router() -> Router<AppState> {
         .route("/my", get(account::my_visits))
         .route("/my/sign-in", get(account::sign_in))
         .route("/my/visits/{id}/detach", post(account::detach_submit))
+        .route("/my/visits/{id}/sms", post(account::sms_submit))
         .route("/my/delete", post(account::delete_submit))
         .route("/my/logout", post(account::logout_submit))
         .route(crate::portal::CALLBACK_PATH, get(account::callback))
@@ -135,6 +136,8 @@ struct VisitorPage<'a> {
 
 /// The visitor's number for «Результат готов»: the form, or the masked number kept.
 pub(super) struct SmsBox {
+    /// The section's id, the anchor the form comes back to.
+    pub anchor: String,
     /// Where the form posts.
     pub action: String,
     pub masked: Option<String>,
@@ -147,8 +150,9 @@ pub(super) struct SmsBox {
 }
 
 impl SmsBox {
-    pub(super) fn new(s: &Shared, action: String, masked: Option<String>) -> Self {
+    pub(super) fn new(s: &Shared, anchor: String, action: String, masked: Option<String>) -> Self {
         Self {
+            anchor,
             action,
             masked,
             phone: String::new(),
@@ -200,7 +204,12 @@ fn link_sms_box(s: &Shared, token: &str) -> Option<SmsBox> {
         return None;
     }
     let masked = results::consent(s.storage.as_ref(), visit_id, Timestamp::now()).ok()?;
-    Some(SmsBox::new(s, format!("/f/{token}/sms"), masked))
+    Some(SmsBox::new(
+        s,
+        "sms".into(),
+        format!("/f/{token}/sms"),
+        masked,
+    ))
 }
 
 fn render(status: StatusCode, page: VisitorPage<'_>) -> Response {
@@ -488,7 +497,7 @@ async fn submit(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub(super) struct SmsForm {
     #[serde(default)]
     pub phone: String,
@@ -536,7 +545,7 @@ async fn sms_submit(
                 )
             };
             Ok(kept.map_err(|error| {
-                let mut sms = SmsBox::new(s, format!("/f/{token}/sms"), None);
+                let mut sms = SmsBox::new(s, "sms".into(), format!("/f/{token}/sms"), None);
                 let (status, text) = sms_refusal(&error);
                 sms.error = Some(text);
                 sms.phone = fields

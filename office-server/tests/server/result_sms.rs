@@ -36,6 +36,7 @@ async fn server(
     let mut config = test_config(temp.path());
     config.listen = format!("127.0.0.1:{port}").parse().expect("address");
     config.public_url = "http://feedback.test".into();
+    config.time_zone = midday_zone();
     // The window always holds now, whenever the test runs.
     let now = Timestamp::now()
         .to_zoned_datetime(config.office_time_zone().expect("zone"))
@@ -64,6 +65,22 @@ async fn server(
     let mut server = spawn_with_config(config, true).await;
     server.keep_temp(temp);
     server
+}
+
+/// A fixed-offset zone where it is about noon now: "today" has begun long ago and lasts long
+/// after, whenever the test runs.
+fn midday_zone() -> String {
+    let hour = i32::from(
+        Timestamp::now()
+            .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+            .hour(),
+    );
+    let offset = 12 - hour;
+    match offset {
+        0 => "Etc/UTC".into(),
+        east if east > 0 => format!("Etc/GMT-{east}"),
+        west => format!("Etc/GMT+{}", -west),
+    }
 }
 
 struct Visitor {
@@ -184,7 +201,7 @@ fn message_states(server: &TestServer) -> Vec<(office_server::storage::SmsState,
         .collect()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_phone_gets_one_message_in_ucs2_with_the_case_number_and_the_normalised_number() {
     let kannel = TestKannel::start().await;
     let server = server(&kannel.sendsms_url, "loop", |_| {}).await;
@@ -192,7 +209,7 @@ async fn the_phone_gets_one_message_in_ucs2_with_the_case_number_and_the_normali
 
     // The link offers the SMS; bad numbers and a missing consent are refused clearly.
     let page = link_page(&server, &visitor.token).await;
-    assert!(page.contains("id=\"sms-form\""), "{page}");
+    assert!(page.contains("class=\"sms-form\""), "{page}");
     for (form, expected) in [
         (
             vec![("phone", "привет"), ("consent", "1")],
@@ -310,7 +327,7 @@ async fn the_phone_gets_one_message_in_ucs2_with_the_case_number_and_the_normali
     assert!(!page.contains("345-67"), "{page}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operators_delivery_report_is_recorded_shown_and_the_number_deleted() {
     let kannel = TestKannel::start().await;
     let server = server(&kannel.sendsms_url, "operator", |_| {}).await;
@@ -375,7 +392,7 @@ async fn the_operators_delivery_report_is_recorded_shown_and_the_number_deleted(
     assert_eq!(forged.status(), StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateway_down_then_back_sends_each_once_and_an_unanswered_request_is_not_resent() {
     let mut kannel = TestKannel::start().await;
     let server = server(&kannel.sendsms_url, "loop", |config| {
@@ -515,7 +532,7 @@ async fn the_gateway_down_then_back_sends_each_once_and_an_unanswered_request_is
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outside_the_sending_hours_nothing_is_sent() {
     let kannel = TestKannel::start().await;
     let server = server(&kannel.sendsms_url, "loop", |config| {
@@ -552,4 +569,104 @@ async fn outside_the_sending_hours_nothing_is_sent() {
         vec![(office_server::storage::SmsState::Pending, 0)],
         "waits for the window, untried"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_in_visitor_leaves_and_deletes_a_number_for_their_own_visit_only() {
+    use test_support::{
+        PORTAL_LOGIN, PortalOptions, portal_sign_in, spawn_portal_app, visitor_browser,
+    };
+    let (server, portal) = spawn_portal_app(&PortalOptions::default(), |config, _| {
+        // Never reached: nothing is marked ready here.
+        config.sms.kannel_url = "http://127.0.0.1:9/cgi-bin/sendsms".into();
+        config.sms.report_url = config.public_url.clone();
+        config.feedback.posts_per_link_per_minute = 20;
+    })
+    .await;
+    let (mine, _) = synced_visit(&server, "Окно 1", 0).await;
+    let (other, _) = synced_visit(&server, "Окно 2", 1).await;
+    let browser = visitor_browser();
+    let callback = portal_sign_in(
+        &browser,
+        &server.url(&format!("/f/{}/account/sign-in", mine.token)),
+        &portal,
+        PORTAL_LOGIN,
+    )
+    .await;
+    let response = browser.get(&callback).send().await.expect("callback");
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let my = async || {
+        browser
+            .get(server.url("/my"))
+            .send()
+            .await
+            .expect("my")
+            .text()
+            .await
+            .expect("html")
+    };
+    let html = my().await;
+    let id = mine.visit.id;
+    assert!(
+        html.contains(&format!("action=\"/my/visits/{id}/sms\"")),
+        "{html}"
+    );
+    let csrf = csrf_of(&html).expect("csrf");
+    let post = async |visit: Uuid, form: &[(&str, &str)]| {
+        let response = browser
+            .post(server.url(&format!("/my/visits/{visit}/sms")))
+            .form(form)
+            .send()
+            .await
+            .expect("post");
+        (response.status(), response.text().await.expect("html"))
+    };
+
+    // No token, a wrong number, another person's visit: refused, nothing kept.
+    let (status, _) = post(id, &[("phone", "89123456789"), ("consent", "1")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, html) = post(id, &[("csrf", &csrf), ("phone", "12345"), ("consent", "1")]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
+    assert!(
+        html.contains("Это не номер телефона") && html.contains("value=\"12345\""),
+        "{html}"
+    );
+    let (status, _) = post(
+        other.visit.id,
+        &[("csrf", &csrf), ("phone", "89123456789"), ("consent", "1")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        server
+            .storage()
+            .sms_consent(other.visit.id, Timestamp::now())
+            .expect("consent")
+            .is_none()
+    );
+
+    // Kept, shown masked; deleted on the visitor's word.
+    let (status, _) = post(
+        id,
+        &[
+            ("csrf", &csrf),
+            ("phone", "+7 912 765-43-21"),
+            ("consent", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let html = my().await;
+    assert!(html.contains("+7 912 ***-**-21"), "{html}");
+    assert!(!html.contains("765-43"), "{html}");
+    let (status, _) = post(id, &[("csrf", &csrf), ("action", "delete")]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        server
+            .storage()
+            .sms_consent(id, Timestamp::now())
+            .expect("consent")
+            .is_none()
+    );
+    assert!(!my().await.contains("***-**-21"));
 }

@@ -301,6 +301,8 @@ impl SmsStore for SqliteStorage {
         self.write(|tx| {
             let (state, next, error) = match outcome {
                 SmsOutcome::Sent => ("sent", None, ""),
+                // `last_error` is set in every case: a message sent after failed tries shows
+                // no old error.
                 SmsOutcome::Retry { at, error } => ("pending", Some(ms(*at)), error.as_str()),
                 SmsOutcome::Failed { error } => ("failed", None, error.as_str()),
                 SmsOutcome::Unconfirmed { error } => ("unconfirmed", None, error.as_str()),
