@@ -670,3 +670,165 @@ async fn a_signed_in_visitor_leaves_and_deletes_a_number_for_their_own_visit_onl
     );
     assert!(!my().await.contains("***-**-21"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_are_marked_and_decided_only_within_scope_and_with_the_forms_token() {
+    use test_support::{WEB_PASSWORD, create_account, web_login};
+    // Nothing listens on port 9: the message cannot leave and, with one try allowed, waits
+    // for a person.
+    let server = server("http://127.0.0.1:9/cgi-bin/sendsms", "loop", |config| {
+        config.sms.max_attempts = 1;
+    })
+    .await;
+    let (visitor, _) = synced_visit(&server, "Окно 1", 0).await;
+    let (status, _) = leave_number(
+        &server,
+        &visitor.token,
+        &[("phone", "8 912 345-67-89"), ("consent", "1")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let admin = server.admin().await;
+    let accounting = server.section("Отдел учета").id;
+    let subsidies = server.section("Отдел субсидий").id;
+    for (login, section) in [
+        ("head.accounting", accounting),
+        ("head.subsidies", subsidies),
+    ] {
+        create_account(
+            &server,
+            &admin,
+            login,
+            serde_json::json!({"role": "head_of_section", "section_id": section}),
+        )
+        .await;
+    }
+    create_account(
+        &server,
+        &admin,
+        "observer",
+        serde_json::json!({"role": "observer"}),
+    )
+    .await;
+
+    // The specialist's case-number form needs its token.
+    let employee = server.employee_of("Отдел учета", 0);
+    let (specialist, csrf) = web_session(
+        &server,
+        &format!("specialist{employee}"),
+        SPECIALIST_PASSWORD,
+        "/pairing",
+    )
+    .await;
+    let case_form = server.url(&format!("/pairing/visits/{}/case", visitor.visit.id));
+    let response = specialist
+        .post(&case_form)
+        .form(&[("case_number", "C-1")])
+        .send()
+        .await
+        .expect("no token");
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let response = specialist
+        .post(&case_form)
+        .form(&[("csrf", csrf.as_str()), ("case_number", "C-1 <b>")])
+        .send()
+        .await
+        .expect("bad case");
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        response
+            .text()
+            .await
+            .expect("html")
+            .contains("буквы, цифры")
+    );
+    let response = specialist
+        .post(&case_form)
+        .form(&[("csrf", csrf.as_str()), ("case_number", "C-1")])
+        .send()
+        .await
+        .expect("case");
+    assert!(response.status().is_success(), "{}", response.status());
+
+    // An observer has no such page; another section's head does not find the case.
+    let (observer, _) = web_login(&server, "observer", WEB_PASSWORD).await;
+    let response = observer
+        .get(server.url("/dashboard/results"))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let (other, other_csrf) = web_login(&server, "head.subsidies", WEB_PASSWORD).await;
+    let response = other
+        .post(server.url("/dashboard/results/ready"))
+        .form(&[("csrf", other_csrf.as_str()), ("case_number", "C-1")])
+        .send()
+        .await
+        .expect("ready");
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert!(
+        server
+            .storage()
+            .result_visit(visitor.visit.id)
+            .expect("visit")
+            .expect("stored")
+            .result_ready_at
+            .is_none()
+    );
+
+    // The section's own head marks it; the message fails (nothing answers) and waits.
+    let (head, head_csrf) = web_login(&server, "head.accounting", WEB_PASSWORD).await;
+    let page = head
+        .post(server.url("/dashboard/results/ready"))
+        .form(&[("csrf", head_csrf.as_str()), ("case_number", "C-1")])
+        .send()
+        .await
+        .expect("ready")
+        .text()
+        .await
+        .expect("html");
+    assert!(page.contains("поставлено в очередь"), "{page}");
+    eventually(Duration::from_secs(10), "refused and waiting", || {
+        message_states(&server) == vec![(office_server::storage::SmsState::Failed, 1)]
+    })
+    .await;
+    let id = server
+        .storage()
+        .sms_messages(&Default::default(), 1)
+        .expect("messages")[0]
+        .id;
+    let decide = server.url(&format!("/dashboard/results/sms/{id}/decide"));
+    let response = other
+        .post(&decide)
+        .form(&[("csrf", other_csrf.as_str()), ("resend", "0")])
+        .send()
+        .await
+        .expect("decide");
+    assert_eq!(response.status(), StatusCode::NOT_FOUND, "outside scope");
+    let response = head
+        .post(&decide)
+        .form(&[("resend", "0")])
+        .send()
+        .await
+        .expect("decide");
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "no token");
+    let response = head
+        .post(&decide)
+        .form(&[("csrf", head_csrf.as_str()), ("resend", "0")])
+        .send()
+        .await
+        .expect("decide");
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        message_states(&server),
+        vec![(office_server::storage::SmsState::Cancelled, 1)]
+    );
+    // Decided once: it is no longer waiting for anyone.
+    let response = head
+        .post(&decide)
+        .form(&[("csrf", head_csrf.as_str()), ("resend", "1")])
+        .send()
+        .await
+        .expect("decide");
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
