@@ -35,7 +35,8 @@ async fn server(
     let port = free_port();
     let mut config = test_config(temp.path());
     config.listen = format!("127.0.0.1:{port}").parse().expect("address");
-    config.public_url = "http://feedback.test".into();
+    // The server's own address: browsers' forms come from it.
+    config.public_url = format!("http://127.0.0.1:{port}");
     config.time_zone = midday_zone();
     // The window always holds now, whenever the test runs.
     let now = Timestamp::now()
@@ -831,4 +832,121 @@ async fn results_are_marked_and_decided_only_within_scope_and_with_the_forms_tok
         .await
         .expect("decide");
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_chromium_a_phone_leaves_a_number_the_specialist_marks_ready_and_the_head_sees_it() {
+    use test_support::browser::{Chromium, Window, click, save_screenshot, text_of, wait_for};
+    let kannel = TestKannel::start().await;
+    let server = server(&kannel.sendsms_url, "loop", |_| {}).await;
+    let (visitor, _) = synced_visit(&server, "Окно 1", 0).await;
+    let chromium = Chromium::start();
+
+    // The visitor's phone: the number and the consent on the link's page.
+    let phone = chromium
+        .open(&Window {
+            phone: true,
+            russian: true,
+            ..Window::new(360, 640)
+        })
+        .await;
+    phone
+        .goto(&server.url(&format!("/f/{}", visitor.token)))
+        .await
+        .expect("the link");
+    wait_for(&phone, "#sms .sms-phone")
+        .await
+        .send_keys("8 912 345-67-89")
+        .await
+        .expect("number");
+    click(&phone, "#sms .sms-consent").await;
+    click(&phone, "#sms .sms-save").await;
+    let shown = text_of(&phone, "#sms .sms-number").await;
+    assert!(shown.contains("+7 912 ***-**-89"), "{shown}");
+    save_screenshot(&phone, "visitor-sms-consent-360x640.png").await;
+
+    // The specialist at their desk: the case number, then «Результат готов».
+    let employee = server.employee_of("Отдел учета", 0);
+    let desk = chromium.open(&Window::new(1280, 900)).await;
+    let sign_in = async |login: &str, password: &str| {
+        desk.goto(&server.url("/login"))
+            .await
+            .expect("sign-in page");
+        wait_for(&desk, "input[name=login]")
+            .await
+            .send_keys(login)
+            .await
+            .expect("login");
+        wait_for(&desk, "input[name=password]")
+            .await
+            .send_keys(password)
+            .await
+            .expect("password");
+        click(&desk, "form.login button").await;
+        text_of(&desk, "header").await;
+    };
+    sign_in(&format!("specialist{employee}"), SPECIALIST_PASSWORD).await;
+    desk.goto(&server.url("/pairing")).await.expect("the page");
+    let row = format!("#today tr[data-visit='{}']", visitor.visit.id);
+    wait_for(&desk, &format!("{row} input[name=case_number]"))
+        .await
+        .send_keys("77-001")
+        .await
+        .expect("case number");
+    click(&desk, &format!("{row} form.inline button.secondary")).await;
+    assert!(
+        text_of(&desk, "p.notice")
+            .await
+            .contains("Номер дела сохранён")
+    );
+    click(&desk, &format!("{row} td.result button")).await;
+    assert!(
+        text_of(&desk, &format!("{row} td.result"))
+            .await
+            .contains("готов")
+    );
+    let listed = text_of(&desk, "#today").await;
+    assert!(!listed.contains("Плохо"), "{listed}");
+    save_screenshot(&desk, "specialist-visits-today-1280x900.png").await;
+
+    eventually(
+        Duration::from_secs(20),
+        "the message reaches the phone",
+        || kannel.received().len() == 1,
+    )
+    .await;
+    assert_eq!(
+        kannel.received()[0].bytes,
+        ucs2(&format!(
+            "Результат по вашему обращению 77-001 готов. {OFFICE}"
+        ))
+    );
+
+    // The administrator's «Результаты и SMS»: the message and Kannel's report.
+    click(&desk, "form[action='/logout'] button").await;
+    sign_in(ADMIN_LOGIN, ADMIN_PASSWORD).await;
+    eventually(Duration::from_secs(10), "the report is in", || {
+        server
+            .storage()
+            .sms_messages(&Default::default(), 1)
+            .expect("messages")
+            .first()
+            .is_some_and(|m| !m.reports.is_empty())
+    })
+    .await;
+    desk.goto(&server.url("/dashboard/results"))
+        .await
+        .expect("results");
+    let table = text_of(&desk, "#messages").await;
+    for expected in [
+        "77-001",
+        "+7 912 ***-**-89",
+        "отправлено",
+        "принято оператором",
+    ] {
+        assert!(table.contains(expected), "{expected}: {table}");
+    }
+    save_screenshot(&desk, "results-and-sms-1280x900.png").await;
+    desk.close().await.expect("close");
+    phone.close().await.expect("close");
 }
