@@ -65,7 +65,7 @@ fn reached(db: &dyn Storage, actor: Actor, visit_id: Uuid) -> Result<ResultVisit
 }
 
 /// Keeps the visitor's number for the visit, given with consent; what they are shown of it.
-pub fn give_consent(
+fn give_consent(
     db: &dyn Storage,
     settings: &SmsSettings,
     visit_id: Uuid,
@@ -102,6 +102,29 @@ pub fn give_consent(
     Ok(masked)
 }
 
+/// What the visitor asked of their number for a visit.
+#[derive(Debug, Clone, Copy)]
+pub enum NumberChoice<'a> {
+    Keep { typed: &'a str, consented: bool },
+    Delete,
+}
+
+/// Keeps the number or deletes it, as the visitor chose.
+pub fn choose_number(
+    db: &dyn Storage,
+    settings: &SmsSettings,
+    visit_id: Uuid,
+    choice: NumberChoice<'_>,
+    now: Timestamp,
+) -> Result<(), ResultError> {
+    match choice {
+        NumberChoice::Keep { typed, consented } => {
+            give_consent(db, settings, visit_id, typed, consented, now).map(drop)
+        }
+        NumberChoice::Delete => withdraw_consent(db, visit_id),
+    }
+}
+
 /// What the visitor is shown of the number kept for the visit, if any.
 pub fn consent(
     db: &dyn Storage,
@@ -112,7 +135,7 @@ pub fn consent(
 }
 
 /// Deletes the visitor's number for the visit.
-pub fn withdraw_consent(db: &dyn Storage, visit_id: Uuid) -> Result<(), ResultError> {
+fn withdraw_consent(db: &dyn Storage, visit_id: Uuid) -> Result<(), ResultError> {
     db.withdraw_sms_consent(visit_id)?;
     Ok(())
 }

@@ -607,19 +607,13 @@ pub async fn sms_submit(
     let kept = state
         .blocking(move |s| {
             visitors::owns(s.storage.as_ref(), &visitor, visit_id)?;
-            Ok::<_, AccountError>(if fields.action == "delete" {
-                results::withdraw_consent(s.storage.as_ref(), visit_id)
-            } else {
-                results::give_consent(
-                    s.storage.as_ref(),
-                    &s.config.sms,
-                    visit_id,
-                    &fields.phone,
-                    !fields.consent.is_empty(),
-                    Timestamp::now(),
-                )
-                .map(drop)
-            })
+            Ok::<_, AccountError>(results::choose_number(
+                s.storage.as_ref(),
+                &s.config.sms,
+                visit_id,
+                fields.choice(),
+                Timestamp::now(),
+            ))
         })
         .await??;
     match kept {

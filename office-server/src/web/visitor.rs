@@ -26,7 +26,7 @@ use crate::config::FeedbackSettings;
 use crate::domain::InvalidText;
 use crate::domain::sms::InvalidPhone;
 use crate::ops::feedback::{self, FeedbackError, LinkPage, Submission};
-use crate::ops::results::{self, ResultError};
+use crate::ops::results::{self, NumberChoice, ResultError};
 use crate::storage::{SentFeedback, StorageError};
 
 /// A feedback form is a few scores and a comment of at most a few thousand characters.
@@ -508,6 +508,19 @@ pub(super) struct SmsForm {
     pub action: String,
 }
 
+impl SmsForm {
+    pub(super) fn choice(&self) -> NumberChoice<'_> {
+        if self.action == "delete" {
+            NumberChoice::Delete
+        } else {
+            NumberChoice::Keep {
+                typed: &self.phone,
+                consented: !self.consent.is_empty(),
+            }
+        }
+    }
+}
+
 /// The link's SMS form: keeps the number with consent, or deletes it; back to the link.
 async fn sms_submit(
     State(state): State<AppState>,
@@ -532,18 +545,13 @@ async fn sms_submit(
             if !s.feedback_throttle.allow(client, visit_id) {
                 return Err(FeedbackError::Throttled);
             }
-            let kept = if fields.action == "delete" {
-                results::withdraw_consent(s.storage.as_ref(), visit_id).map(|()| String::new())
-            } else {
-                results::give_consent(
-                    s.storage.as_ref(),
-                    &s.config.sms,
-                    visit_id,
-                    &fields.phone,
-                    !fields.consent.is_empty(),
-                    now,
-                )
-            };
+            let kept = results::choose_number(
+                s.storage.as_ref(),
+                &s.config.sms,
+                visit_id,
+                fields.choice(),
+                now,
+            );
             Ok(kept.map_err(|error| {
                 let mut sms = SmsBox::new(s, "sms".into(), format!("/f/{token}/sms"), None);
                 let (status, text) = sms_refusal(&error);

@@ -21,7 +21,7 @@ const RECORDING: &[u8] = test_support::fixtures::VISIT_3GPP;
 const ACCOUNTING: &str = "Отдел учета";
 
 /// Fills the sign-in form and sends it.
-async fn sign_in(browser: &Client, login: &str, password: &str) {
+pub(super) async fn sign_in(browser: &Client, login: &str, password: &str) {
     wait_for(browser, "input[name=login]")
         .await
         .send_keys(login)

@@ -872,17 +872,7 @@ async fn in_chromium_a_phone_leaves_a_number_the_specialist_marks_ready_and_the_
         desk.goto(&server.url("/login"))
             .await
             .expect("sign-in page");
-        wait_for(&desk, "input[name=login]")
-            .await
-            .send_keys(login)
-            .await
-            .expect("login");
-        wait_for(&desk, "input[name=password]")
-            .await
-            .send_keys(password)
-            .await
-            .expect("password");
-        click(&desk, "form.login button").await;
+        super::browser::sign_in(&desk, login, password).await;
         text_of(&desk, "header").await;
     };
     sign_in(&format!("specialist{employee}"), SPECIALIST_PASSWORD).await;
