@@ -423,3 +423,42 @@ impl SmsStore for SqliteStorage {
         Ok(messages)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use jiff::SignedDuration;
+    use jiff::tz::TimeZone;
+
+    use super::*;
+
+    /// `sms.keep_number_days`: a number past its time is neither used nor kept.
+    #[test]
+    fn numbers_past_their_time_are_not_used_and_are_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage =
+            SqliteStorage::open(&dir.path().join("office.sqlite3"), TimeZone::UTC).unwrap();
+        let now = Timestamp::now();
+        let day = SignedDuration::from_hours(24);
+        let (old, fresh) = (Uuid::now_v7(), Uuid::now_v7());
+        for (visit, expires_at) in [(old, now - day), (fresh, now + day)] {
+            storage
+                .give_sms_consent(
+                    visit,
+                    &SmsConsent {
+                        phone: "+79123456789".into(),
+                        masked: "+7 912 ***-**-89".into(),
+                        given_at: expires_at - day * 30,
+                        expires_at,
+                    },
+                )
+                .unwrap();
+        }
+        assert_eq!(storage.sms_consent(old, now).unwrap(), None);
+        assert!(storage.sms_consent(fresh, now).unwrap().is_some());
+        assert_eq!(storage.expire_sms_consents(now).unwrap(), 1);
+        assert_eq!(storage.expire_sms_consents(now).unwrap(), 0);
+        assert!(storage.sms_consent(fresh, now).unwrap().is_some());
+        assert!(storage.withdraw_sms_consent(fresh).unwrap());
+        assert!(!storage.withdraw_sms_consent(fresh).unwrap());
+    }
+}
