@@ -154,6 +154,9 @@ pub struct SmsSettings {
     pub office_name: String,
     /// A number is deleted once its message is delivered, or this many days after it was given.
     pub keep_number_days: u32,
+    /// The messages (with the masked number, the case number and the reports) are kept this
+    /// many days for the heads' page, then deleted.
+    pub keep_messages_days: u32,
     /// Tries before a message that keeps failing waits for a person.
     pub max_attempts: u32,
     /// The wait after the first failed try, doubling each time up to `retry_max_secs`.
@@ -182,6 +185,7 @@ impl Default for SmsSettings {
             template: "Результат по вашему обращению {case} готов. {office}".into(),
             office_name: String::new(),
             keep_number_days: 30,
+            keep_messages_days: 365,
             max_attempts: 8,
             retry_first_secs: 30,
             retry_max_secs: 3600,
@@ -237,6 +241,7 @@ impl SmsSettings {
         }
         for (name, value) in [
             ("sms.keep_number_days", u64::from(self.keep_number_days)),
+            ("sms.keep_messages_days", u64::from(self.keep_messages_days)),
             ("sms.max_attempts", u64::from(self.max_attempts)),
             ("sms.retry_first_secs", self.retry_first_secs),
             ("sms.retry_max_secs", self.retry_max_secs),
@@ -269,7 +274,7 @@ impl SmsSettings {
 }
 
 /// The office's case-management system: it marks a result ready by case number through
-/// `POST /api/v1/cases/{case}/ready` with `Authorization: Bearer <token>`. Only the tokens'
+/// `POST /api/cases/{case}/ready` with `Authorization: Bearer <token>`. Only the tokens'
 /// SHA-256 digests are configured (`office-server case-token` makes a token and its digest).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -27,6 +27,12 @@ pub fn pass(state: &Shared) -> StorageResult<u64> {
             "visitor feedback past its keeping time removed"
         );
     }
+    let messages = state
+        .storage
+        .purge_sms_messages(now - days(state.config.sms.keep_messages_days))?;
+    if messages > 0 {
+        tracing::info!(messages, "SMS messages past sms.keep_messages_days deleted");
+    }
     let numbers = state.storage.expire_sms_consents(now)?;
     if numbers > 0 {
         tracing::info!(

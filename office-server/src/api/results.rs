@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::error::ApiError;
 use super::extract::CaseSystemAuth;
 use crate::app::AppState;
-use crate::ops::results::{self, Actor};
+use crate::ops::results::{self, Actor, Audited};
 use crate::storage::MarkedReady;
 
 /// The case's visit, now ready.
@@ -52,6 +52,7 @@ pub async fn case_ready(
                 s.storage.as_ref(),
                 &s.outbox(),
                 Actor::CaseSystem,
+                Audited::CASE_SYSTEM,
                 &case,
                 Timestamp::now(),
             )

@@ -176,8 +176,57 @@ pub fn message_text(template: &str, case: Option<&CaseNumber>, office: &str) -> 
     tidy
 }
 
-/// What a delivery report says about a message, by Kannel's report types (which other
-/// gateways' reports are mapped to).
+/// What the server itself records as a message's problem (the gateway's own words are kept
+/// as they are); the pages show each in the catalogue's words.
+pub mod problem {
+    /// The visitor's number was deleted or ran out before the message left.
+    pub const NO_NUMBER: &str = "no_number";
+    /// The server stopped while the gateway was being asked.
+    pub const INTERRUPTED: &str = "interrupted";
+    /// The gateway gave no answer within the server's own limit.
+    pub const NO_ANSWER: &str = "no_answer";
+}
+
+/// A delivery report's type, as Kannel numbers them (other gateways' reports are mapped to
+/// these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportKind {
+    /// 1: on the phone.
+    Delivered,
+    /// 2: the phone could not be reached in time, or refused it.
+    Undelivered,
+    /// 4: queued at the operator.
+    Queued,
+    /// 8: accepted by the operator.
+    Accepted,
+    /// 16: rejected by the operator.
+    Rejected,
+    Other,
+}
+
+impl ReportKind {
+    pub fn of_kannel_type(status: u32) -> Self {
+        match status {
+            1 => Self::Delivered,
+            2 => Self::Undelivered,
+            4 => Self::Queued,
+            8 => Self::Accepted,
+            16 => Self::Rejected,
+            _ => Self::Other,
+        }
+    }
+
+    pub fn meaning(self) -> ReportMeaning {
+        match self {
+            Self::Delivered => ReportMeaning::Delivered,
+            Self::Undelivered | Self::Rejected => ReportMeaning::Failed,
+            Self::Queued | Self::Accepted => ReportMeaning::Underway,
+            Self::Other => ReportMeaning::Unknown,
+        }
+    }
+}
+
+/// What a delivery report says about a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReportMeaning {
     /// On the phone: the message is done and the number is deleted.
@@ -187,17 +236,6 @@ pub enum ReportMeaning {
     /// Accepted or queued by the operator: it was sent, the outcome is not known yet.
     Underway,
     Unknown,
-}
-
-impl ReportMeaning {
-    pub fn of_kannel_type(status: u32) -> Self {
-        match status {
-            1 => Self::Delivered,
-            2 | 16 => Self::Failed,
-            4 | 8 => Self::Underway,
-            _ => Self::Unknown,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -313,10 +351,12 @@ mod tests {
 
     #[test]
     fn report_types() {
-        assert_eq!(ReportMeaning::of_kannel_type(1), ReportMeaning::Delivered);
-        assert_eq!(ReportMeaning::of_kannel_type(2), ReportMeaning::Failed);
-        assert_eq!(ReportMeaning::of_kannel_type(16), ReportMeaning::Failed);
-        assert_eq!(ReportMeaning::of_kannel_type(8), ReportMeaning::Underway);
-        assert_eq!(ReportMeaning::of_kannel_type(99), ReportMeaning::Unknown);
+        let meaning = |status| ReportKind::of_kannel_type(status).meaning();
+        assert_eq!(meaning(1), ReportMeaning::Delivered);
+        assert_eq!(meaning(2), ReportMeaning::Failed);
+        assert_eq!(meaning(16), ReportMeaning::Failed);
+        assert_eq!(meaning(4), ReportMeaning::Underway);
+        assert_eq!(meaning(8), ReportMeaning::Underway);
+        assert_eq!(meaning(99), ReportMeaning::Unknown);
     }
 }

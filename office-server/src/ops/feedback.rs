@@ -61,11 +61,6 @@ impl FeedbackThrottle {
         address && link
     }
 
-    /// Counts a post other than the feedback itself (the visitor's number): the same budget.
-    pub fn allow(&self, client: IpAddr, visit_id: Uuid) -> bool {
-        self.attempt(client, visit_id)
-    }
-
     pub fn forget_idle(&self) {
         self.per_address.forget_idle();
         self.per_link.forget_idle();
@@ -193,6 +188,21 @@ pub fn linked_visit(
     Ok(claims.visit_id)
 }
 
+/// Counts a post to the link — the feedback, or the visitor's number: one budget — before
+/// the signature is checked, so a flood of forged posts is refused as cheaply.
+pub fn count_post(
+    throttle: &FeedbackThrottle,
+    client: IpAddr,
+    token: &str,
+) -> Result<(), FeedbackError> {
+    let (named, _) = FeedbackToken::read(token).map_err(|_| FeedbackError::InvalidLink)?;
+    if throttle.attempt(client, named.visit_id) {
+        Ok(())
+    } else {
+        Err(FeedbackError::Throttled)
+    }
+}
+
 /// Sends the visitor's feedback, once per visit.
 #[allow(clippy::too_many_arguments)]
 pub fn submit(
@@ -205,11 +215,7 @@ pub fn submit(
     settings: &FeedbackSettings,
     now: Timestamp,
 ) -> Result<(), FeedbackError> {
-    // Counted before the signature is checked: a flood of forged posts is refused as cheaply.
-    let (named, _) = FeedbackToken::read(token).map_err(|_| FeedbackError::InvalidLink)?;
-    if !throttle.attempt(client, named.visit_id) {
-        return Err(FeedbackError::Throttled);
-    }
+    count_post(throttle, client, token)?;
     let (claims, state) = open_link(db, token, now)?;
     if state.feedback.is_some() {
         return Err(FeedbackError::AlreadySent);

@@ -4,6 +4,7 @@
 //! a person's decision on a message whose outcome is unknown, and the gateway's delivery
 //! reports. The rules are `domain::sms`; the sending is `crate::sms`.
 
+use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::Notify;
@@ -13,7 +14,8 @@ use crate::config::SmsSettings;
 use crate::domain::Visibility;
 use crate::domain::sms::{CaseNumber, InvalidCase, InvalidPhone, PhoneNumber, message_text};
 use crate::storage::{
-    MarkedReady, NewSms, ResultVisit, SmsConsent, SmsReport, SpecialistVisit, Storage, StorageError,
+    AuditAction, AuditEvent, MarkedReady, NewSms, ResultVisit, SmsConsent, SmsDecision, SmsReport,
+    SpecialistVisit, Storage, StorageError,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +36,40 @@ pub enum ResultError {
     AlreadyReady,
     #[error(transparent)]
     Storage(#[from] StorageError),
+}
+
+/// Who is written in the audit log for a change: an account and its session, or — for the
+/// case-management system — neither.
+#[derive(Debug, Clone, Copy)]
+pub struct Audited<'a> {
+    pub account_id: Option<i64>,
+    pub session_tag: &'a str,
+}
+
+impl Audited<'_> {
+    pub const CASE_SYSTEM: Audited<'static> = Audited {
+        account_id: None,
+        session_tag: "",
+    };
+}
+
+fn audit(
+    db: &dyn Storage,
+    who: Audited<'_>,
+    action: AuditAction,
+    visit_id: Uuid,
+    detail: String,
+    now: Timestamp,
+) -> Result<(), ResultError> {
+    db.log_audit(&AuditEvent {
+        at: now,
+        account_id: who.account_id,
+        action,
+        visit_id: Some(visit_id),
+        session_tag: who.session_tag.to_string(),
+        detail,
+    })?;
+    Ok(())
 }
 
 /// Who acts on a visit's result, and so which visits they reach.
@@ -89,7 +125,7 @@ fn give_consent(
         return Err(ResultError::AlreadyReady);
     }
     let masked = phone.masked();
-    db.give_sms_consent(
+    let kept = db.give_sms_consent(
         visit_id,
         &SmsConsent {
             phone: phone.as_e164().to_string(),
@@ -98,6 +134,9 @@ fn give_consent(
             expires_at: now + SignedDuration::from_hours(24 * i64::from(settings.keep_number_days)),
         },
     )?;
+    if !kept {
+        return Err(ResultError::AlreadyReady);
+    }
     tracing::info!(visit = %visit_id, "a visitor left a number for «Результат готов»");
     Ok(masked)
 }
@@ -171,11 +210,12 @@ pub fn mark_ready(
     db: &dyn Storage,
     outbox: &Outbox<'_>,
     actor: Actor,
+    who: Audited<'_>,
     visit_id: Uuid,
     now: Timestamp,
 ) -> Result<MarkedReady, ResultError> {
     let visit = reached(db, actor, visit_id)?;
-    mark(db, outbox, &visit, now)
+    mark(db, outbox, &visit, who, now)
 }
 
 /// Marks ready the visit that carries this case number.
@@ -183,6 +223,7 @@ pub fn mark_ready_by_case(
     db: &dyn Storage,
     outbox: &Outbox<'_>,
     actor: Actor,
+    who: Audited<'_>,
     typed: &str,
     now: Timestamp,
 ) -> Result<(ResultVisit, MarkedReady), ResultError> {
@@ -191,7 +232,7 @@ pub fn mark_ready_by_case(
         .result_visit_by_case(case.as_str())?
         .filter(|visit| actor.reaches(visit))
         .ok_or(ResultError::NotFound("case"))?;
-    let marked = mark(db, outbox, &visit, now)?;
+    let marked = mark(db, outbox, &visit, who, now)?;
     Ok((visit, marked))
 }
 
@@ -199,30 +240,44 @@ fn mark(
     db: &dyn Storage,
     outbox: &Outbox<'_>,
     visit: &ResultVisit,
+    who: Audited<'_>,
     now: Timestamp,
 ) -> Result<MarkedReady, ResultError> {
     let case = visit
         .case_number
         .as_deref()
         .and_then(|text| CaseNumber::parse(text).ok());
-    let mut report_key = [0u8; 32];
-    rand::fill(&mut report_key);
     let sms = NewSms {
         text: message_text(
             &outbox.settings.template,
             case.as_ref(),
             &outbox.settings.office_name,
         ),
-        report_key,
+        report_key: new_report_key(),
     };
     let marked = db.mark_result_ready(visit.visit_id, &sms, now)?;
     if let MarkedReady::Marked { queued } = marked {
         tracing::info!(visit = %visit.visit_id, queued, "result marked ready");
+        audit(
+            db,
+            who,
+            AuditAction::ResultReady,
+            visit.visit_id,
+            visit.case_number.clone().unwrap_or_default(),
+            now,
+        )?;
         if queued {
             outbox.wake.notify_one();
         }
     }
     Ok(marked)
+}
+
+/// The secret a message's delivery reports come back with.
+fn new_report_key() -> [u8; 32] {
+    let mut key = [0u8; 32];
+    rand::fill(&mut key);
+    key
 }
 
 /// A person's decision on a message that failed or whose outcome is unknown, within what
@@ -233,16 +288,38 @@ pub fn decide(
     visibility: Visibility,
     message_id: i64,
     resend: bool,
-    by: i64,
+    who: Audited<'_>,
     now: Timestamp,
 ) -> Result<(), ResultError> {
-    db.sms_message(message_id)?
+    let message = db
+        .sms_message(message_id)?
         .filter(|message| visibility.sees(message.department_id, message.section_id))
         .ok_or(ResultError::NotFound("message"))?;
-    if !db.decide_sms(message_id, resend, by, now)? {
+    let by = who.account_id;
+    let decision = if resend {
+        SmsDecision::Resend {
+            report_key: new_report_key(),
+        }
+    } else {
+        SmsDecision::Cancel
+    };
+    if !db.decide_sms(message_id, &decision, by, now)? {
         return Err(ResultError::NotFound("message waiting for a decision"));
     }
-    tracing::info!(message = message_id, by, resend, "decision on an SMS");
+    tracing::info!(message = message_id, by = ?by, resend, "decision on an SMS");
+    let action = if resend {
+        AuditAction::SmsResend
+    } else {
+        AuditAction::SmsCancel
+    };
+    audit(
+        db,
+        who,
+        action,
+        message.visit_id,
+        message.case_number.unwrap_or_default(),
+        now,
+    )?;
     if resend {
         wake.notify_one();
     }
@@ -282,20 +359,33 @@ pub fn record_report(
     Ok(recorded)
 }
 
-/// The specialist's visits of the office's today, the latest first.
-pub fn specialist_today(
+/// How many days back a specialist may look through their own visits (a case number
+/// forgotten on the day can still be entered).
+pub const SPECIALIST_DAYS_BACK: i64 = 30;
+
+/// The specialist's visits of one day of the office's calendar — `day`, or today when it is
+/// not given or not within the last [`SPECIALIST_DAYS_BACK`] days —, the latest first; and the
+/// day shown.
+pub fn specialist_day(
     db: &dyn Storage,
     employee_id: i64,
     zone: &TimeZone,
     now: Timestamp,
-) -> Result<Vec<SpecialistVisit>, ResultError> {
+    day: Option<Date>,
+) -> Result<(Date, Vec<SpecialistVisit>), ResultError> {
     let today = now.to_zoned_datetime(zone.clone()).date();
-    let start = |date: jiff::civil::Date| {
+    let earliest = today
+        .checked_sub(jiff::Span::new().days(SPECIALIST_DAYS_BACK))
+        .unwrap_or(today);
+    let day = day
+        .filter(|day| (earliest..=today).contains(day))
+        .unwrap_or(today);
+    let start = |date: Date| {
         date.to_zoned_datetime(zone.clone())
             .map(|zoned| zoned.timestamp())
     };
-    let (Ok(from), Ok(until)) = (start(today), today.tomorrow().and_then(start)) else {
-        return Ok(Vec::new());
+    let (Ok(from), Ok(until)) = (start(day), day.tomorrow().and_then(start)) else {
+        return Ok((day, Vec::new()));
     };
-    Ok(db.specialist_visits(employee_id, from, until)?)
+    Ok((day, db.specialist_visits(employee_id, from, until)?))
 }

@@ -37,6 +37,8 @@ impl Kannel {
             // A fresh connection for every message: a pooled one the gateway closed meanwhile
             // would make the client's own quiet retry a possible second message.
             .pool_max_idle_per_host(0)
+            // The request holds the password and the visitor's number: to Kannel only.
+            .no_proxy()
             .build()?;
         Ok(Self {
             http,
@@ -49,8 +51,15 @@ impl Kannel {
     }
 }
 
+/// The answer's first line, at most [`MAX_ANSWER_CHARS`].
 fn excerpt(text: &str) -> String {
-    text.trim().chars().take(MAX_ANSWER_CHARS).collect()
+    text.trim()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(MAX_ANSWER_CHARS)
+        .collect()
 }
 
 impl SmsGateway for Kannel {
@@ -88,20 +97,20 @@ impl SmsGateway for Kannel {
                 }
             })?;
         let status = response.status();
-        // The status line came: Kannel has decided. Its words are only for people.
-        let answer = response.text().await.unwrap_or_default();
+        // The status line came: Kannel has decided. Its words are only for people — without
+        // anything of the request an answer from elsewhere (a wrong address) might echo.
+        let mut answer = excerpt(&response.text().await.unwrap_or_default());
+        for secret in [self.password.as_str(), sms.to.trim_start_matches('+')] {
+            if !secret.is_empty() {
+                answer = answer.replace(secret, "***");
+            }
+        }
         if status.is_success() {
             Ok(())
         } else if status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
-            Err(SendError::NotSent(format!(
-                "Kannel: {status} {}",
-                excerpt(&answer)
-            )))
+            Err(SendError::NotSent(format!("Kannel: {status} {answer}")))
         } else {
-            Err(SendError::Refused(format!(
-                "Kannel: {status} {}",
-                excerpt(&answer)
-            )))
+            Err(SendError::Refused(format!("Kannel: {status} {answer}")))
         }
     }
 }

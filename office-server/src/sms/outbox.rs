@@ -10,7 +10,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::{Outgoing, SendError, SmsGateway};
 use crate::app::{AppState, Shared};
-use crate::domain::sms::retry_delay;
+use crate::domain::sms::{problem, retry_delay};
 use crate::storage::{DueSms, SmsOutcome, StorageResult};
 
 /// Runs until aborted.
@@ -48,36 +48,47 @@ pub async fn run<G: SmsGateway>(state: AppState, gateway: G) {
     }
 }
 
-/// Sends what is due now; whether a full batch was taken.
+/// Sends what is due now, one message at a time, at most `sms.batch`; whether the batch was
+/// used up (more may be due).
+///
+/// Each message is claimed alone, just before it is sent: a stop then leaves at most the one
+/// in flight `sending` — truly of unknown outcome —, never a batch that was never tried.
 async fn pass<G: SmsGateway>(state: &AppState, gateway: &G) -> StorageResult<bool> {
     let settings = &state.config.sms;
-    if !settings.hours().allow(&state.zone, Timestamp::now()) {
-        return Ok(false);
-    }
-    let batch = settings.batch;
-    let due = match state
-        .blocking(move |s| s.storage.claim_due_sms(Timestamp::now(), batch))
-        .await
-    {
-        Ok(due) => due?,
-        Err(_) => return Ok(false),
-    };
-    let full = due.len() == batch as usize;
-    for sms in due {
+    for _ in 0..settings.batch {
+        if !settings.hours().allow(&state.zone, Timestamp::now()) {
+            return Ok(false);
+        }
+        let Ok(claimed) = state
+            .blocking(|s| s.storage.claim_due_sms(Timestamp::now(), 1))
+            .await
+        else {
+            return Ok(false);
+        };
+        let Some(sms) = claimed?.pop() else {
+            return Ok(false);
+        };
         let outcome = send_one(state, gateway, &sms).await;
         let id = sms.id;
         match state
             .blocking(move |s| s.storage.finish_sms(id, &outcome, Timestamp::now()))
             .await
         {
-            Ok(result) => result?,
-            // Left `sending`: the next start makes it `unconfirmed`.
+            Ok(Ok(true)) => {}
+            // A delivery report came first and moved it on: it was sent.
+            Ok(Ok(false)) => {
+                tracing::info!(message = id, "SMS reported on before its try was recorded")
+            }
+            // Left `sending`: the next start makes it `unconfirmed`; the others go on.
+            Ok(Err(error)) => {
+                tracing::warn!(%error, message = id, "cannot record an SMS's outcome")
+            }
             Err(error) => {
                 tracing::warn!(%error, message = id, "recording an SMS's outcome panicked")
             }
         }
     }
-    Ok(full)
+    Ok(true)
 }
 
 fn report_url(s: &Shared, sms: &DueSms) -> String {
@@ -101,7 +112,7 @@ async fn send_one<G: SmsGateway>(state: &AppState, gateway: &G, sms: &DueSms) ->
     let limit = Duration::from_secs(settings.request_timeout_secs.saturating_add(5));
     let sent = tokio::time::timeout(limit, gateway.send(outgoing))
         .await
-        .unwrap_or_else(|_| Err(SendError::Unknown("no answer in time".into())));
+        .unwrap_or_else(|_| Err(SendError::Unknown(problem::NO_ANSWER.into())));
     match sent {
         Ok(()) => {
             tracing::info!(message = sms.id, attempt = sms.attempts, "SMS sent");
@@ -121,9 +132,7 @@ async fn send_one<G: SmsGateway>(state: &AppState, gateway: &G, sms: &DueSms) ->
         }
         Err(SendError::NotSent(error)) => {
             tracing::warn!(message = sms.id, %error, "SMS not sent after the last try; a person decides");
-            SmsOutcome::Failed {
-                error: format!("{} tries: {error}", sms.attempts),
-            }
+            SmsOutcome::Failed { error }
         }
         Err(SendError::Refused(error)) => {
             tracing::warn!(message = sms.id, %error, "SMS refused by the gateway; a person decides");

@@ -415,9 +415,11 @@ pub trait VisitorStore: Send + Sync + 'static {
         visit_id: Uuid,
         now: Timestamp,
     ) -> StorageResult<Attached>;
-    /// Removes the visit from the visitor's account; false if it was not theirs.
+    /// Removes the visit from the visitor's account, and the number they left for it; false if
+    /// it was not theirs.
     fn detach_visit(&self, visitor_id: i64, visit_id: Uuid) -> StorageResult<bool>;
-    /// Deletes the visitor, their attachments and sessions; visits and feedback stay.
+    /// Deletes the visitor, their attachments, sessions and the numbers left for their visits;
+    /// visits and feedback stay.
     fn delete_visitor(&self, visitor_id: i64) -> StorageResult<()>;
     fn create_visitor_session(
         &self,
@@ -452,8 +454,9 @@ pub trait SmsStore: Send + Sync + 'static {
         from: Timestamp,
         until: Timestamp,
     ) -> StorageResult<Vec<SpecialistVisit>>;
-    /// Keeps the number for the visit, replacing one given before.
-    fn give_sms_consent(&self, visit_id: Uuid, consent: &SmsConsent) -> StorageResult<()>;
+    /// Keeps the number for the visit, replacing one given before — unless the visit's result
+    /// is ready already (false: nothing kept, there is nothing left to tell).
+    fn give_sms_consent(&self, visit_id: Uuid, consent: &SmsConsent) -> StorageResult<bool>;
     fn sms_consent(&self, visit_id: Uuid, now: Timestamp) -> StorageResult<Option<SmsConsent>>;
     /// Deletes the number; false if there was none.
     fn withdraw_sms_consent(&self, visit_id: Uuid) -> StorageResult<bool>;
@@ -470,8 +473,9 @@ pub trait SmsStore: Send + Sync + 'static {
     /// Takes up to `limit` messages that are due, marking each `sending` (durably, before the
     /// gateway is asked); a message whose number is gone is cancelled on the way.
     fn claim_due_sms(&self, now: Timestamp, limit: u32) -> StorageResult<Vec<DueSms>>;
-    /// Records how the try of a `sending` message ended.
-    fn finish_sms(&self, id: i64, outcome: &SmsOutcome, now: Timestamp) -> StorageResult<()>;
+    /// Records how the try of a `sending` message ended; false, changing nothing, if a
+    /// delivery report has moved it on meanwhile.
+    fn finish_sms(&self, id: i64, outcome: &SmsOutcome, now: Timestamp) -> StorageResult<bool>;
     /// Messages left `sending` by a server that stopped mid-request become `unconfirmed`;
     /// how many.
     fn interrupted_sms_unconfirmed(&self) -> StorageResult<u64>;
@@ -483,9 +487,19 @@ pub trait SmsStore: Send + Sync + 'static {
         report_key: &[u8; 32],
         report: &SmsReport,
     ) -> StorageResult<bool>;
-    /// A person's decision on a failed or unconfirmed message: send it again now, or not at
-    /// all. False if the message is not waiting for one.
-    fn decide_sms(&self, id: i64, resend: bool, by: i64, now: Timestamp) -> StorageResult<bool>;
+    /// A person's decision on a failed or unconfirmed message: send it again now (under a new
+    /// report key, so reports of the earlier try do not count for this one), or not at all.
+    /// False if the message is not waiting for one.
+    fn decide_sms(
+        &self,
+        id: i64,
+        decision: &SmsDecision,
+        by: Option<i64>,
+        now: Timestamp,
+    ) -> StorageResult<bool>;
+    /// Deletes the messages (and their reports) created before `before` that no longer wait
+    /// to be sent; how many.
+    fn purge_sms_messages(&self, before: Timestamp) -> StorageResult<u64>;
     fn sms_message(&self, id: i64) -> StorageResult<Option<SmsMessage>>;
     /// The latest messages within `filter`, those waiting for a person first.
     fn sms_messages(&self, filter: &ReportFilter, limit: u32) -> StorageResult<Vec<SmsMessage>>;

@@ -299,10 +299,15 @@ pub enum AuditAction {
     FeedbackShow,
     /// A visitor's name shown to a head (on a page or in a report).
     VisitorShown,
+    /// A visit's result marked ready (by its specialist, a head, or the case system).
+    ResultReady,
+    /// A message «Результат готов» sent again, or not at all, on a person's decision.
+    SmsResend,
+    SmsCancel,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 14] = [
+    pub const ALL: [AuditAction; 17] = [
         AuditAction::Play,
         AuditAction::Download,
         AuditAction::Export,
@@ -317,6 +322,9 @@ impl AuditAction {
         AuditAction::FeedbackHide,
         AuditAction::FeedbackShow,
         AuditAction::VisitorShown,
+        AuditAction::ResultReady,
+        AuditAction::SmsResend,
+        AuditAction::SmsCancel,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -335,6 +343,9 @@ impl AuditAction {
             AuditAction::FeedbackHide => "feedback_hide",
             AuditAction::FeedbackShow => "feedback_show",
             AuditAction::VisitorShown => "visitor_shown",
+            AuditAction::ResultReady => "result_ready",
+            AuditAction::SmsResend => "sms_resend",
+            AuditAction::SmsCancel => "sms_cancel",
         }
     }
 
@@ -723,6 +734,15 @@ impl SmsState {
     pub fn needs_decision(self) -> bool {
         matches!(self, SmsState::Failed | SmsState::Unconfirmed)
     }
+}
+
+/// A person's decision on a message waiting for one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SmsDecision {
+    /// Send it again now, reports coming back under this new key.
+    Resend { report_key: [u8; 32] },
+    /// Do not send it.
+    Cancel,
 }
 
 /// A delivery report as the gateway gave it.

@@ -987,6 +987,9 @@ pub async fn audit_page(
                     AuditAction::FeedbackHide => t.audit_feedback_hide,
                     AuditAction::FeedbackShow => t.audit_feedback_show,
                     AuditAction::VisitorShown => t.audit_visitor_shown,
+                    AuditAction::ResultReady => t.audit_result_ready,
+                    AuditAction::SmsResend => t.audit_sms_resend,
+                    AuditAction::SmsCancel => t.audit_sms_cancel,
                 },
                 object: match entry.visit_id {
                     Some(visit) => format!("{} · {visit}", entry.detail),

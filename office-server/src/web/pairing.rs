@@ -22,8 +22,9 @@ use crate::domain::sms::InvalidCase;
 use crate::http::ClientAddress;
 use crate::ops;
 use crate::ops::pairing::PairingError;
-use crate::ops::results::{self, Actor, ResultError};
+use crate::ops::results::{self, Actor, Audited, ResultError};
 use crate::storage::Role;
+use jiff::civil::Date;
 
 pub struct PairingView {
     pub id: Uuid,
@@ -51,11 +52,31 @@ struct PairingPage {
     error: Option<String>,
     code: String,
     today: Vec<TodayVisit>,
+    /// «Мои посещения сегодня», or of the day shown.
+    day_title: String,
+    /// The day shown, for the forms to come back to; empty: today.
+    day: String,
+    previous_day: Option<String>,
+    next_day: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 pub struct Notice {
     done: Option<String>,
+    day: Option<String>,
+}
+
+/// A day of the specialist's list as the address gives it (`2026-12-03`); anything else is today.
+fn parse_day(text: &str) -> Option<Date> {
+    text.trim().parse().ok()
+}
+
+/// Where a form on the list goes back to: the same day.
+fn back_to(done: &str, day: &str) -> String {
+    match parse_day(day) {
+        Some(day) => format!("/pairing?done={done}&day={day}#today"),
+        None => format!("/pairing?done={done}#today"),
+    }
 }
 
 async fn render(
@@ -65,6 +86,7 @@ async fn render(
     notice: Option<&'static str>,
     error: Option<String>,
     code: String,
+    day: Option<Date>,
 ) -> PageResult<Response> {
     let t = &RU;
     let account = viewer.account.clone();
@@ -74,20 +96,31 @@ async fn render(
         })
         .await?
         .map_err(paging_failed)?;
-    let today = match viewer.account.role {
+    let now = Timestamp::now();
+    let today_date = now.to_zoned_datetime(state.zone.clone()).date();
+    let (shown, today) = match viewer.account.role {
         Role::Specialist { employee_id } => state
             .blocking(move |s| {
-                results::specialist_today(
-                    s.storage.as_ref(),
-                    employee_id,
-                    &s.zone,
-                    Timestamp::now(),
-                )
+                results::specialist_day(s.storage.as_ref(), employee_id, &s.zone, now, day)
             })
             .await?
             .map_err(results_failed)?,
-        _ => Vec::new(),
+        _ => (today_date, Vec::new()),
     };
+    let earliest = today_date
+        .checked_sub(jiff::Span::new().days(results::SPECIALIST_DAYS_BACK))
+        .unwrap_or(today_date);
+    let link = |day: Date| format!("/pairing?day={day}#today");
+    let previous_day = shown
+        .yesterday()
+        .ok()
+        .filter(|day| *day >= earliest)
+        .map(link);
+    let next_day = shown
+        .tomorrow()
+        .ok()
+        .filter(|day| *day <= today_date)
+        .map(link);
     let page = PairingPage {
         layout: Layout::for_viewer(viewer, t.pairing_title, Area::Pairing),
         pairings: pairings
@@ -117,6 +150,21 @@ async fn render(
                 ready: visit.result_ready_at.map(|at| local_clock(&state.zone, at)),
             })
             .collect(),
+        day_title: if shown == today_date {
+            t.today_title.to_string()
+        } else {
+            fill(
+                t.day_title,
+                &[("date", &shown.strftime("%d.%m.%Y").to_string())],
+            )
+        },
+        day: if shown == today_date {
+            String::new()
+        } else {
+            shown.to_string()
+        },
+        previous_day,
+        next_day,
     };
     Ok((status, html(&page)).into_response())
 }
@@ -127,14 +175,24 @@ pub async fn page(
     Query(notice): Query<Notice>,
 ) -> PageResult<Response> {
     let t = &RU;
-    let notice = match notice.done.as_deref() {
+    let notice_text = match notice.done.as_deref() {
         Some("paired") => Some(t.pairing_done),
         Some("ended") => Some(t.pairing_ended),
         Some("case") => Some(t.today_case_saved),
         Some("ready") => Some(t.today_ready_done),
         _ => None,
     };
-    render(&state, &viewer, StatusCode::OK, notice, None, String::new()).await
+    let day = notice.day.as_deref().and_then(parse_day);
+    render(
+        &state,
+        &viewer,
+        StatusCode::OK,
+        notice_text,
+        None,
+        String::new(),
+        day,
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -185,7 +243,16 @@ pub async fn pair(
             }
         }
     };
-    render(&state, &viewer, refused.0, None, Some(refused.1), typed).await
+    render(
+        &state,
+        &viewer,
+        refused.0,
+        None,
+        Some(refused.1),
+        typed,
+        None,
+    )
+    .await
 }
 
 /// What a failed pairing use case shows when the page has nothing better to say.
@@ -224,6 +291,7 @@ pub async fn end(
                 None,
                 Some(t.pairing_already_ended.to_string()),
                 String::new(),
+                None,
             )
             .await
         }
@@ -251,6 +319,15 @@ fn results_failed(error: ResultError) -> PageError {
 pub struct CaseForm {
     #[serde(default)]
     case_number: String,
+    /// The day of the list the form was on.
+    #[serde(default)]
+    day: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReadyForm {
+    #[serde(default)]
+    day: String,
 }
 
 fn employee_of(viewer: &Viewer) -> PageResult<i64> {
@@ -267,7 +344,7 @@ pub async fn case_submit(
     form: StaffForm<Specialist, CaseForm>,
 ) -> PageResult<Response> {
     let t = &RU;
-    let (viewer, typed) = (form.viewer, form.fields.case_number);
+    let (viewer, typed, day) = (form.viewer, form.fields.case_number, form.fields.day);
     let employee_id = employee_of(&viewer)?;
     let entered = typed.clone();
     let saved = state
@@ -281,7 +358,7 @@ pub async fn case_submit(
         })
         .await?;
     let refused = match saved {
-        Ok(()) => return Ok(see_other("/pairing?done=case#today")),
+        Ok(()) => return Ok(see_other(&back_to("case", &day))),
         Err(ResultError::BadCase(InvalidCase::TooLong { max })) => {
             fill(t.today_case_too_long, &[("max", &max.to_string())])
         }
@@ -296,6 +373,7 @@ pub async fn case_submit(
         None,
         Some(refused),
         String::new(),
+        parse_day(&day),
     )
     .await
 }
@@ -304,20 +382,26 @@ pub async fn case_submit(
 pub async fn ready_submit(
     State(state): State<AppState>,
     PagePath(id): PagePath<Uuid>,
-    form: StaffForm<Specialist, NoFields>,
+    form: StaffForm<Specialist, ReadyForm>,
 ) -> PageResult<Response> {
     let employee_id = employee_of(&form.viewer)?;
+    let day = form.fields.day;
+    let (account_id, session_tag) = (form.viewer.account.id, form.viewer.session_tag.clone());
     state
         .blocking(move |s| {
             results::mark_ready(
                 s.storage.as_ref(),
                 &s.outbox(),
                 Actor::Specialist { employee_id },
+                Audited {
+                    account_id: Some(account_id),
+                    session_tag: &session_tag,
+                },
                 id,
                 Timestamp::now(),
             )
         })
         .await?
         .map_err(results_failed)?;
-    Ok(see_other("/pairing?done=ready#today"))
+    Ok(see_other(&back_to("ready", &day)))
 }

@@ -17,8 +17,8 @@ use super::session::Viewer;
 use super::strings::{RU, Strings};
 use super::{Area, Layout, html, see_other};
 use crate::app::AppState;
-use crate::domain::sms::InvalidCase;
-use crate::ops::results::{self, Actor, ResultError};
+use crate::domain::sms::{InvalidCase, ReportKind, problem};
+use crate::ops::results::{self, Actor, Audited, ResultError};
 use crate::storage::{MarkedReady, SmsMessage, SmsState};
 
 /// The most messages the page lists.
@@ -67,14 +67,24 @@ fn state_label(t: &Strings, state: SmsState) -> &'static str {
     }
 }
 
+/// The server's own problems in the catalogue's words; the gateway's as it gave them.
+fn problem_text(t: &Strings, stored: &str) -> String {
+    match stored {
+        problem::NO_NUMBER => t.sms_problem_no_number.to_string(),
+        problem::INTERRUPTED => t.sms_problem_interrupted.to_string(),
+        problem::NO_ANSWER => t.sms_problem_no_answer.to_string(),
+        gateway => gateway.to_string(),
+    }
+}
+
 fn report_label(t: &Strings, status: u32, detail: &str) -> String {
-    let what = match status {
-        1 => t.sms_report_delivered,
-        2 => t.sms_report_undelivered,
-        4 => t.sms_report_queued,
-        8 => t.sms_report_accepted,
-        16 => t.sms_report_rejected,
-        _ => t.sms_report_other,
+    let what = match ReportKind::of_kannel_type(status) {
+        ReportKind::Delivered => t.sms_report_delivered,
+        ReportKind::Undelivered => t.sms_report_undelivered,
+        ReportKind::Queued => t.sms_report_queued,
+        ReportKind::Accepted => t.sms_report_accepted,
+        ReportKind::Rejected => t.sms_report_rejected,
+        ReportKind::Other => t.sms_report_other,
     };
     if detail.is_empty() {
         what.to_string()
@@ -94,7 +104,7 @@ fn view(state: &AppState, t: &Strings, message: SmsMessage) -> MessageView {
         state: state_label(t, message.state),
         state_class: message.state.as_str(),
         attempts: message.attempts,
-        error: message.last_error,
+        error: problem_text(t, &message.last_error),
         needs_decision: message.state.needs_decision(),
         reports: message
             .reports
@@ -165,12 +175,17 @@ pub async fn ready_submit(
     let (viewer, typed) = (form.viewer, form.fields.case_number);
     let visibility = viewer.visibility()?;
     let case = typed.clone();
+    let (account_id, session_tag) = (viewer.account.id, viewer.session_tag.clone());
     let marked = state
         .blocking(move |s| {
             results::mark_ready_by_case(
                 s.storage.as_ref(),
                 &s.outbox(),
                 Actor::Office(visibility),
+                Audited {
+                    account_id: Some(account_id),
+                    session_tag: &session_tag,
+                },
                 &case,
                 Timestamp::now(),
             )
@@ -223,7 +238,7 @@ pub async fn decide_submit(
     let viewer = form.viewer;
     let resend = form.fields.resend == "1";
     let visibility = viewer.visibility()?;
-    let by = viewer.account.id;
+    let (account_id, session_tag) = (viewer.account.id, viewer.session_tag.clone());
     state
         .blocking(move |s| {
             results::decide(
@@ -232,7 +247,10 @@ pub async fn decide_submit(
                 visibility,
                 id,
                 resend,
-                by,
+                Audited {
+                    account_id: Some(account_id),
+                    session_tag: &session_tag,
+                },
                 Timestamp::now(),
             )
         })

@@ -540,11 +540,9 @@ async fn sms_submit(
     let outcome = state
         .blocking(move |s| {
             let now = Timestamp::now();
+            feedback::count_post(&s.feedback_throttle, client, &token)?;
             let visit_id =
                 feedback::linked_visit(s.storage.as_ref(), &token, &s.config.feedback, now)?;
-            if !s.feedback_throttle.allow(client, visit_id) {
-                return Err(FeedbackError::Throttled);
-            }
             let kept = results::choose_number(
                 s.storage.as_ref(),
                 &s.config.sms,

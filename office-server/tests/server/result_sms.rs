@@ -824,6 +824,22 @@ async fn results_are_marked_and_decided_only_within_scope_and_with_the_forms_tok
         message_states(&server),
         vec![(office_server::storage::SmsState::Cancelled, 1)]
     );
+    // Both are in the audit log, with who did them.
+    let audited: Vec<_> = server
+        .storage()
+        .audit_log(100, None)
+        .expect("audit")
+        .into_iter()
+        .filter(|entry| entry.visit_id == Some(visitor.visit.id))
+        .map(|entry| (entry.action, entry.detail))
+        .collect();
+    assert!(
+        audited.contains(&(
+            office_server::storage::AuditAction::ResultReady,
+            "C-1".into()
+        )) && audited.contains(&(office_server::storage::AuditAction::SmsCancel, "C-1".into())),
+        "{audited:?}"
+    );
     // Decided once: it is no longer waiting for anyone.
     let response = head
         .post(&decide)
@@ -939,4 +955,78 @@ async fn in_chromium_a_phone_leaves_a_number_the_specialist_marks_ready_and_the_
     save_screenshot(&desk, "results-and-sms-1280x900.png").await;
     desk.close().await.expect("close");
     phone.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_specialist_reaches_their_visits_of_earlier_days_not_further_back_than_a_month() {
+    let server = server("http://127.0.0.1:9/cgi-bin/sendsms", "loop", |_| {}).await;
+    let (tablet, pairing) = server.paired_tablet("Окно 1", 0).await;
+    let day = jiff::SignedDuration::from_hours(24);
+    let yesterday = test_support::visit_at(&pairing, Timestamp::now() - day, None);
+    let long_ago = test_support::visit_at(&pairing, Timestamp::now() - day * 40, None);
+    let synced = tablet.sync(&[yesterday.clone(), long_ago.clone()]).await;
+    assert!(
+        synced.results.iter().all(|r| r.outcome.is_stored()),
+        "{synced:?}"
+    );
+
+    let employee = server.employee_of("Отдел учета", 0);
+    let (specialist, csrf) = web_session(
+        &server,
+        &format!("specialist{employee}"),
+        SPECIALIST_PASSWORD,
+        "/pairing",
+    )
+    .await;
+    let page = async |path: &str| {
+        specialist
+            .get(server.url(path))
+            .send()
+            .await
+            .expect("page")
+            .text()
+            .await
+            .expect("html")
+    };
+    let today = page("/pairing").await;
+    assert!(!today.contains(&yesterday.id.to_string()), "{today}");
+    assert!(today.contains("id=\"previous-day\"") && !today.contains("id=\"next-day\""));
+    let zone = office_server::Config {
+        time_zone: midday_zone(),
+        ..Default::default()
+    }
+    .office_time_zone()
+    .expect("zone");
+    let date = |at: Timestamp| at.to_zoned_datetime(zone.clone()).date().to_string();
+    let earlier = page(&format!("/pairing?day={}", date(Timestamp::now() - day))).await;
+    assert!(earlier.contains(&yesterday.id.to_string()), "{earlier}");
+    assert!(earlier.contains("Мои посещения за") && earlier.contains("id=\"next-day\""));
+    // Forty days back is not offered: today is shown instead.
+    let far = page(&format!(
+        "/pairing?day={}",
+        date(Timestamp::now() - day * 40)
+    ))
+    .await;
+    assert!(!far.contains(&long_ago.id.to_string()), "{far}");
+    assert!(far.contains("Мои посещения сегодня"), "{far}");
+
+    // A case number entered on yesterday's list comes back to it.
+    let response = specialist
+        .post(server.url(&format!("/pairing/visits/{}/case", yesterday.id)))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("case_number", "D-1"),
+            ("day", &date(Timestamp::now() - day)),
+        ])
+        .send()
+        .await
+        .expect("case");
+    // Followed to the list of that day, which shows the number.
+    let back = response.url().to_string();
+    assert!(
+        back.contains(&format!("day={}", date(Timestamp::now() - day))),
+        "{back}"
+    );
+    let html = response.text().await.expect("html");
+    assert!(html.contains("value=\"D-1\""), "{html}");
 }

@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{SqliteStorage, changed_one, instant, ms, optional_instant, unique};
+use crate::domain::sms::problem;
 use crate::reports::visit_instant_ms;
 use crate::storage::*;
 
@@ -35,6 +36,9 @@ fn with_ready(found: Option<(ResultVisit, Option<i64>)>) -> StorageResult<Option
         })
         .transpose()
 }
+
+/// The most delivery reports kept for one message.
+const MAX_REPORTS: i64 = 20;
 
 /// A clock offset beyond this is not looked for when a day's visits are picked by the
 /// tablet's clock before the exact, corrected comparison.
@@ -159,12 +163,16 @@ impl SmsStore for SqliteStorage {
         Ok(visits)
     }
 
-    fn give_sms_consent(&self, visit_id: Uuid, consent: &SmsConsent) -> StorageResult<()> {
+    fn give_sms_consent(&self, visit_id: Uuid, consent: &SmsConsent) -> StorageResult<bool> {
         self.write(|tx| {
-            tx.execute(
+            // Checked in the same statement as the insert: a result marked ready meanwhile
+            // would leave a number kept for a message never queued.
+            let kept = tx.execute(
                 "INSERT OR REPLACE INTO sms_consents (visit_id, phone, masked, given_at,
                                                       expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                 SELECT ?1, ?2, ?3, ?4, ?5
+                 WHERE NOT EXISTS (SELECT 1 FROM visits
+                                   WHERE id = ?1 AND result_ready_at IS NOT NULL)",
                 params![
                     visit_id,
                     consent.phone,
@@ -173,7 +181,7 @@ impl SmsStore for SqliteStorage {
                     ms(consent.expires_at)
                 ],
             )?;
-            Ok(())
+            Ok(kept > 0)
         })
     }
 
@@ -254,12 +262,12 @@ impl SmsStore for SqliteStorage {
         self.write(|tx| {
             let now = ms(now);
             tx.execute(
-                "UPDATE sms_messages SET state = 'cancelled', last_error = 'no number'
+                "UPDATE sms_messages SET state = 'cancelled', last_error = ?2
                  WHERE state = 'pending' AND next_attempt_at <= ?1
                    AND NOT EXISTS (SELECT 1 FROM sms_consents c
                                    WHERE c.visit_id = sms_messages.visit_id
                                      AND c.expires_at > ?1)",
-                [now],
+                params![now, problem::NO_NUMBER],
             )?;
             let mut statement = tx.prepare_cached(
                 "UPDATE sms_messages SET state = 'sending', attempts = attempts + 1
@@ -297,7 +305,7 @@ impl SmsStore for SqliteStorage {
         })
     }
 
-    fn finish_sms(&self, id: i64, outcome: &SmsOutcome, now: Timestamp) -> StorageResult<()> {
+    fn finish_sms(&self, id: i64, outcome: &SmsOutcome, now: Timestamp) -> StorageResult<bool> {
         self.write(|tx| {
             let (state, next, error) = match outcome {
                 SmsOutcome::Sent => ("sent", None, ""),
@@ -315,17 +323,16 @@ impl SmsStore for SqliteStorage {
                  WHERE id = ?1 AND state = 'sending'",
                 params![id, state, next, error, ms(now)],
             )?;
-            changed_one(changed, "message being sent")
+            Ok(changed > 0)
         })
     }
 
     fn interrupted_sms_unconfirmed(&self) -> StorageResult<u64> {
         self.write(|tx| {
             let changed = tx.execute(
-                "UPDATE sms_messages
-                 SET state = 'unconfirmed', last_error = 'the server stopped while sending'
+                "UPDATE sms_messages SET state = 'unconfirmed', last_error = ?1
                  WHERE state = 'sending'",
-                [],
+                [problem::INTERRUPTED],
             )?;
             Ok(changed as u64)
         })
@@ -337,7 +344,7 @@ impl SmsStore for SqliteStorage {
         report_key: &[u8; 32],
         report: &SmsReport,
     ) -> StorageResult<bool> {
-        use crate::domain::sms::ReportMeaning;
+        use crate::domain::sms::{ReportKind, ReportMeaning};
         self.write(|tx| {
             let found: Option<(Vec<u8>, Uuid)> = tx
                 .query_row(
@@ -351,42 +358,79 @@ impl SmsStore for SqliteStorage {
             let Some((_, visit_id)) = found.filter(|(key, _)| matches(key)) else {
                 return Ok(false);
             };
+            // Kept up to a bound: a gateway that repeats itself cannot grow the table.
             tx.execute(
-                "INSERT INTO sms_reports (message_id, at, status, detail) VALUES (?1, ?2, ?3, ?4)",
-                params![id, ms(report.at), report.status, report.detail],
+                "INSERT INTO sms_reports (message_id, at, status, detail)
+                 SELECT ?1, ?2, ?3, ?4
+                 WHERE (SELECT COUNT(*) FROM sms_reports WHERE message_id = ?1) < ?5",
+                params![id, ms(report.at), report.status, report.detail, MAX_REPORTS],
             )?;
-            // A report proves the message left: an unconfirmed one was sent after all.
-            let state = match ReportMeaning::of_kannel_type(report.status) {
-                ReportMeaning::Delivered => Some("delivered"),
-                ReportMeaning::Failed => Some("failed"),
-                ReportMeaning::Underway => Some("sent"),
-                ReportMeaning::Unknown => None,
+            // Reports only move a message forward: a report proves it left (an unconfirmed
+            // one was sent after all); on the phone is final; a failure waits for a person and
+            // a late «accepted» does not take it back.
+            let (state, from) = match ReportKind::of_kannel_type(report.status).meaning() {
+                ReportMeaning::Underway => ("sent", "('sending', 'unconfirmed')"),
+                ReportMeaning::Delivered => {
+                    ("delivered", "('sending', 'sent', 'unconfirmed', 'failed')")
+                }
+                ReportMeaning::Failed => ("failed", "('sending', 'sent', 'unconfirmed')"),
+                ReportMeaning::Unknown => return Ok(true),
             };
-            if let Some(state) = state {
-                tx.execute(
-                    "UPDATE sms_messages SET state = ?2,
-                            sent_at = COALESCE(sent_at, ?3)
-                     WHERE id = ?1 AND state IN ('sending', 'sent', 'unconfirmed', 'failed')",
-                    params![id, state, ms(report.at)],
-                )?;
-            }
-            if state == Some("delivered") {
+            let moved = tx.execute(
+                &format!(
+                    "UPDATE sms_messages SET state = ?2, sent_at = COALESCE(sent_at, ?3)
+                     WHERE id = ?1 AND state IN {from}"
+                ),
+                params![id, state, ms(report.at)],
+            )?;
+            if moved > 0 && state == "delivered" {
                 tx.execute("DELETE FROM sms_consents WHERE visit_id = ?1", [visit_id])?;
             }
             Ok(true)
         })
     }
 
-    fn decide_sms(&self, id: i64, resend: bool, by: i64, now: Timestamp) -> StorageResult<bool> {
+    fn decide_sms(
+        &self,
+        id: i64,
+        decision: &SmsDecision,
+        by: Option<i64>,
+        now: Timestamp,
+    ) -> StorageResult<bool> {
         self.write(|tx| {
-            let changed = tx.execute(
-                "UPDATE sms_messages
-                 SET state = CASE WHEN ?2 THEN 'pending' ELSE 'cancelled' END,
-                     next_attempt_at = ?4, decided_by = ?3
-                 WHERE id = ?1 AND state IN ('failed', 'unconfirmed')",
-                params![id, resend, by, ms(now)],
-            )?;
+            let changed = match decision {
+                SmsDecision::Resend { report_key } => tx.execute(
+                    "UPDATE sms_messages
+                     SET state = 'pending', next_attempt_at = ?3, decided_by = ?2,
+                         report_key = ?4
+                     WHERE id = ?1 AND state IN ('failed', 'unconfirmed')",
+                    params![id, by, ms(now), &report_key[..]],
+                )?,
+                SmsDecision::Cancel => tx.execute(
+                    "UPDATE sms_messages SET state = 'cancelled', decided_by = ?2
+                     WHERE id = ?1 AND state IN ('failed', 'unconfirmed')",
+                    params![id, by],
+                )?,
+            };
             Ok(changed > 0)
+        })
+    }
+
+    fn purge_sms_messages(&self, before: Timestamp) -> StorageResult<u64> {
+        self.write(|tx| {
+            let done = "state NOT IN ('pending', 'sending') AND created_at < ?1";
+            tx.execute(
+                &format!(
+                    "DELETE FROM sms_reports WHERE message_id IN
+                         (SELECT id FROM sms_messages WHERE {done})"
+                ),
+                [ms(before)],
+            )?;
+            let deleted = tx.execute(
+                &format!("DELETE FROM sms_messages WHERE {done}"),
+                [ms(before)],
+            )?;
+            Ok(deleted as u64)
         })
     }
 

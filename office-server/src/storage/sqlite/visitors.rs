@@ -137,15 +137,26 @@ impl VisitorStore for SqliteStorage {
 
     fn detach_visit(&self, visitor_id: i64, visit_id: Uuid) -> StorageResult<bool> {
         self.write(|tx| {
-            Ok(tx.execute(
+            let detached = tx.execute(
                 "DELETE FROM visitor_visits WHERE visit_id = ?1 AND visitor_id = ?2",
                 params![visit_id, visitor_id],
-            )? > 0)
+            )? > 0;
+            // Not theirs any more: neither is the number they left for it (a message not yet
+            // sent is cancelled for want of it).
+            if detached {
+                tx.execute("DELETE FROM sms_consents WHERE visit_id = ?1", [visit_id])?;
+            }
+            Ok(detached)
         })
     }
 
     fn delete_visitor(&self, visitor_id: i64) -> StorageResult<()> {
         self.write(|tx| {
+            tx.execute(
+                "DELETE FROM sms_consents WHERE visit_id IN
+                     (SELECT visit_id FROM visitor_visits WHERE visitor_id = ?1)",
+                [visitor_id],
+            )?;
             tx.execute(
                 "DELETE FROM visitor_visits WHERE visitor_id = ?1",
                 [visitor_id],
