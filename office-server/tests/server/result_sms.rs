@@ -133,6 +133,12 @@ async fn leave_number(
     (response.status(), response.text().await.expect("page"))
 }
 
+/// Leaves `phone` with consent on the link, as a visitor does.
+async fn number_left(server: &TestServer, token: &str, phone: &str) {
+    let (status, page) = leave_number(server, token, &[("phone", phone), ("consent", "1")]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{page}");
+}
+
 async fn link_page(server: &TestServer, token: &str) -> String {
     reqwest::get(server.url(&format!("/f/{token}")))
         .await
@@ -226,13 +232,7 @@ async fn the_phone_gets_one_message_in_ucs2_with_the_case_number_and_the_normali
         assert_eq!(status, StatusCode::BAD_REQUEST, "{form:?}: {page}");
         assert!(page.contains(expected), "{form:?}: {page}");
     }
-    let (status, _) = leave_number(
-        &server,
-        &visitor.token,
-        &[("phone", "8 (912) 345-67-89"), ("consent", "1")],
-    )
-    .await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
+    number_left(&server, &visitor.token, "8 (912) 345-67-89").await;
     let page = link_page(&server, &visitor.token).await;
     assert!(page.contains("+7 912 ***-**-89"), "shown masked: {page}");
     assert!(!page.contains("345-67"), "{page}");
@@ -333,13 +333,7 @@ async fn the_operators_delivery_report_is_recorded_shown_and_the_number_deleted(
     let kannel = TestKannel::start().await;
     let server = server(&kannel.sendsms_url, "operator", |_| {}).await;
     let (visitor, _tablet) = synced_visit(&server, "Окно 1", 0).await;
-    let (status, _) = leave_number(
-        &server,
-        &visitor.token,
-        &[("phone", "+7 (999) 111-22-33"), ("consent", "1")],
-    )
-    .await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
+    number_left(&server, &visitor.token, "+7 (999) 111-22-33").await;
     let employee = server.employee_of("Отдел учета", 0);
     let (specialist, csrf) = web_session(
         &server,
@@ -406,13 +400,7 @@ async fn the_gateway_down_then_back_sends_each_once_and_an_unanswered_request_is
         .enumerate()
     {
         let (visitor, _) = synced_visit(&server, &format!("Окно {index}"), index).await;
-        let (status, _) = leave_number(
-            &server,
-            &visitor.token,
-            &[("phone", phone), ("consent", "1")],
-        )
-        .await;
-        assert_eq!(status, StatusCode::SEE_OTHER);
+        number_left(&server, &visitor.token, phone).await;
         visitors.push(visitor);
     }
     let admin = server.login(ADMIN_LOGIN, ADMIN_PASSWORD).await;
@@ -550,13 +538,7 @@ async fn outside_the_sending_hours_nothing_is_sent() {
     })
     .await;
     let (visitor, _) = synced_visit(&server, "Окно 1", 0).await;
-    let (status, _) = leave_number(
-        &server,
-        &visitor.token,
-        &[("phone", "8 912 345-67-89"), ("consent", "1")],
-    )
-    .await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
+    number_left(&server, &visitor.token, "8 912 345-67-89").await;
     server
         .storage()
         .set_case_number(visitor.visit.id, Some("B-1"))
@@ -682,13 +664,7 @@ async fn results_are_marked_and_decided_only_within_scope_and_with_the_forms_tok
     })
     .await;
     let (visitor, _) = synced_visit(&server, "Окно 1", 0).await;
-    let (status, _) = leave_number(
-        &server,
-        &visitor.token,
-        &[("phone", "8 912 345-67-89"), ("consent", "1")],
-    )
-    .await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
+    number_left(&server, &visitor.token, "8 912 345-67-89").await;
     let admin = server.admin().await;
     let accounting = server.section("Отдел учета").id;
     let subsidies = server.section("Отдел субсидий").id;
