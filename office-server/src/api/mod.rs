@@ -15,7 +15,7 @@ mod upload;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -59,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/admin/enrolments", post(admin::approve_enrolment))
         .route("/api/admin/tablets", get(admin::tablets))
         .route("/api/admin/tablets/{id}/revoke", post(admin::revoke_tablet))
+        .route("/api/cases/{case}", put(results::give_case))
         .route("/api/cases/{case}/ready", post(results::case_ready))
         .route("/api/sms/reports/{id}", get(results::delivery_report))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))

@@ -39,6 +39,7 @@ use crate::http::SESSION_COOKIE;
         admin::approve_enrolment,
         admin::tablets,
         admin::revoke_tablet,
+        results::give_case,
         results::case_ready,
         results::delivery_report,
     ),

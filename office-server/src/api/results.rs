@@ -3,6 +3,7 @@
 //! message's own secret in the address it was given).
 
 use axum::Json;
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -24,6 +25,59 @@ pub struct CaseReady {
     pub visit_id: Uuid,
     /// False when it had been marked ready before: nothing changed, no second message.
     pub marked_now: bool,
+}
+
+/// The visit a case was registered at: whom the employee was serving, and when.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CaseVisit {
+    /// The employee of the office's directory (`GET /api/directory`).
+    pub employee_id: i64,
+    /// When the case was registered: during the visit, or up to 30 minutes after its end.
+    #[schema(value_type = String, format = DateTime)]
+    pub at: jiff::Timestamp,
+}
+
+/// The visit that now carries the case number.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CaseGiven {
+    pub case_number: String,
+    pub visit_id: Uuid,
+}
+
+#[utoipa::path(
+    put, path = "/api/cases/{case}", tag = "case-management",
+    summary = "Give a case number to the visit it was registered at",
+    description = "The case-management system cannot know the visit's id: it names the \
+                   employee and the time, and the visit going on then (or ended up to 30 \
+                   minutes before) gets the case number. Giving the same number again changes \
+                   nothing.",
+    params(("case" = String, Path, description = "The office's case number, URL-encoded")),
+    request_body = CaseVisit,
+    security(("case_system_token" = [])),
+    responses(
+        (status = 200, body = CaseGiven),
+        (status = 401, body = shared_model::ErrorBody, description = "No or unknown token"),
+        (status = 404, body = shared_model::ErrorBody, description = "No visit of this employee then"),
+        (status = 409, body = shared_model::ErrorBody, description = "The number is another visit's, or the visit has another"),
+        (status = 422, body = shared_model::ErrorBody, description = "Not a case number"),
+    )
+)]
+pub async fn give_case(
+    State(state): State<AppState>,
+    _system: CaseSystemAuth,
+    Path(case): Path<String>,
+    body: Result<Json<CaseVisit>, JsonRejection>,
+) -> Result<Json<CaseGiven>, ApiError> {
+    let Json(visit) = body?;
+    let given = state
+        .blocking(move |s| {
+            results::give_case_number(s.storage.as_ref(), visit.employee_id, visit.at, &case)
+        })
+        .await??;
+    Ok(Json(CaseGiven {
+        case_number: given.case_number.unwrap_or_default(),
+        visit_id: given.visit_id,
+    }))
 }
 
 #[utoipa::path(

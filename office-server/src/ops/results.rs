@@ -199,6 +199,40 @@ pub fn set_case_number(
         })
 }
 
+/// How long after a visit's end the case-management system may still register its case
+/// (the specialist types up the application once the visitor has left).
+pub const CASE_AFTER_VISIT: SignedDuration = SignedDuration::from_mins(30);
+
+/// The case-management system gives a case number to the visit the employee was serving at
+/// `at` (or had just finished); the visit it went to.
+pub fn give_case_number(
+    db: &dyn Storage,
+    employee_id: i64,
+    at: Timestamp,
+    typed: &str,
+) -> Result<ResultVisit, ResultError> {
+    let case = CaseNumber::parse(typed).map_err(ResultError::BadCase)?;
+    let visit = db
+        .employee_visit_at(employee_id, at, CASE_AFTER_VISIT)?
+        .ok_or(ResultError::NotFound("visit of this employee at this time"))?;
+    match visit.case_number.as_deref() {
+        Some(same) if same == case.as_str() => return Ok(visit),
+        // The specialist entered another one: theirs stands; a person sorts it out.
+        Some(_) => return Err(ResultError::CaseTaken),
+        None => {}
+    }
+    db.set_case_number(visit.visit_id, Some(case.as_str()))
+        .map_err(|error| match error {
+            StorageError::AlreadyExists(_) => ResultError::CaseTaken,
+            other => ResultError::Storage(other),
+        })?;
+    tracing::info!(visit = %visit.visit_id, "case number given by the case-management system");
+    Ok(ResultVisit {
+        case_number: Some(case.as_str().to_string()),
+        ..visit
+    })
+}
+
 /// What marking ready needs beside storage: the message's settings and the outbox's bell.
 pub struct Outbox<'a> {
     pub settings: &'a SmsSettings,

@@ -447,6 +447,14 @@ pub trait SmsStore: Send + Sync + 'static {
     fn result_visit_by_case(&self, case_number: &str) -> StorageResult<Option<ResultVisit>>;
     /// Sets or clears the visit's case number; `AlreadyExists` when another visit has it.
     fn set_case_number(&self, visit_id: Uuid, case_number: Option<&str>) -> StorageResult<()>;
+    /// The employee's visit going on at `at` (corrected times), or else the latest that ended
+    /// within `slack` before it.
+    fn employee_visit_at(
+        &self,
+        employee_id: i64,
+        at: Timestamp,
+        slack: jiff::SignedDuration,
+    ) -> StorageResult<Option<ResultVisit>>;
     /// The employee's visits that ended (corrected) in `from..until`, the latest first.
     fn specialist_visits(
         &self,

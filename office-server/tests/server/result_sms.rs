@@ -1006,3 +1006,66 @@ async fn a_specialist_reaches_their_visits_of_earlier_days_not_further_back_than
     let html = response.text().await.expect("html");
     assert!(html.contains("value=\"D-1\""), "{html}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_case_system_gives_a_case_number_by_employee_and_time_then_marks_it_ready() {
+    let server = server("http://127.0.0.1:9/cgi-bin/sendsms", "loop", |_| {}).await;
+    let (visitor, _) = synced_visit(&server, "Окно 1", 0).await;
+    let employee = server.employee_of("Отдел учета", 0);
+    let give = async |case: &str, token: &str, body: serde_json::Value| {
+        let response = plain(&server)
+            .put(server.url(&format!("/api/cases/{}", case.replace('/', "%2F"))))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("give a case number");
+        let status = response.status();
+        (
+            status,
+            response
+                .json::<serde_json::Value>()
+                .await
+                .unwrap_or_default(),
+        )
+    };
+    let now = serde_json::json!({"employee_id": employee, "at": Timestamp::now()});
+    let (status, _) = give("K-1", "wrong", now.clone()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = give("K<1>", CASE_TOKEN, now.clone()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = give("K-1", CASE_TOKEN, serde_json::json!({"employee": 1})).await;
+    assert!(status.is_client_error(), "{status}");
+    // No visit of this employee then (another employee; an hour later).
+    let other = server.employee_of("Отдел учета", 1);
+    let (status, _) = give(
+        "K-1",
+        CASE_TOKEN,
+        serde_json::json!({"employee_id": other, "at": Timestamp::now()}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let later = Timestamp::now() + jiff::SignedDuration::from_hours(1);
+    let (status, _) = give(
+        "K-1",
+        CASE_TOKEN,
+        serde_json::json!({"employee_id": employee, "at": later}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The visit that just ended gets it; again changes nothing; another number is refused.
+    let (status, answer) = give("K-1/2026", CASE_TOKEN, now.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["visit_id"], visitor.visit.id.to_string());
+    assert_eq!(answer["case_number"], "K-1/2026");
+    let (status, _) = give("K-1/2026", CASE_TOKEN, now.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = give("K-2", CASE_TOKEN, now.clone()).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    let (status, answer) = case_ready(&server, "K-1/2026", CASE_TOKEN).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["visit_id"], visitor.visit.id.to_string());
+    assert_eq!(answer["marked_now"], true);
+}

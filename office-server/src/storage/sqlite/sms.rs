@@ -126,6 +126,47 @@ impl SmsStore for SqliteStorage {
         })
     }
 
+    fn employee_visit_at(
+        &self,
+        employee_id: i64,
+        at: Timestamp,
+        slack: jiff::SignedDuration,
+    ) -> StorageResult<Option<ResultVisit>> {
+        let conn = self.reader()?;
+        let at = ms(at);
+        let earliest = at.saturating_sub(i64::try_from(slack.as_millis()).unwrap_or(i64::MAX));
+        let mut statement = conn.prepare_cached(
+            "SELECT id, started_at, ended_at, clock_offset_ms FROM visits
+             WHERE employee_id = ?1 AND ended_at >= ?2 AND started_at <= ?3",
+        )?;
+        let mut rows = statement.query(params![
+            employee_id,
+            earliest.saturating_sub(OFFSET_SLACK_MS),
+            at.saturating_add(OFFSET_SLACK_MS)
+        ])?;
+        // (going on at `at`, corrected end, id): the visit going on wins, then the latest end.
+        let mut best: Option<(bool, i64, Uuid)> = None;
+        while let Some(row) = rows.next()? {
+            let offset: i64 = row.get(3)?;
+            let started = visit_instant_ms(row.get(1)?, offset);
+            let ended = visit_instant_ms(row.get(2)?, offset);
+            if ended < earliest || started > at {
+                continue;
+            }
+            let candidate = (started <= at && at <= ended, ended.min(at), row.get(0)?);
+            if best.is_none_or(|b| (candidate.0, candidate.1) > (b.0, b.1)) {
+                best = Some(candidate);
+            }
+        }
+        drop(rows);
+        drop(statement);
+        drop(conn);
+        match best {
+            Some((_, _, id)) => self.result_visit(id),
+            None => Ok(None),
+        }
+    }
+
     fn specialist_visits(
         &self,
         employee_id: i64,
