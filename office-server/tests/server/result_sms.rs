@@ -167,6 +167,19 @@ async fn web_session(
     (client, csrf_of(&html).expect("a form with a CSRF token"))
 }
 
+/// The pages of «Отдел учета»'s first specialist (who serves `synced_visit(…, 0)`), signed in,
+/// and the CSRF token of their page.
+async fn first_specialist(server: &TestServer) -> (Client, String) {
+    let employee = server.employee_of("Отдел учета", 0);
+    web_session(
+        server,
+        &format!("specialist{employee}"),
+        SPECIALIST_PASSWORD,
+        "/pairing",
+    )
+    .await
+}
+
 async fn case_ready(
     server: &TestServer,
     case: &str,
@@ -238,14 +251,7 @@ async fn the_phone_gets_one_message_in_ucs2_with_the_case_number_and_the_normali
     assert!(!page.contains("345-67"), "{page}");
 
     // The specialist's list: today's visit, its case number, never its rating.
-    let employee = server.employee_of("Отдел учета", 0);
-    let (specialist, csrf) = web_session(
-        &server,
-        &format!("specialist{employee}"),
-        SPECIALIST_PASSWORD,
-        "/pairing",
-    )
-    .await;
+    let (specialist, csrf) = first_specialist(&server).await;
     let mine = specialist
         .get(server.url("/pairing"))
         .send()
@@ -334,14 +340,7 @@ async fn the_operators_delivery_report_is_recorded_shown_and_the_number_deleted(
     let server = server(&kannel.sendsms_url, "operator", |_| {}).await;
     let (visitor, _tablet) = synced_visit(&server, "Окно 1", 0).await;
     number_left(&server, &visitor.token, "+7 (999) 111-22-33").await;
-    let employee = server.employee_of("Отдел учета", 0);
-    let (specialist, csrf) = web_session(
-        &server,
-        &format!("specialist{employee}"),
-        SPECIALIST_PASSWORD,
-        "/pairing",
-    )
-    .await;
+    let (specialist, csrf) = first_specialist(&server).await;
     let response = specialist
         .post(server.url(&format!("/pairing/visits/{}/ready", visitor.visit.id)))
         .form(&[("csrf", csrf.as_str())])
@@ -689,14 +688,7 @@ async fn results_are_marked_and_decided_only_within_scope_and_with_the_forms_tok
     .await;
 
     // The specialist's case-number form needs its token.
-    let employee = server.employee_of("Отдел учета", 0);
-    let (specialist, csrf) = web_session(
-        &server,
-        &format!("specialist{employee}"),
-        SPECIALIST_PASSWORD,
-        "/pairing",
-    )
-    .await;
+    let (specialist, csrf) = first_specialist(&server).await;
     let case_form = server.url(&format!("/pairing/visits/{}/case", visitor.visit.id));
     let response = specialist
         .post(&case_form)
@@ -946,14 +938,7 @@ async fn a_specialist_reaches_their_visits_of_earlier_days_not_further_back_than
         "{synced:?}"
     );
 
-    let employee = server.employee_of("Отдел учета", 0);
-    let (specialist, csrf) = web_session(
-        &server,
-        &format!("specialist{employee}"),
-        SPECIALIST_PASSWORD,
-        "/pairing",
-    )
-    .await;
+    let (specialist, csrf) = first_specialist(&server).await;
     let page = async |path: &str| {
         specialist
             .get(server.url(path))
