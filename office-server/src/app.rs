@@ -306,6 +306,12 @@ impl Application {
                 )
             },
         ));
+        let analysis = tokio::spawn(periodically(
+            state.clone(),
+            Duration::from_secs(state.config.review.analysis_check_secs),
+            "recordings analysed for the player",
+            |state| crate::ops::analysis::catch_up(state.storage.as_ref(), &state.recordings),
+        ));
         let sms = match state.config.sms.enabled() {
             true => {
                 let kannel =
@@ -371,6 +377,7 @@ impl Application {
             sms.abort();
         }
         uploads.abort();
+        analysis.abort();
         let storage = Arc::clone(&state.storage);
         let checkpoint = tokio::task::spawn_blocking(move || storage.checkpoint()).await;
         match checkpoint {

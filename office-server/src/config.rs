@@ -109,6 +109,8 @@ pub struct Config {
     pub tablets: TabletSettings,
     /// Recording uploads that are not finished.
     pub uploads: UploadSettings,
+    /// The heads' review of Плохо visits.
+    pub review: ReviewSettings,
     /// How syncs are grouped into commits.
     pub ingest: IngestSettings,
     /// The visitor's feedback from their phone.
@@ -535,6 +537,23 @@ impl Default for TabletSettings {
     }
 }
 
+/// The heads' review of Плохо visits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReviewSettings {
+    /// How often stored recordings still without the player's analysis are looked for, in
+    /// seconds (each is analysed as it arrives; this catches the rest).
+    pub analysis_check_secs: u64,
+}
+
+impl Default for ReviewSettings {
+    fn default() -> Self {
+        Self {
+            analysis_check_secs: 60,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct UploadSettings {
@@ -705,6 +724,7 @@ impl Default for Config {
             throttle: ThrottleSettings::default(),
             tablets: TabletSettings::default(),
             uploads: UploadSettings::default(),
+            review: ReviewSettings::default(),
             ingest: IngestSettings::default(),
             feedback: FeedbackSettings::default(),
             portal: PortalSettings::default(),
@@ -878,6 +898,10 @@ impl Config {
                 self.uploads.max_unfinished_bytes_per_tablet,
             ),
             ("uploads.check_secs", self.uploads.check_secs),
+            (
+                "review.analysis_check_secs",
+                self.review.analysis_check_secs,
+            ),
             (
                 "ingest.max_visits_per_commit",
                 u64::from(self.ingest.max_visits_per_commit),

@@ -3,6 +3,7 @@
 //! [`app::Application`] binds a listener and serves; [`api::router`] holds the routes;
 //! [`storage::Storage`] is the one persistence interface (SQLite for now).
 
+pub mod analysis;
 pub mod api;
 pub mod app;
 pub mod auth;

@@ -337,6 +337,21 @@ async fn finish(
         .db(move |db| db.complete_recording(visit_id, &kept))
         .await?;
     tracing::info!(%visit_id, bytes = recording.size_bytes, duration_ms = recording.duration_ms, "recording stored");
+    // The player's waveform and speech, made now rather than when a head first listens. The
+    // tablet need not wait for it; if the server stops first, the periodic pass makes it.
+    let analysing = state.clone();
+    tokio::spawn(async move {
+        let done = analysing
+            .blocking(move |s| {
+                crate::ops::analysis::analyse_recording(s.storage.as_ref(), &s.recordings, visit_id)
+            })
+            .await;
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%visit_id, %error, "recording analysis not stored"),
+            Err(error) => tracing::warn!(%visit_id, %error, "recording analysis failed"),
+        }
+    });
     Ok(complete(&recording))
 }
 

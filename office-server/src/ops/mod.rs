@@ -9,6 +9,7 @@
 //! blocking (storage and password hashing are); adapters run them on tokio's blocking pool.
 
 pub mod accounts;
+pub mod analysis;
 pub mod audit;
 pub mod directory;
 pub mod feedback;

@@ -24,6 +24,7 @@ use jiff::Timestamp;
 use shared_model::{PairingEndReason, PairingStatus, TabletHealth, Visit, VisitOutcome};
 use uuid::Uuid;
 
+use crate::analysis::Analysis;
 use crate::domain::acceptance::{Judgement, VisitFacts};
 
 #[derive(Debug, thiserror::Error)]
@@ -247,7 +248,8 @@ pub trait ReportStore: Send + Sync + 'static {
     /// Плохо visits, newest first.
     fn bad_visits(&self, query: &BadVisitQuery) -> StorageResult<Vec<BadVisit>>;
     fn bad_visit(&self, visit_id: Uuid) -> StorageResult<Option<BadVisit>>;
-    /// Records (or replaces) the verdict on a Плохо visit.
+    /// Records a verdict on a Плохо visit: it becomes the verdict of record, and the earlier
+    /// ones stay in its history.
     fn record_verdict(
         &self,
         visit_id: Uuid,
@@ -256,6 +258,8 @@ pub trait ReportStore: Send + Sync + 'static {
         comment: &str,
         now: Timestamp,
     ) -> StorageResult<()>;
+    /// Every verdict given on a visit, the first first; the last is the verdict of record.
+    fn verdict_history(&self, visit_id: Uuid) -> StorageResult<Vec<Verdict>>;
 }
 
 /// Alerts about an employee's share of Плохо.
@@ -305,7 +309,19 @@ pub trait RecordingStore: Send + Sync + 'static {
         rated_before: Timestamp,
         limit: u32,
     ) -> StorageResult<Vec<Uuid>>;
+    /// Marks the recording purged and deletes its analysis with it.
     fn mark_recording_purged(&self, visit_id: Uuid, now: Timestamp) -> StorageResult<()>;
+    /// Keeps a stored recording's analysis (replacing an earlier one); `None` records that it
+    /// could not be analysed, so nothing tries again.
+    fn store_recording_analysis(
+        &self,
+        visit_id: Uuid,
+        analysis: Option<&Analysis>,
+    ) -> StorageResult<()>;
+    /// Stored recordings, not purged, that no analysis has been tried on yet.
+    fn recordings_awaiting_analysis(&self, limit: u32) -> StorageResult<Vec<Uuid>>;
+    /// The analysis of a stored, not purged, recording, if one was made.
+    fn recording_analysis(&self, visit_id: Uuid) -> StorageResult<Option<Analysis>>;
 }
 
 /// Who listened to, downloaded or exported what.

@@ -242,6 +242,8 @@ pub struct BadVisit {
     pub service_name: String,
     /// When the visitor rated it: the end of the visit, corrected by the tablet's clock offset.
     pub rated_at: Timestamp,
+    /// How long the visit took, by the tablet's clock.
+    pub served_ms: u64,
     pub recording: RecordingState,
     pub verdict: Option<Verdict>,
 }
@@ -271,13 +273,45 @@ pub struct Verdict {
     pub decided_at: Timestamp,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which Плохо visits a list shows, in which order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BadVisitQuery {
     pub filter: ReportFilter,
-    /// Only visits without a verdict («без решения»).
-    pub undecided_only: bool,
+    pub verdict: VerdictFilter,
+    pub recording: RecordingFilter,
+    /// Rated at or after this.
+    pub rated_from: Option<Timestamp>,
+    /// Rated before this.
+    pub rated_before: Option<Timestamp>,
+    pub oldest_first: bool,
+    /// Only the visits after this one in the list's order (the inbox's «Следующая»).
+    pub after: Option<Uuid>,
     pub limit: u32,
     pub offset: u32,
+}
+
+/// Плохо visits by their verdict of record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum VerdictFilter {
+    #[default]
+    Any,
+    /// Without a verdict («без решения»).
+    Undecided,
+    /// «Специалист действовал правильно».
+    Correct,
+    /// «Специалист действовал неправильно».
+    Wrong,
+}
+
+/// Плохо visits by whether their recording can be listened to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RecordingFilter {
+    #[default]
+    Any,
+    /// Stored, not purged.
+    With,
+    /// Missing, pending or purged.
+    Without,
 }
 
 /// What an audit entry records: a look at personal data (a recording, a report), or a change

@@ -11,13 +11,17 @@ use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
+use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use serde::Deserialize;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 use uuid::Uuid;
 
-use super::dashboard::{AlertView, Picker, alert_views, decided, local_time, safe_back, select};
+use super::dashboard::{
+    AlertView, FilterDate, FilterOption, FilterSelect, Picker, alert_views, decided, local_time,
+    safe_back, select,
+};
 use super::error::{PageError, PagePath, PageResult};
 use super::forms::{Decider, StaffForm};
 use super::named::{ShownVisit, visitor_names};
@@ -29,7 +33,10 @@ use crate::app::AppState;
 use crate::domain::{Comment, InvalidText};
 use crate::ops;
 use crate::ops::verdicts::Decision;
-use crate::storage::{AuditAction, AuditEvent, BadVisit, BadVisitQuery, RecordingState};
+use crate::storage::{
+    AuditAction, AuditEvent, BadVisit, BadVisitQuery, RecordingFilter, RecordingState, Verdict,
+    VerdictFilter,
+};
 
 /// Rows per page of the analysis.
 pub const PAGE_SIZE: u32 = 50;
@@ -49,8 +56,213 @@ pub struct BadRow {
     pub correct: Option<bool>,
     pub comment: String,
     pub decided_by: String,
+    /// The verdicts before the verdict of record, the first first.
+    pub earlier: Vec<String>,
     pub can_decide: bool,
     pub error: Option<String>,
+}
+
+/// One verdict as the history under a visit lists it.
+pub fn history_entry(verdict: &Verdict, zone: &TimeZone) -> String {
+    let t = &RU;
+    let decision = if verdict.correct {
+        t.verdict_correct
+    } else {
+        t.verdict_wrong
+    };
+    let entry = fill(
+        t.verdict_history_entry,
+        &[
+            ("when", &local_time(zone, verdict.decided_at)),
+            ("who", &verdict.decided_by),
+            ("decision", decision),
+        ],
+    );
+    if verdict.comment.is_empty() {
+        entry
+    } else {
+        format!("{entry} — «{}»", verdict.comment)
+    }
+}
+
+/// The Плохо archive's filters beyond the selection: the verdict of record, the recording,
+/// the days rated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ArchiveFilters {
+    pub verdict: VerdictFilter,
+    pub recording: RecordingFilter,
+    /// The first day rated, in the office's calendar.
+    pub from: Option<Date>,
+    /// The last day rated.
+    pub to: Option<Date>,
+}
+
+impl ArchiveFilters {
+    /// The filters a page query asks for; `undecided=1` is the older spelling of
+    /// `verdict=undecided`.
+    pub fn parse(query: &PageQuery) -> PageResult<Self> {
+        let verdict = match query.verdict.as_deref().map(str::trim) {
+            None | Some("") if query.undecided_only() => VerdictFilter::Undecided,
+            None | Some("" | "any") => VerdictFilter::Any,
+            Some("undecided") => VerdictFilter::Undecided,
+            Some("correct") => VerdictFilter::Correct,
+            Some("wrong") => VerdictFilter::Wrong,
+            Some(_) => return Err(PageError::bad_request("unknown verdict filter")),
+        };
+        let recording = match query.recording.as_deref().map(str::trim) {
+            None | Some("" | "any") => RecordingFilter::Any,
+            Some("with") => RecordingFilter::With,
+            Some("without") => RecordingFilter::Without,
+            Some(_) => return Err(PageError::bad_request("unknown recording filter")),
+        };
+        let day = |value: &Option<String>| match value.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(text) => text
+                .parse::<Date>()
+                .map(Some)
+                .map_err(|_| PageError::bad_request("a day must be YYYY-MM-DD")),
+        };
+        let (mut from, mut to) = (day(&query.from)?, day(&query.to)?);
+        // A period entered backwards means the same days.
+        if let (Some(a), Some(b)) = (from, to)
+            && a > b
+        {
+            (from, to) = (Some(b), Some(a));
+        }
+        Ok(Self {
+            verdict,
+            recording,
+            from,
+            to,
+        })
+    }
+
+    /// The filters as query parameters, each beginning with `&`; defaults are left out.
+    pub fn query(&self) -> String {
+        let mut query = String::new();
+        match self.verdict {
+            VerdictFilter::Any => {}
+            VerdictFilter::Undecided => query.push_str("&verdict=undecided"),
+            VerdictFilter::Correct => query.push_str("&verdict=correct"),
+            VerdictFilter::Wrong => query.push_str("&verdict=wrong"),
+        }
+        match self.recording {
+            RecordingFilter::Any => {}
+            RecordingFilter::With => query.push_str("&recording=with"),
+            RecordingFilter::Without => query.push_str("&recording=without"),
+        }
+        if let Some(from) = self.from {
+            query.push_str(&format!("&from={from}"));
+        }
+        if let Some(to) = self.to {
+            query.push_str(&format!("&to={to}"));
+        }
+        query
+    }
+
+    /// Narrows a storage query to these filters; days are the office's.
+    pub fn apply(&self, zone: &TimeZone, query: &mut BadVisitQuery) {
+        let start = |day: Date| {
+            day.to_datetime(jiff::civil::Time::midnight())
+                .to_zoned_datetime(zone.clone())
+                .map(|zoned| zoned.timestamp())
+                .ok()
+        };
+        query.verdict = self.verdict;
+        query.recording = self.recording;
+        query.rated_from = self.from.and_then(start);
+        query.rated_before = self
+            .to
+            .and_then(|day| day.tomorrow().ok())
+            .and_then(start);
+    }
+
+    /// What an export's title says about the filters.
+    pub fn describe(&self) -> Vec<String> {
+        let t = &RU;
+        let mut parts = Vec::new();
+        match self.verdict {
+            VerdictFilter::Any => {}
+            VerdictFilter::Undecided => parts.push(t.export_filter_undecided.to_string()),
+            VerdictFilter::Correct => parts.push(t.export_filter_correct.to_string()),
+            VerdictFilter::Wrong => parts.push(t.export_filter_wrong.to_string()),
+        }
+        match self.recording {
+            RecordingFilter::Any => {}
+            RecordingFilter::With => parts.push(t.export_filter_with_recording.to_string()),
+            RecordingFilter::Without => {
+                parts.push(t.export_filter_without_recording.to_string())
+            }
+        }
+        if self.from.is_some() || self.to.is_some() {
+            let day = |d: Option<Date>| {
+                d.map(|d| d.strftime("%d.%m.%Y").to_string())
+                    .unwrap_or_else(|| "…".to_string())
+            };
+            parts.push(fill(
+                t.export_filter_period,
+                &[("from", &day(self.from)), ("to", &day(self.to))],
+            ));
+        }
+        parts
+    }
+
+    /// The selection bar's fields for these filters.
+    pub fn fields(&self) -> (Vec<FilterSelect>, Vec<FilterDate>) {
+        let t = &RU;
+        let option = |value: &str, label: &str, selected: bool| FilterOption {
+            value: value.to_string(),
+            label: label.to_string(),
+            selected,
+        };
+        let verdict = FilterSelect {
+            name: "verdict",
+            label: t.filter_verdict,
+            options: vec![
+                option("", t.filter_all, self.verdict == VerdictFilter::Any),
+                option(
+                    "undecided",
+                    t.filter_undecided,
+                    self.verdict == VerdictFilter::Undecided,
+                ),
+                option(
+                    "correct",
+                    t.filter_correct,
+                    self.verdict == VerdictFilter::Correct,
+                ),
+                option("wrong", t.filter_wrong, self.verdict == VerdictFilter::Wrong),
+            ],
+        };
+        let recording = FilterSelect {
+            name: "recording",
+            label: t.filter_recording,
+            options: vec![
+                option("", t.filter_all, self.recording == RecordingFilter::Any),
+                option(
+                    "with",
+                    t.filter_with_recording,
+                    self.recording == RecordingFilter::With,
+                ),
+                option(
+                    "without",
+                    t.filter_without_recording,
+                    self.recording == RecordingFilter::Without,
+                ),
+            ],
+        };
+        let date = |name, label, day: Option<Date>| FilterDate {
+            name,
+            label,
+            value: day.map(|d| d.to_string()).unwrap_or_default(),
+        };
+        (
+            vec![verdict, recording],
+            vec![
+                date("from", t.filter_from, self.from),
+                date("to", t.filter_to, self.to),
+            ],
+        )
+    }
 }
 
 pub fn audio_note(recording: &RecordingState, zone: &TimeZone, retention_days: u32) -> String {
@@ -116,6 +328,7 @@ pub fn bad_rows(
                     )
                 })
                 .unwrap_or_default(),
+            earlier: Vec::new(),
             can_decide: viewer.may_decide(),
             error: None,
         })
@@ -129,9 +342,7 @@ struct BadPage {
     path: &'static str,
     picker: Picker,
     scope_label: String,
-    undecided: bool,
-    all_link: String,
-    undecided_link: String,
+    inbox_link: Option<String>,
     alerts: Vec<AlertView>,
     back: String,
     bad_rows: Vec<BadRow>,
@@ -140,12 +351,10 @@ struct BadPage {
     export_url: String,
 }
 
-/// The query of the analysis page for this selection.
-pub fn bad_query(selection: &Selection, undecided: bool, page: u32) -> String {
+/// The query of the analysis page for this selection and these filters.
+pub fn bad_query(selection: &Selection, filters: &ArchiveFilters, page: u32) -> String {
     let mut query = selection.query();
-    if undecided {
-        query.push_str("&undecided=1");
-    }
+    query.push_str(&filters.query());
     if page > 0 {
         query.push_str(&format!("&page={page}"));
     }
@@ -168,15 +377,25 @@ async fn render_bad_page(
 ) -> PageResult<Response> {
     let t = &RU;
     let (selection, directory, names) = select(state, viewer, query, true).await?;
-    let undecided = query.undecided_only();
+    let filters = ArchiveFilters::parse(query)?;
     let page = query.page_number().min(100_000);
-    let bad_query_ = BadVisitQuery {
+    let mut bad_query_ = BadVisitQuery {
         filter: selection.filter,
-        undecided_only: undecided,
         limit: PAGE_SIZE + 1,
         offset: page * PAGE_SIZE,
+        ..BadVisitQuery::default()
     };
-    let mut visits = state.db(move |db| db.bad_visits(&bad_query_)).await?;
+    filters.apply(&state.zone, &mut bad_query_);
+    let (mut visits, histories) = state
+        .db(move |db| {
+            let visits = db.bad_visits(&bad_query_)?;
+            let mut histories = HashMap::new();
+            for visit in visits.iter().filter(|v| v.verdict.is_some()) {
+                histories.insert(visit.visit_id, db.verdict_history(visit.visit_id)?);
+            }
+            Ok::<_, crate::storage::StorageError>((visits, histories))
+        })
+        .await?;
     let more = visits.len() > PAGE_SIZE as usize;
     visits.truncate(PAGE_SIZE as usize);
     let visible = selection.visibility.filter();
@@ -189,6 +408,13 @@ async fn render_bad_page(
         &state.zone,
         state.config.retention_days,
     );
+    for row in &mut rows {
+        if let Some(history) = histories.get(&row.visit_id) {
+            // The last is the verdict of record, shown above.
+            let earlier = &history[..history.len().saturating_sub(1)];
+            row.earlier = earlier.iter().map(|v| history_entry(v, &state.zone)).collect();
+        }
+    }
     let status = if let Some((visit_id, message, correct, comment)) = error {
         if let Some(row) = rows.iter_mut().find(|r| r.visit_id == visit_id) {
             row.error = Some(message);
@@ -199,23 +425,19 @@ async fn render_bad_page(
     } else {
         StatusCode::OK
     };
-    let back = format!("/dashboard/bad?{}", bad_query(&selection, undecided, page));
+    let back = format!("/dashboard/bad?{}", bad_query(&selection, &filters, page));
     let page_view = BadPage {
         layout: Layout::for_viewer(viewer, t.bad_title, Area::Bad),
         path: "/dashboard/bad",
         picker: {
             let mut picker = Picker::new(&selection, &directory, true, true);
-            if undecided {
-                picker
-                    .hidden
-                    .push(("undecided".to_string(), "1".to_string()));
-            }
+            (picker.selects, picker.dates) = filters.fields();
             picker
         },
         scope_label: selection.scope_label(t, &names),
-        undecided,
-        all_link: format!("/dashboard/bad?{}", bad_query(&selection, false, 0)),
-        undecided_link: format!("/dashboard/bad?{}", bad_query(&selection, true, 0)),
+        inbox_link: viewer
+            .may_decide()
+            .then(|| format!("/dashboard/inbox?{}", selection.query())),
         alerts: alert_views(
             &alerts,
             viewer,
@@ -227,18 +449,18 @@ async fn render_bad_page(
         previous: (page > 0).then(|| {
             format!(
                 "/dashboard/bad?{}",
-                bad_query(&selection, undecided, page - 1)
+                bad_query(&selection, &filters, page - 1)
             )
         }),
         next: more.then(|| {
             format!(
                 "/dashboard/bad?{}",
-                bad_query(&selection, undecided, page + 1)
+                bad_query(&selection, &filters, page + 1)
             )
         }),
         export_url: format!(
             "/dashboard/export?tab=bad&table=bad&{}",
-            bad_query(&selection, undecided, 0)
+            bad_query(&selection, &filters, 0)
         ),
     };
     Ok((status, html(&page_view)).into_response())

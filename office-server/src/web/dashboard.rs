@@ -102,7 +102,31 @@ pub struct Picker {
     pub sections: Vec<Choice>,
     pub employees: Vec<Choice>,
     pub date: String,
+    /// A page's own filters, after the selection's choices.
+    pub selects: Vec<FilterSelect>,
+    pub dates: Vec<FilterDate>,
     pub hidden: Vec<(String, String)>,
+}
+
+/// A page's own choice in the selection bar (submitted as it changes).
+pub struct FilterSelect {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub options: Vec<FilterOption>,
+}
+
+pub struct FilterOption {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+/// A day a page filters by.
+pub struct FilterDate {
+    pub name: &'static str,
+    pub label: &'static str,
+    /// `YYYY-MM-DD`, or empty.
+    pub value: String,
 }
 
 impl Picker {
@@ -159,6 +183,8 @@ impl Picker {
             sections,
             employees,
             date: selection.date.strftime("%Y-%m-%d").to_string(),
+            selects: Vec::new(),
+            dates: Vec::new(),
             hidden,
         }
     }
@@ -873,9 +899,8 @@ fn recent_bad(
 ) -> StorageResult<Vec<crate::storage::BadVisit>> {
     db.bad_visits(&BadVisitQuery {
         filter: *filter,
-        undecided_only: false,
         limit: RECENT_BAD,
-        offset: 0,
+        ..BadVisitQuery::default()
     })
 }
 

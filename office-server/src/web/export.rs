@@ -149,18 +149,14 @@ pub async fn export(
                 .await?
         }
         None => {
-            let undecided = query.undecided_only();
-            let filter = selection.filter;
-            let visits = state
-                .db(move |db| {
-                    db.bad_visits(&BadVisitQuery {
-                        filter,
-                        undecided_only: undecided,
-                        limit: MAX_BAD_ROWS,
-                        offset: 0,
-                    })
-                })
-                .await?;
+            let filters = super::bad::ArchiveFilters::parse(&query)?;
+            let mut bad_query = BadVisitQuery {
+                filter: selection.filter,
+                limit: MAX_BAD_ROWS,
+                ..BadVisitQuery::default()
+            };
+            filters.apply(&state.zone, &mut bad_query);
+            let visits = state.db(move |db| db.bad_visits(&bad_query)).await?;
             let visitors = super::named::visitor_names(
                 &state,
                 &viewer,
@@ -170,8 +166,8 @@ pub async fn export(
             .await?;
             let retention = state.config.retention_days;
             let mut title = t.bad_title.to_string();
-            if undecided {
-                title = format!("{title} — {}", t.export_filter_undecided);
+            for part in filters.describe() {
+                title = format!("{title} — {part}");
             }
             Sheet {
                 title,

@@ -31,6 +31,16 @@ pub struct PageQuery {
     pub tab: Option<String>,
     /// What the rows of «Отзывы посетителей» are: employee, section or service.
     pub by: Option<String>,
+    /// The Плохо archive's filters: the verdict of record (`undecided`, `correct`, `wrong`),
+    /// the recording (`with`, `without`), the first and last day rated (`YYYY-MM-DD`).
+    pub verdict: Option<String>,
+    pub recording: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// The inbox: `oldest` or `newest` first; the visit after which to go on; one visit.
+    pub order: Option<String>,
+    pub after: Option<String>,
+    pub visit: Option<String>,
 }
 
 fn id(value: &Option<String>, what: &str) -> PageResult<Option<i64>> {

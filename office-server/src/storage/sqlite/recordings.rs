@@ -5,6 +5,7 @@ use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
 
 use super::{SqliteStorage, instant, ms, unique};
+use crate::analysis::Analysis;
 use crate::storage::*;
 
 impl RecordingStore for SqliteStorage {
@@ -145,7 +146,69 @@ impl RecordingStore for SqliteStorage {
                 "UPDATE recordings SET purged_at = ?1 WHERE visit_id = ?2 AND purged_at IS NULL",
                 params![ms(now), visit_id],
             )?;
+            // The waveform and the speech are the recording's shadow: they go with it.
+            tx.execute(
+                "DELETE FROM recording_analysis WHERE visit_id = ?1",
+                [visit_id],
+            )?;
             Ok(())
         })
+    }
+
+    fn store_recording_analysis(
+        &self,
+        visit_id: Uuid,
+        analysis: Option<&Analysis>,
+    ) -> StorageResult<()> {
+        let json = analysis
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| StorageError::Corrupt(format!("analysis not serialisable: {e}")))?;
+        self.write(|tx| {
+            // Only while the recording is stored: an analysis that finishes after retention
+            // purged its audio must not outlive it.
+            let inserted = tx.execute(
+                "INSERT OR REPLACE INTO recording_analysis (visit_id, analysis)
+                 SELECT visit_id, ?2 FROM recordings WHERE visit_id = ?1 AND purged_at IS NULL",
+                params![visit_id, json],
+            )?;
+            if inserted == 0 {
+                return Err(StorageError::NotFound("stored recording"));
+            }
+            Ok(())
+        })
+    }
+
+    fn recordings_awaiting_analysis(&self, limit: u32) -> StorageResult<Vec<Uuid>> {
+        let conn = self.reader()?;
+        let ids = conn
+            .prepare_cached(
+                "SELECT r.visit_id FROM recordings r
+                 WHERE r.purged_at IS NULL
+                   AND NOT EXISTS (SELECT 1 FROM recording_analysis a WHERE a.visit_id = r.visit_id)
+                 ORDER BY r.stored_at DESC
+                 LIMIT ?1",
+            )?
+            .query_map([limit], |row| row.get(0))?
+            .collect::<rusqlite::Result<Vec<Uuid>>>()?;
+        Ok(ids)
+    }
+
+    fn recording_analysis(&self, visit_id: Uuid) -> StorageResult<Option<Analysis>> {
+        let conn = self.reader()?;
+        let json: Option<String> = conn
+            .prepare_cached(
+                "SELECT a.analysis FROM recording_analysis a
+                 JOIN recordings r ON r.visit_id = a.visit_id
+                 WHERE a.visit_id = ?1 AND r.purged_at IS NULL",
+            )?
+            .query_row([visit_id], |row| row.get::<_, Option<String>>(0))
+            .optional()?
+            .flatten();
+        json.map(|json| {
+            serde_json::from_str(&json)
+                .map_err(|e| StorageError::Corrupt(format!("recording analysis: {e}")))
+        })
+        .transpose()
     }
 }

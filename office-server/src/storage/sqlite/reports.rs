@@ -124,7 +124,7 @@ const BAD_VISIT_SELECT: &str = "
     SELECT v.id, v.department_id, v.section_id, s.name, v.employee_id, e.full_name, v.service_id,
            sv.name, v.ended_at - v.clock_offset_ms, v.has_recording, r.visit_id IS NOT NULL,
            r.duration_ms, r.purged_at, vd.correct, vd.comment, vd.account_id, a.display_name,
-           vd.decided_at
+           vd.decided_at, max(v.ended_at - v.started_at, 0)
     FROM visits v
     JOIN sections s ON s.id = v.section_id
     JOIN employees e ON e.id = v.employee_id
@@ -153,6 +153,7 @@ fn bad_visit_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<BadVisitRow> 
         decided_by_id: row.get(15)?,
         decided_by: row.get(16)?,
         decided_at: row.get(17)?,
+        served_ms: row.get(18)?,
     })
 }
 
@@ -175,6 +176,7 @@ struct BadVisitRow {
     decided_by_id: Option<i64>,
     decided_by: Option<String>,
     decided_at: Option<i64>,
+    served_ms: u64,
 }
 
 impl BadVisitRow {
@@ -207,6 +209,7 @@ impl BadVisitRow {
             service_id: self.service_id,
             service_name: self.service_name,
             rated_at: instant(self.rated_at)?,
+            served_ms: self.served_ms,
             recording,
             verdict,
         })
@@ -315,15 +318,39 @@ impl ReportStore for SqliteStorage {
     fn bad_visits(&self, query: &BadVisitQuery) -> StorageResult<Vec<BadVisit>> {
         let conn = self.reader()?;
         let f = &query.filter;
+        // The two orders are two statements (each cached): SQLite cannot bind a direction.
+        let (order, after) = if query.oldest_first {
+            ("ASC", ">")
+        } else {
+            ("DESC", "<")
+        };
         let mut stmt = conn.prepare_cached(&format!(
             "{BAD_VISIT_SELECT}
              WHERE v.rating = 1
                AND (?1 IS NULL OR v.department_id = ?1) AND (?2 IS NULL OR v.section_id = ?2)
                AND (?3 IS NULL OR v.employee_id = ?3) AND (?4 IS NULL OR v.service_id = ?4)
-               AND (?5 = 0 OR vd.visit_id IS NULL)
-             ORDER BY v.ended_at - v.clock_offset_ms DESC, v.id DESC
-             LIMIT ?6 OFFSET ?7"
+               AND CASE ?5 WHEN 0 THEN 1 WHEN 1 THEN vd.visit_id IS NULL
+                           WHEN 2 THEN vd.correct = 1 ELSE vd.correct = 0 END
+               AND CASE ?6 WHEN 0 THEN 1 WHEN 1 THEN r.visit_id IS NOT NULL AND r.purged_at IS NULL
+                           ELSE r.visit_id IS NULL OR r.purged_at IS NOT NULL END
+               AND (?7 IS NULL OR v.ended_at - v.clock_offset_ms >= ?7)
+               AND (?8 IS NULL OR v.ended_at - v.clock_offset_ms < ?8)
+               AND (?9 IS NULL OR (v.ended_at - v.clock_offset_ms, v.id) {after}
+                    (SELECT c.ended_at - c.clock_offset_ms, c.id FROM visits c WHERE c.id = ?9))
+             ORDER BY v.ended_at - v.clock_offset_ms {order}, v.id {order}
+             LIMIT ?10 OFFSET ?11"
         ))?;
+        let verdict = match query.verdict {
+            VerdictFilter::Any => 0,
+            VerdictFilter::Undecided => 1,
+            VerdictFilter::Correct => 2,
+            VerdictFilter::Wrong => 3,
+        };
+        let recording = match query.recording {
+            RecordingFilter::Any => 0,
+            RecordingFilter::With => 1,
+            RecordingFilter::Without => 2,
+        };
         let rows = stmt
             .query_map(
                 params![
@@ -331,7 +358,11 @@ impl ReportStore for SqliteStorage {
                     f.section_id,
                     f.employee_id,
                     f.service_id,
-                    query.undecided_only,
+                    verdict,
+                    recording,
+                    query.rated_from.map(ms),
+                    query.rated_before.map(ms),
+                    query.after,
                     query.limit,
                     query.offset
                 ],
@@ -371,12 +402,49 @@ impl ReportStore for SqliteStorage {
             if bad.is_none() {
                 return Err(StorageError::NotFound("visit rated Плохо"));
             }
+            let verdict = params![visit_id, correct, comment, account_id, ms(now)];
             tx.execute(
                 "INSERT OR REPLACE INTO verdicts (visit_id, correct, comment, account_id, decided_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![visit_id, correct, comment, account_id, ms(now)],
+                verdict,
+            )?;
+            tx.execute(
+                "INSERT INTO verdict_history (visit_id, correct, comment, account_id, decided_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                verdict,
             )?;
             Ok(())
         })
+    }
+
+    fn verdict_history(&self, visit_id: Uuid) -> StorageResult<Vec<Verdict>> {
+        let conn = self.reader()?;
+        let rows = conn
+            .prepare_cached(
+                "SELECT h.correct, h.comment, h.account_id, a.display_name, h.decided_at
+                 FROM verdict_history h JOIN accounts a ON a.id = h.account_id
+                 WHERE h.visit_id = ?1 ORDER BY h.id",
+            )?
+            .query_map([visit_id], |row| {
+                Ok((
+                    row.get::<_, bool>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, i64>(4)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(correct, comment, account_id, decided_by, at)| {
+                Ok(Verdict {
+                    correct,
+                    comment,
+                    account_id,
+                    decided_by,
+                    decided_at: instant(at)?,
+                })
+            })
+            .collect()
     }
 }
