@@ -244,8 +244,8 @@ mod tests {
 
     #[test]
     fn the_speech_of_a_real_recording_is_found_within_300_ms() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../tests/fixtures/visit-segments.3gpp");
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/visit-segments.3gpp");
         let analysis = analyse_file(&path).unwrap();
         let found: Vec<(f64, f64)> = analysis
             .speech

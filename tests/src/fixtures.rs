@@ -14,6 +14,10 @@ pub const VISIT_WAV: &[u8] = include_bytes!("../fixtures/visit.wav");
 /// AMR-NB in 3GP (refused: no browser plays it).
 pub const VISIT_AMR_3GPP: &[u8] = include_bytes!("../fixtures/visit-amr.3gpp");
 
+/// 134 s of AAC in 3GP: three spoken phrases in long silences, their spans in
+/// `visit-segments.json` (made by `scripts/make-fixtures.sh`).
+pub const VISIT_SEGMENTS_3GPP: &[u8] = include_bytes!("../fixtures/visit-segments.3gpp");
+
 /// The path of a fixture file, for code that wants a file rather than bytes.
 pub fn path(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

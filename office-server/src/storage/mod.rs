@@ -247,6 +247,8 @@ pub trait ReportStore: Send + Sync + 'static {
 
     /// Плохо visits, newest first.
     fn bad_visits(&self, query: &BadVisitQuery) -> StorageResult<Vec<BadVisit>>;
+    /// How many Плохо visits a query means, whatever its cursor, limit and offset.
+    fn bad_visit_count(&self, query: &BadVisitQuery) -> StorageResult<u64>;
     fn bad_visit(&self, visit_id: Uuid) -> StorageResult<Option<BadVisit>>;
     /// Records a verdict on a Плохо visit: it becomes the verdict of record, and the earlier
     /// ones stay in its history.

@@ -24,6 +24,7 @@ use super::dashboard::{
 };
 use super::error::{PageError, PagePath, PageResult};
 use super::forms::{Decider, StaffForm};
+use super::inbox::{RefusedVerdict, render_inbox};
 use super::named::{ShownVisit, visitor_names};
 use super::selection::{PageQuery, Selection};
 use super::session::Viewer;
@@ -171,10 +172,7 @@ impl ArchiveFilters {
         query.verdict = self.verdict;
         query.recording = self.recording;
         query.rated_from = self.from.and_then(start);
-        query.rated_before = self
-            .to
-            .and_then(|day| day.tomorrow().ok())
-            .and_then(start);
+        query.rated_before = self.to.and_then(|day| day.tomorrow().ok()).and_then(start);
     }
 
     /// What an export's title says about the filters.
@@ -190,9 +188,7 @@ impl ArchiveFilters {
         match self.recording {
             RecordingFilter::Any => {}
             RecordingFilter::With => parts.push(t.export_filter_with_recording.to_string()),
-            RecordingFilter::Without => {
-                parts.push(t.export_filter_without_recording.to_string())
-            }
+            RecordingFilter::Without => parts.push(t.export_filter_without_recording.to_string()),
         }
         if self.from.is_some() || self.to.is_some() {
             let day = |d: Option<Date>| {
@@ -230,7 +226,11 @@ impl ArchiveFilters {
                     t.filter_correct,
                     self.verdict == VerdictFilter::Correct,
                 ),
-                option("wrong", t.filter_wrong, self.verdict == VerdictFilter::Wrong),
+                option(
+                    "wrong",
+                    t.filter_wrong,
+                    self.verdict == VerdictFilter::Wrong,
+                ),
             ],
         };
         let recording = FilterSelect {
@@ -412,7 +412,10 @@ async fn render_bad_page(
         if let Some(history) = histories.get(&row.visit_id) {
             // The last is the verdict of record, shown above.
             let earlier = &history[..history.len().saturating_sub(1)];
-            row.earlier = earlier.iter().map(|v| history_entry(v, &state.zone)).collect();
+            row.earlier = earlier
+                .iter()
+                .map(|v| history_entry(v, &state.zone))
+                .collect();
         }
     }
     let status = if let Some((visit_id, message, correct, comment)) = error {
@@ -490,7 +493,7 @@ pub fn shown(visits: &[BadVisit]) -> Vec<ShownVisit> {
 }
 
 /// Loads a Плохо visit the viewer may see; anything else is "not found".
-async fn visit_in_view(state: &AppState, viewer: &Viewer, id: Uuid) -> PageResult<BadVisit> {
+pub async fn visit_in_view(state: &AppState, viewer: &Viewer, id: Uuid) -> PageResult<BadVisit> {
     let visibility = viewer.visibility()?;
     state
         .db(move |db| db.bad_visit(id))
@@ -508,6 +511,8 @@ pub async fn verdict_submit(
     let (viewer, form) = (form.viewer, form.fields);
     visit_in_view(&state, &viewer, id).await?;
     let back = safe_back(&form.back, "/dashboard/bad");
+    // The inbox goes on to the next visit; the archive returns to the row.
+    let from_inbox = back.starts_with("/dashboard/inbox");
     let correct = match form.correct.as_str() {
         "yes" => Some(true),
         "no" => Some(false),
@@ -527,6 +532,15 @@ pub async fn verdict_submit(
             .map(|(_, q)| q)
             .and_then(serde_urlencoded_page_query)
             .unwrap_or_default();
+        if from_inbox {
+            let refused = RefusedVerdict {
+                visit_id: id,
+                message: problem.unwrap_or(t.verdict_required).to_string(),
+                correct,
+                comment: form.comment.trim().to_string(),
+            };
+            return render_inbox(&state, &viewer, &query, Some(refused)).await;
+        }
         return render_bad_page(
             &state,
             &viewer,
@@ -557,7 +571,11 @@ pub async fn verdict_submit(
             })
             .await?,
     )?;
-    Ok(see_other(&format!("{back}#bad-{id}")))
+    if from_inbox {
+        Ok(see_other(&back))
+    } else {
+        Ok(see_other(&format!("{back}#bad-{id}")))
+    }
 }
 
 /// Parses a page query from the `back` field's query string.

@@ -101,6 +101,8 @@ pub struct Picker {
     pub departments: Vec<Choice>,
     pub sections: Vec<Choice>,
     pub employees: Vec<Choice>,
+    /// Whether the page is about a date (the inbox is not).
+    pub show_date: bool,
     pub date: String,
     /// A page's own filters, after the selection's choices.
     pub selects: Vec<FilterSelect>,
@@ -182,6 +184,7 @@ impl Picker {
             departments,
             sections,
             employees,
+            show_date: true,
             date: selection.date.strftime("%Y-%m-%d").to_string(),
             selects: Vec::new(),
             dates: Vec::new(),

@@ -11,6 +11,7 @@ pub mod error;
 mod export;
 mod feedback;
 pub mod forms;
+mod inbox;
 mod live;
 mod named;
 mod pairing;
@@ -47,6 +48,7 @@ pub fn router() -> Router<AppState> {
         .route("/dashboard/{tab}", get(dashboard::tab_page))
         .route("/dashboard/bad", get(bad::bad_page))
         .route("/dashboard/bad/{id}/verdict", post(bad::verdict_submit))
+        .route("/dashboard/inbox", get(inbox::inbox_page))
         .route("/dashboard/recordings/{id}", get(bad::recording))
         .route("/dashboard/feedback", get(feedback::feedback_page))
         .route(
@@ -97,6 +99,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/audit", get(admin::audit_page))
         .route("/static/app.css", get(stylesheet))
         .route("/static/app.js", get(script))
+        .route("/static/player.js", get(player_script))
         .layer(axum::middleware::map_response(page_headers))
 }
 
@@ -127,6 +130,7 @@ async fn page_headers(mut response: Response) -> Response {
 
 const STYLESHEET: &str = include_str!("../../static/app.css");
 const SCRIPT: &str = include_str!("../../static/app.js");
+const PLAYER_SCRIPT: &str = include_str!("../../static/player.js");
 
 async fn stylesheet() -> Response {
     (
@@ -140,12 +144,20 @@ async fn stylesheet() -> Response {
 }
 
 async fn script() -> Response {
+    javascript(SCRIPT)
+}
+
+async fn player_script() -> Response {
+    javascript(PLAYER_SCRIPT)
+}
+
+fn javascript(source: &'static str) -> Response {
     (
         [
             (CONTENT_TYPE, "text/javascript; charset=utf-8"),
             (CACHE_CONTROL, "public, max-age=3600"),
         ],
-        SCRIPT,
+        source,
     )
         .into_response()
 }
@@ -177,6 +189,7 @@ pub struct NavItem {
 pub enum Area {
     Dashboard,
     Bad,
+    Inbox,
     Feedback,
     Alerts,
     Results,
@@ -209,6 +222,9 @@ impl Layout {
             Role::Specialist { .. } => nav.push(item("/pairing", t.nav_pairing, Area::Pairing)),
             role => {
                 nav.push(item("/dashboard", t.nav_stats, Area::Dashboard));
+                if crate::domain::scope::may_decide(&role) {
+                    nav.push(item("/dashboard/inbox", t.nav_inbox, Area::Inbox));
+                }
                 nav.push(item("/dashboard/bad", t.nav_bad, Area::Bad));
                 nav.push(item("/dashboard/feedback", t.nav_feedback, Area::Feedback));
                 nav.push(item("/dashboard/alerts", t.nav_alerts, Area::Alerts));

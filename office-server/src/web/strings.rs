@@ -135,6 +135,7 @@ pub struct Strings {
     /// `{from}`, `{to}`: days, either may be «…».
     pub export_filter_period: &'static str,
     pub verdict_history: &'static str,
+    pub verdict_history_all: &'static str,
     /// `{when}`, `{who}`, `{decision}`.
     pub verdict_history_entry: &'static str,
     pub open_in_inbox: &'static str,
@@ -145,6 +146,7 @@ pub struct Strings {
     /// `{count}`.
     pub inbox_waiting: &'static str,
     pub inbox_empty: &'static str,
+    pub inbox_order: &'static str,
     pub inbox_oldest_first: &'static str,
     pub inbox_newest_first: &'static str,
     pub inbox_next: &'static str,
@@ -541,6 +543,7 @@ pub static RU: Strings = Strings {
     export_filter_without_recording: "Только без записи",
     export_filter_period: "Оценки с {from} по {to}",
     verdict_history: "Прежние решения",
+    verdict_history_all: "Решения по этой оценке",
     verdict_history_entry: "{when}, {who}: {decision}",
     open_in_inbox: "Открыть в разборе",
 
@@ -548,6 +551,7 @@ pub static RU: Strings = Strings {
     inbox_title: "Разбор оценок \"Плохо\"",
     inbox_waiting: "Ждут решения: {count}",
     inbox_empty: "Все оценки \"Плохо\" рассмотрены.",
+    inbox_order: "Порядок",
     inbox_oldest_first: "сначала давние",
     inbox_newest_first: "сначала новые",
     inbox_next: "Следующая",

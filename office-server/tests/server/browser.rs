@@ -371,9 +371,9 @@ async fn a_head_of_section_works_through_the_dashboard_in_chromium() {
         "Специалист действовал неправильно"
     );
     // «без решения» leaves the other one.
-    wait_for(&browser, "#filter-undecided")
+    wait_for(&browser, "#filter-verdict")
         .await
-        .click()
+        .select_by_value("undecided")
         .await
         .unwrap();
     wait_for(&browser, &format!("#bad-{}", no_file.id)).await;

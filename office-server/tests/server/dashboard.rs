@@ -605,6 +605,16 @@ async fn recordings_past_retention_are_deleted_and_the_visit_says_so() {
     sync_ok(&tablet.sync(&[old.clone(), recent.clone()]).await);
     tablet.upload_recording(&old, RECORDING).await;
     tablet.upload_recording(&recent, RECORDING).await;
+    for id in [old.id, recent.id] {
+        assert!(
+            wait_until(Duration::from_secs(20), || {
+                app.storage().recording_analysis(id).ok().flatten()
+            })
+            .await
+            .is_some(),
+            "each recording is analysed when it arrives"
+        );
+    }
     let (admin, csrf) = web_login(&app, ADMIN_LOGIN, ADMIN_PASSWORD).await;
     // A verdict before the purge stays after it.
     let decided = post_form(
@@ -632,6 +642,24 @@ async fn recordings_past_retention_are_deleted_and_the_visit_says_so() {
     }
     assert!(!old_file.exists(), "the old recording is deleted");
     assert!(recent_file.exists(), "the recent one stays");
+    // The waveform and speech segments go with the audio (the file goes first, then the row).
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            app.storage()
+                .recording_analysis(old.id)
+                .ok()
+                .filter(Option::is_none)
+        })
+        .await
+        .is_some(),
+        "the analysis of a purged recording is deleted"
+    );
+    assert!(
+        app.storage()
+            .recording_analysis(recent.id)
+            .unwrap()
+            .is_some()
+    );
     let (admin, _) = web_login(&app, ADMIN_LOGIN, ADMIN_PASSWORD).await;
     let html = page(&admin, &app, "/dashboard/bad").await;
     assert!(

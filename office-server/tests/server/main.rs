@@ -6,6 +6,7 @@ mod browser;
 mod dashboard;
 mod feedback;
 mod hostile;
+mod inbox;
 mod recordings;
 mod result_sms;
 mod server;

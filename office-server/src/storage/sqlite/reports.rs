@@ -120,6 +120,54 @@ pub fn set_totals_zone(conn: &Connection, zone: &TimeZone) -> rusqlite::Result<(
     Ok(())
 }
 
+/// Which Плохо visits a query means (`?1`–`?9`, bound by [`bad_visit_params`]); `after` is
+/// the comparison that takes the visits after the cursor in the list's order.
+fn bad_visit_where(after: &str) -> String {
+    format!(
+        "WHERE v.rating = 1
+           AND (?1 IS NULL OR v.department_id = ?1) AND (?2 IS NULL OR v.section_id = ?2)
+           AND (?3 IS NULL OR v.employee_id = ?3) AND (?4 IS NULL OR v.service_id = ?4)
+           AND CASE ?5 WHEN 0 THEN 1 WHEN 1 THEN vd.visit_id IS NULL
+                       WHEN 2 THEN vd.correct = 1 ELSE vd.correct = 0 END
+           AND CASE ?6 WHEN 0 THEN 1 WHEN 1 THEN r.visit_id IS NOT NULL AND r.purged_at IS NULL
+                       ELSE r.visit_id IS NULL OR r.purged_at IS NOT NULL END
+           AND (?7 IS NULL OR v.ended_at - v.clock_offset_ms >= ?7)
+           AND (?8 IS NULL OR v.ended_at - v.clock_offset_ms < ?8)
+           AND (?9 IS NULL OR (v.ended_at - v.clock_offset_ms, v.id) {after}
+                (SELECT c.ended_at - c.clock_offset_ms, c.id FROM visits c WHERE c.id = ?9))"
+    )
+}
+
+fn bad_visit_params(query: &BadVisitQuery) -> Vec<rusqlite::types::Value> {
+    use rusqlite::types::Value;
+    let f = &query.filter;
+    let optional = |v: Option<i64>| v.map_or(Value::Null, Value::Integer);
+    let verdict = match query.verdict {
+        VerdictFilter::Any => 0,
+        VerdictFilter::Undecided => 1,
+        VerdictFilter::Correct => 2,
+        VerdictFilter::Wrong => 3,
+    };
+    let recording = match query.recording {
+        RecordingFilter::Any => 0,
+        RecordingFilter::With => 1,
+        RecordingFilter::Without => 2,
+    };
+    vec![
+        optional(f.department_id),
+        optional(f.section_id),
+        optional(f.employee_id),
+        optional(f.service_id),
+        Value::Integer(verdict),
+        Value::Integer(recording),
+        optional(query.rated_from.map(ms)),
+        optional(query.rated_before.map(ms)),
+        query
+            .after
+            .map_or(Value::Null, |id| Value::Blob(id.as_bytes().to_vec())),
+    ]
+}
+
 const BAD_VISIT_SELECT: &str = "
     SELECT v.id, v.department_id, v.section_id, s.name, v.employee_id, e.full_name, v.service_id,
            sv.name, v.ended_at - v.clock_offset_ms, v.has_recording, r.visit_id IS NOT NULL,
@@ -317,7 +365,6 @@ impl ReportStore for SqliteStorage {
 
     fn bad_visits(&self, query: &BadVisitQuery) -> StorageResult<Vec<BadVisit>> {
         let conn = self.reader()?;
-        let f = &query.filter;
         // The two orders are two statements (each cached): SQLite cannot bind a direction.
         let (order, after) = if query.oldest_first {
             ("ASC", ">")
@@ -325,51 +372,38 @@ impl ReportStore for SqliteStorage {
             ("DESC", "<")
         };
         let mut stmt = conn.prepare_cached(&format!(
-            "{BAD_VISIT_SELECT}
-             WHERE v.rating = 1
-               AND (?1 IS NULL OR v.department_id = ?1) AND (?2 IS NULL OR v.section_id = ?2)
-               AND (?3 IS NULL OR v.employee_id = ?3) AND (?4 IS NULL OR v.service_id = ?4)
-               AND CASE ?5 WHEN 0 THEN 1 WHEN 1 THEN vd.visit_id IS NULL
-                           WHEN 2 THEN vd.correct = 1 ELSE vd.correct = 0 END
-               AND CASE ?6 WHEN 0 THEN 1 WHEN 1 THEN r.visit_id IS NOT NULL AND r.purged_at IS NULL
-                           ELSE r.visit_id IS NULL OR r.purged_at IS NOT NULL END
-               AND (?7 IS NULL OR v.ended_at - v.clock_offset_ms >= ?7)
-               AND (?8 IS NULL OR v.ended_at - v.clock_offset_ms < ?8)
-               AND (?9 IS NULL OR (v.ended_at - v.clock_offset_ms, v.id) {after}
-                    (SELECT c.ended_at - c.clock_offset_ms, c.id FROM visits c WHERE c.id = ?9))
+            "{BAD_VISIT_SELECT} {}
              ORDER BY v.ended_at - v.clock_offset_ms {order}, v.id {order}
-             LIMIT ?10 OFFSET ?11"
+             LIMIT ?10 OFFSET ?11",
+            bad_visit_where(after)
         ))?;
-        let verdict = match query.verdict {
-            VerdictFilter::Any => 0,
-            VerdictFilter::Undecided => 1,
-            VerdictFilter::Correct => 2,
-            VerdictFilter::Wrong => 3,
-        };
-        let recording = match query.recording {
-            RecordingFilter::Any => 0,
-            RecordingFilter::With => 1,
-            RecordingFilter::Without => 2,
-        };
+        let mut bind = bad_visit_params(query);
+        bind.push(query.limit.into());
+        bind.push(query.offset.into());
         let rows = stmt
-            .query_map(
-                params![
-                    f.department_id,
-                    f.section_id,
-                    f.employee_id,
-                    f.service_id,
-                    verdict,
-                    recording,
-                    query.rated_from.map(ms),
-                    query.rated_before.map(ms),
-                    query.after,
-                    query.limit,
-                    query.offset
-                ],
-                bad_visit_from_row,
-            )?
+            .query_map(rusqlite::params_from_iter(bind), bad_visit_from_row)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         rows.into_iter().map(BadVisitRow::finish).collect()
+    }
+
+    fn bad_visit_count(&self, query: &BadVisitQuery) -> StorageResult<u64> {
+        let conn = self.reader()?;
+        let query = BadVisitQuery {
+            after: None,
+            ..*query
+        };
+        let count: i64 = conn
+            .prepare_cached(&format!(
+                "SELECT count(*) FROM visits v
+                 LEFT JOIN recordings r ON r.visit_id = v.id
+                 LEFT JOIN verdicts vd ON vd.visit_id = v.id {}",
+                bad_visit_where("<")
+            ))?
+            .query_row(
+                rusqlite::params_from_iter(bad_visit_params(&query)),
+                |row| row.get(0),
+            )?;
+        Ok(u64::try_from(count).unwrap_or(0))
     }
 
     fn bad_visit(&self, visit_id: Uuid) -> StorageResult<Option<BadVisit>> {
