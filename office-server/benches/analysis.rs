@@ -84,11 +84,19 @@ fn check(analysis: &Analysis, truth: &[(f64, f64)]) {
         "length {} ms, expected {total}",
         analysis.duration_ms
     );
-    assert_eq!(analysis.speech.len(), truth.len() * LOOPS, "{:?}", analysis.speech);
+    assert_eq!(
+        analysis.speech.len(),
+        truth.len() * LOOPS,
+        "{:?}",
+        analysis.speech
+    );
     for (i, found) in analysis.speech.iter().enumerate() {
         let (start, end) = truth[i % truth.len()];
         let offset = FIXTURE_MS * (i / truth.len()) as f64;
-        for (got, want) in [(found.start_ms, start + offset), (found.end_ms, end + offset)] {
+        for (got, want) in [
+            (found.start_ms, start + offset),
+            (found.end_ms, end + offset),
+        ] {
             assert!(
                 (got as f64 - want).abs() <= TOLERANCE_MS,
                 "phrase {i}: {got} ms, the truth {want} ms"
