@@ -8,6 +8,7 @@ use std::time::Duration;
 use axum_server::Handle;
 use jiff::SignedDuration;
 use jiff::tz::TimeZone;
+use tokio_util::task::TaskTracker;
 
 use crate::api::claims::UploadClaims;
 use crate::auth::{AddressThrottle, LoginThrottle};
@@ -103,6 +104,9 @@ pub struct Shared {
     pub sms_wake: tokio::sync::Notify,
     /// The case-management system's tokens, as SHA-256 digests.
     pub case_tokens: Vec<[u8; 32]>,
+    /// Every piece of blocking work and every task a request leaves running: shutdown waits
+    /// for them before it checkpoints, so that nothing writes to the database after that.
+    pub background: TaskTracker,
 }
 
 impl Shared {
@@ -170,6 +174,7 @@ impl AppState {
             portal: crate::portal::Portal::new(&config.portal, &config.public_url)?,
             sign_in_throttle: crate::ops::visitors::SignInThrottle::new(&config.portal),
             sms_wake: tokio::sync::Notify::new(),
+            background: TaskTracker::new(),
             case_tokens: config.case_system.digests()?,
             config,
         })))
@@ -182,7 +187,8 @@ impl AppState {
         F: FnOnce(&Shared) -> T + Send + 'static,
     {
         let state = self.clone();
-        tokio::task::spawn_blocking(move || work(&state))
+        self.background
+            .spawn_blocking(move || work(&state))
             .await
             .map_err(Panicked)
     }
@@ -378,6 +384,14 @@ impl Application {
         }
         uploads.abort();
         analysis.abort();
+        // An aborted job's blocking work and an upload's analysis run on: let them finish.
+        state.background.close();
+        if tokio::time::timeout(SHUTDOWN_GRACE, state.background.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("background work still running at shutdown; checkpointing anyway");
+        }
         let storage = Arc::clone(&state.storage);
         let checkpoint = tokio::task::spawn_blocking(move || storage.checkpoint()).await;
         match checkpoint {

@@ -171,6 +171,20 @@ pub async fn text_of(browser: &Client, css: &str) -> String {
     panic!("cannot read {css}: {last_error}");
 }
 
+/// The text of the first element matching `css` once it contains `expected`: after a click
+/// that navigates, the page before may still be showing for a moment.
+pub async fn text_containing(browser: &Client, css: &str, expected: &str) -> String {
+    let mut text = String::new();
+    for _ in 0..150 {
+        text = text_of(browser, css).await;
+        if text.contains(expected) {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css} never said {expected:?}; it says {text:?}");
+}
+
 /// Clicks the first element matching `css`, once it appears (looking again if it was redrawn).
 pub async fn click(browser: &Client, css: &str) {
     let mut last_error = String::new();

@@ -340,7 +340,7 @@ async fn finish(
     // The player's waveform and speech, made now rather than when a head first listens. The
     // tablet need not wait for it; if the server stops first, the periodic pass makes it.
     let analysing = state.clone();
-    tokio::spawn(async move {
+    state.background.spawn(async move {
         let done = analysing
             .blocking(move |s| {
                 crate::ops::analysis::analyse_recording(s.storage.as_ref(), &s.recordings, visit_id)

@@ -649,7 +649,9 @@ async fn visitor_and_staff_sessions_never_mix_route_by_route() {
 /// "Плохо"»; the visitor detaches the visit and deletes their data.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_whole_sign_in_in_a_phone_browser() {
-    use test_support::browser::{Chromium, Window, click, save_screenshot, text_of, wait_for};
+    use test_support::browser::{
+        Chromium, Window, click, save_screenshot, text_containing, text_of, wait_for,
+    };
 
     let (server, _portal) = spawn_portal_app(&PortalOptions::default(), |_, _| {}).await;
     let (visit_id, token) = bad_visit_with_link(&server).await;
@@ -759,7 +761,7 @@ async fn the_whole_sign_in_in_a_phone_browser() {
     text_of(&phone, "#empty").await;
     click(&phone, "#delete-confirm").await;
     click(&phone, "#delete-account").await;
-    assert!(text_of(&phone, "h1").await.contains("Данные удалены"));
+    text_containing(&phone, "h1", "Данные удалены").await;
     phone.goto(&server.url("/my")).await.expect("/my");
     text_of(&phone, "#sign-in").await;
     phone.close().await.expect("close");
