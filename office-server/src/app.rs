@@ -10,6 +10,8 @@ use jiff::SignedDuration;
 use jiff::tz::TimeZone;
 use tokio_util::task::TaskTracker;
 
+use crate::workday::Calendar;
+
 use crate::api::claims::UploadClaims;
 use crate::auth::{AddressThrottle, LoginThrottle};
 use crate::config::{Config, ConfigError, TlsFiles};
@@ -72,6 +74,8 @@ pub struct Shared {
     pub storage: Arc<dyn Storage>,
     pub config: Config,
     pub zone: TimeZone,
+    /// The office's production calendar, in its zone.
+    pub calendar: Calendar,
     pub recordings: RecordingFiles,
     pub login_throttle: LoginThrottle,
     /// Guesses at pairing codes, per account.
@@ -120,6 +124,18 @@ impl Shared {
 }
 
 impl Shared {
+    /// Плохо that reached the server before this are overdue if they have no verdict yet.
+    pub fn verdicts_overdue_before(&self, now: jiff::Timestamp) -> jiff::Timestamp {
+        self.calendar
+            .overdue_before(now, self.config.review.verdict_working_days)
+    }
+
+    /// When a Плохо that reached the server at `received` must have its verdict.
+    pub fn verdict_due(&self, received: jiff::Timestamp) -> jiff::Timestamp {
+        self.calendar
+            .due(received, self.config.review.verdict_working_days)
+    }
+
     /// The office's working day, which bounds a pairing.
     pub fn workday(&self) -> crate::ops::pairing::Workday<'_> {
         crate::ops::pairing::Workday {
@@ -150,6 +166,7 @@ impl AppState {
         let proxies = config.proxies()?;
         Ok(Self(Arc::new(Shared {
             storage,
+            calendar: Calendar::new(zone.clone(), &config.calendar),
             zone,
             recordings,
             login_throttle: LoginThrottle::new(

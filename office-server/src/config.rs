@@ -54,7 +54,14 @@ pub enum ConfigError {
     Sms(String),
     #[error("case_system.tokens_sha256: {0:?} is not the hex SHA-256 of a token")]
     CaseToken(String),
+    #[error("calendar: {0}")]
+    Calendar(String),
+    #[error("review.verdict_working_days must be 1 to {MAX_VERDICT_WORKING_DAYS}, not {0}")]
+    VerdictDays(u32),
 }
+
+/// The longest deadline for a verdict, in working days (about three months).
+pub const MAX_VERDICT_WORKING_DAYS: u32 = 60;
 
 /// The most criteria the feedback form may ask about.
 pub const MAX_CRITERIA: usize = 10;
@@ -72,6 +79,8 @@ pub struct Config {
     /// IANA name of the office's time zone: days, weeks and months are counted in it.
     pub time_zone: String,
     pub working_hours: WorkingHours,
+    /// Which days the office works: the production calendar.
+    pub calendar: CalendarSettings,
     /// The largest recording a tablet may upload, in bytes.
     pub recording_max_bytes: u64,
     /// Recordings older than this many days are deleted (the visit and verdict stay).
@@ -544,12 +553,16 @@ pub struct ReviewSettings {
     /// How often stored recordings still without the player's analysis are looked for, in
     /// seconds (each is analysed as it arrives; this catches the rest).
     pub analysis_check_secs: u64,
+    /// Every Плохо must have a verdict within this many working days of the calendar after
+    /// the day it reached the server; past that it is overdue.
+    pub verdict_working_days: u32,
 }
 
 impl Default for ReviewSettings {
     fn default() -> Self {
         Self {
             analysis_check_secs: 60,
+            verdict_working_days: 3,
         }
     }
 }
@@ -690,6 +703,35 @@ pub struct WorkingHours {
     pub end: Time,
 }
 
+/// The production calendar: Monday to Friday are working days, except the `holidays`; a
+/// Saturday or Sunday in `working_weekends` is one (worked for a day off moved elsewhere).
+/// Dates are written `"2027-01-08"`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CalendarSettings {
+    pub holidays: Vec<jiff::civil::Date>,
+    pub working_weekends: Vec<jiff::civil::Date>,
+}
+
+impl CalendarSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        use jiff::civil::Weekday;
+        for date in &self.working_weekends {
+            if !matches!(date.weekday(), Weekday::Saturday | Weekday::Sunday) {
+                return Err(ConfigError::Calendar(format!(
+                    "working_weekends lists {date}, which is not a Saturday or Sunday"
+                )));
+            }
+            if self.holidays.contains(date) {
+                return Err(ConfigError::Calendar(format!(
+                    "{date} is both a holiday and a working weekend"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsFiles {
@@ -707,6 +749,7 @@ impl Default for Config {
                 start: Time::constant(8, 0, 0, 0),
                 end: Time::constant(18, 0, 0, 0),
             },
+            calendar: CalendarSettings::default(),
             recording_max_bytes: 64 * 1024 * 1024,
             retention_days: 90,
             tls: None,
@@ -824,6 +867,10 @@ impl Config {
             }
         }
         self.feedback.validate()?;
+        self.calendar.validate()?;
+        if !(1..=MAX_VERDICT_WORKING_DAYS).contains(&self.review.verdict_working_days) {
+            return Err(ConfigError::VerdictDays(self.review.verdict_working_days));
+        }
         self.portal.validate(&self.public_url)?;
         self.sms.validate(&self.public_url)?;
         self.case_system.digests()?;
@@ -1133,6 +1180,23 @@ mod tests {
                 "ingest.max_commit_wait_ms must be at most 1000",
             ),
             ("lisen = \"127.0.0.1:1\"", "unknown field"),
+            (
+                "[calendar]\nworking_weekends = [\"2027-01-11\"]",
+                "2027-01-11, which is not a Saturday or Sunday",
+            ),
+            (
+                "[calendar]\nholidays = [\"2027-01-09\"]\nworking_weekends = [\"2027-01-09\"]",
+                "both a holiday and a working weekend",
+            ),
+            ("[calendar]\nholidays = [\"9 января\"]", "calendar.holidays"),
+            (
+                "[review]\nverdict_working_days = 0",
+                "verdict_working_days must be 1 to 60, not 0",
+            ),
+            (
+                "[review]\nverdict_working_days = 61",
+                "verdict_working_days must be 1 to 60, not 61",
+            ),
         ] {
             std::fs::write(&file, body).unwrap();
             let error = Config::load(Some(&file), &Overrides::default()).unwrap_err();

@@ -1,25 +1,22 @@
 //! When a tablet counts as silent.
 
-use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::config::WorkingHours;
 use crate::storage::TabletInfo;
+use crate::workday::Calendar;
 
-/// Tablets not heard from for `minutes` while the office is open (Monday to Friday, within the
-/// working hours). Revoked tablets are left out; one never heard from counts from its
-/// enrolment.
+/// Tablets not heard from for `minutes` while the office is open (a working day of the
+/// calendar, within the working hours). Revoked tablets are left out; one never heard from
+/// counts from its enrolment.
 pub fn silent_tablets<'a>(
     tablets: &'a [TabletInfo],
     now: Timestamp,
-    zone: &TimeZone,
+    calendar: &Calendar,
     hours: &WorkingHours,
     minutes: u32,
 ) -> Vec<&'a TabletInfo> {
-    let local = zone.to_datetime(now);
-    let weekday = local.date().weekday().to_monday_one_offset();
-    let open = weekday <= 5 && local.time() >= hours.start && local.time() < hours.end;
-    if !open {
+    if !calendar.is_open(now, hours) {
         return Vec::new();
     }
     let limit = SignedDuration::from_mins(i64::from(minutes));
@@ -36,7 +33,9 @@ pub fn silent_tablets<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jiff::civil::Time;
+    use crate::config::CalendarSettings;
+    use jiff::civil::{Time, date};
+    use jiff::tz::TimeZone;
 
     fn tablet(id: i64, last_seen: Option<&str>, revoked: bool) -> TabletInfo {
         TabletInfo {
@@ -58,6 +57,14 @@ mod tests {
     #[test]
     fn a_tablet_silent_in_working_hours_is_reported() {
         let zone = TimeZone::get("Asia/Yekaterinburg").unwrap();
+        // Wednesday 25 November a holiday, Saturday 28 November worked.
+        let calendar = Calendar::new(
+            zone,
+            &CalendarSettings {
+                holidays: vec![date(2026, 11, 25)],
+                working_weekends: vec![date(2026, 11, 28)],
+            },
+        );
         let hours = WorkingHours {
             start: Time::constant(8, 0, 0, 0),
             end: Time::constant(18, 0, 0, 0),
@@ -70,16 +77,22 @@ mod tests {
         ];
         // Tuesday 11:00 in Yekaterinburg.
         let now: Timestamp = "2026-11-24T06:00:00Z".parse().unwrap();
-        let silent: Vec<i64> = silent_tablets(&tablets, now, &zone, &hours, 30)
+        let silent: Vec<i64> = silent_tablets(&tablets, now, &calendar, &hours, 30)
             .iter()
             .map(|t| t.id)
             .collect();
         assert_eq!(silent, vec![2, 4]);
         // 20:00 local: the office is closed, nobody is expected to sync.
         let evening: Timestamp = "2026-11-24T15:00:00Z".parse().unwrap();
-        assert!(silent_tablets(&tablets, evening, &zone, &hours, 30).is_empty());
-        // Saturday.
+        assert!(silent_tablets(&tablets, evening, &calendar, &hours, 30).is_empty());
+        // A holiday: nobody is expected either.
+        let holiday: Timestamp = "2026-11-25T06:00:00Z".parse().unwrap();
+        assert!(silent_tablets(&tablets, holiday, &calendar, &hours, 30).is_empty());
+        // A worked Saturday is a working day (all but the revoked one have been silent since
+        // Tuesday); an ordinary Sunday is not.
         let saturday: Timestamp = "2026-11-28T06:00:00Z".parse().unwrap();
-        assert!(silent_tablets(&tablets, saturday, &zone, &hours, 30).is_empty());
+        assert_eq!(silent_tablets(&tablets, saturday, &calendar, &hours, 30).len(), 3);
+        let sunday: Timestamp = "2026-11-29T06:00:00Z".parse().unwrap();
+        assert!(silent_tablets(&tablets, sunday, &calendar, &hours, 30).is_empty());
     }
 }

@@ -242,6 +242,8 @@ pub struct BadVisit {
     pub service_name: String,
     /// When the visitor rated it: the end of the visit, corrected by the tablet's clock offset.
     pub rated_at: Timestamp,
+    /// When it reached the server: its verdict's deadline counts from then.
+    pub received_at: Timestamp,
     /// How long the visit took, by the tablet's clock.
     pub served_ms: u64,
     pub recording: RecordingState,
@@ -283,6 +285,8 @@ pub struct BadVisitQuery {
     pub rated_from: Option<Timestamp>,
     /// Rated before this.
     pub rated_before: Option<Timestamp>,
+    /// Reached the server before this (with `Undecided`: the overdue ones).
+    pub received_before: Option<Timestamp>,
     pub oldest_first: bool,
     /// Only the visits after this one in the list's order (the inbox's «Следующая»).
     pub after: Option<Uuid>,

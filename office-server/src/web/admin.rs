@@ -100,7 +100,7 @@ fn silence_messages(state: &AppState, tablets: &[TabletInfo]) -> Vec<String> {
     silent_tablets(
         tablets,
         Timestamp::now(),
-        &state.zone,
+        &state.calendar,
         &state.config.working_hours,
         state.config.tablet_silent_minutes,
     )
@@ -699,7 +699,7 @@ async fn tablets_response(
     let silent_ids: HashSet<i64> = silent_tablets(
         &tablets,
         Timestamp::now(),
-        &state.zone,
+        &state.calendar,
         &state.config.working_hours,
         state.config.tablet_silent_minutes,
     )

@@ -19,8 +19,8 @@ use tower_http::services::ServeFile;
 use uuid::Uuid;
 
 use super::dashboard::{
-    AlertView, FilterDate, FilterOption, FilterSelect, Picker, alert_views, decided, local_time,
-    safe_back, select,
+    AlertView, FilterDate, FilterOption, FilterSelect, OverdueAlert, Picker, alert_views, decided,
+    local_time, overdue_alert, safe_back, select,
 };
 use super::error::{PageError, PagePath, PageResult};
 use super::forms::{Decider, StaffForm};
@@ -30,7 +30,7 @@ use super::selection::{PageQuery, Selection};
 use super::session::Viewer;
 use super::strings::{RU, fill};
 use super::{Area, Layout, html, see_other};
-use crate::app::AppState;
+use crate::app::{AppState, Shared};
 use crate::domain::{Comment, InvalidText};
 use crate::ops;
 use crate::ops::verdicts::Decision;
@@ -61,6 +61,8 @@ pub struct BadRow {
     pub earlier: Vec<String>,
     pub can_decide: bool,
     pub error: Option<String>,
+    /// Without a verdict: when it is due, or that it is overdue.
+    pub deadline: Option<Deadline>,
 }
 
 /// One verdict as the history under a visit lists it.
@@ -91,6 +93,8 @@ pub fn history_entry(verdict: &Verdict, zone: &TimeZone) -> String {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ArchiveFilters {
     pub verdict: VerdictFilter,
+    /// Only those without a verdict past their deadline (with `verdict` undecided).
+    pub overdue: bool,
     pub recording: RecordingFilter,
     /// The first day rated, in the office's calendar.
     pub from: Option<Date>,
@@ -102,10 +106,12 @@ impl ArchiveFilters {
     /// The filters a page query asks for; `undecided=1` is the older spelling of
     /// `verdict=undecided`.
     pub fn parse(query: &PageQuery) -> PageResult<Self> {
-        let verdict = match query.verdict.as_deref().map(str::trim) {
+        let asked = query.verdict.as_deref().map(str::trim);
+        let overdue = asked == Some("overdue");
+        let verdict = match asked {
             None | Some("") if query.undecided_only() => VerdictFilter::Undecided,
             None | Some("" | "any") => VerdictFilter::Any,
-            Some("undecided") => VerdictFilter::Undecided,
+            Some("undecided" | "overdue") => VerdictFilter::Undecided,
             Some("correct") => VerdictFilter::Correct,
             Some("wrong") => VerdictFilter::Wrong,
             Some(_) => return Err(PageError::bad_request("unknown verdict filter")),
@@ -132,6 +138,7 @@ impl ArchiveFilters {
         }
         Ok(Self {
             verdict,
+            overdue,
             recording,
             from,
             to,
@@ -143,6 +150,7 @@ impl ArchiveFilters {
         let mut query = String::new();
         match self.verdict {
             VerdictFilter::Any => {}
+            VerdictFilter::Undecided if self.overdue => query.push_str("&verdict=overdue"),
             VerdictFilter::Undecided => query.push_str("&verdict=undecided"),
             VerdictFilter::Correct => query.push_str("&verdict=correct"),
             VerdictFilter::Wrong => query.push_str("&verdict=wrong"),
@@ -161,8 +169,9 @@ impl ArchiveFilters {
         query
     }
 
-    /// Narrows a storage query to these filters; days are the office's.
-    pub fn apply(&self, zone: &TimeZone, query: &mut BadVisitQuery) {
+    /// Narrows a storage query to these filters at `now`; days are the office's.
+    pub fn apply(&self, state: &Shared, now: Timestamp, query: &mut BadVisitQuery) {
+        let zone = &state.zone;
         let start = |day: Date| {
             day.to_datetime(jiff::civil::Time::midnight())
                 .to_zoned_datetime(zone.clone())
@@ -170,6 +179,9 @@ impl ArchiveFilters {
                 .ok()
         };
         query.verdict = self.verdict;
+        query.received_before = self
+            .overdue
+            .then(|| state.verdicts_overdue_before(now));
         query.recording = self.recording;
         query.rated_from = self.from.and_then(start);
         query.rated_before = self.to.and_then(|day| day.tomorrow().ok()).and_then(start);
@@ -181,6 +193,9 @@ impl ArchiveFilters {
         let mut parts = Vec::new();
         match self.verdict {
             VerdictFilter::Any => {}
+            VerdictFilter::Undecided if self.overdue => {
+                parts.push(t.export_filter_overdue.to_string())
+            }
             VerdictFilter::Undecided => parts.push(t.export_filter_undecided.to_string()),
             VerdictFilter::Correct => parts.push(t.export_filter_correct.to_string()),
             VerdictFilter::Wrong => parts.push(t.export_filter_wrong.to_string()),
@@ -219,8 +234,9 @@ impl ArchiveFilters {
                 option(
                     "undecided",
                     t.filter_undecided,
-                    self.verdict == VerdictFilter::Undecided,
+                    self.verdict == VerdictFilter::Undecided && !self.overdue,
                 ),
+                option("overdue", t.filter_overdue, self.overdue),
                 option(
                     "correct",
                     t.filter_correct,
@@ -279,17 +295,57 @@ pub fn audio_note(recording: &RecordingState, zone: &TimeZone, retention_days: u
     }
 }
 
+/// The deadline of a visit still without a verdict at `now`: «до 11.01.2027», and whether it
+/// has passed. `None` once it has a verdict.
+pub fn verdict_deadline(state: &Shared, visit: &BadVisit, now: Timestamp) -> Option<Deadline> {
+    if visit.verdict.is_some() {
+        return None;
+    }
+    let due = state.verdict_due(visit.received_at);
+    // Due at the start of the day after the last one allowed: name that last day.
+    let last_day = state
+        .zone
+        .to_datetime(due.saturating_sub(jiff::SignedDuration::from_nanos(1)).ok()?)
+        .date();
+    let day = last_day.strftime("%d.%m.%Y").to_string();
+    let overdue = due <= now;
+    let text = fill(
+        if overdue {
+            RU.deadline_overdue
+        } else {
+            RU.deadline_due
+        },
+        &[("day", &day)],
+    );
+    Some(Deadline { text, overdue })
+}
+
+impl BadRow {
+    pub fn is_overdue(&self) -> bool {
+        self.deadline.as_ref().is_some_and(|d| d.overdue)
+    }
+}
+
+/// A verdict's deadline as the pages show it.
+pub struct Deadline {
+    pub text: String,
+    pub overdue: bool,
+}
+
 pub fn bad_rows(
     visits: &[BadVisit],
     visitors: &HashMap<Uuid, String>,
     viewer: &Viewer,
-    zone: &TimeZone,
-    retention_days: u32,
+    state: &Shared,
+    now: Timestamp,
 ) -> Vec<BadRow> {
     let t = &RU;
+    let zone = &state.zone;
+    let retention_days = state.config.retention_days;
     visits
         .iter()
         .map(|visit| BadRow {
+            deadline: verdict_deadline(state, visit, now),
             visit_id: visit.visit_id,
             employee: visit.employee_name.clone(),
             section: visit.section_name.clone(),
@@ -344,6 +400,7 @@ struct BadPage {
     scope_label: String,
     inbox_link: Option<String>,
     alerts: Vec<AlertView>,
+    overdue_alert: Option<OverdueAlert>,
     back: String,
     bad_rows: Vec<BadRow>,
     previous: Option<String>,
@@ -385,7 +442,7 @@ async fn render_bad_page(
         offset: page * PAGE_SIZE,
         ..BadVisitQuery::default()
     };
-    filters.apply(&state.zone, &mut bad_query_);
+    filters.apply(state, Timestamp::now(), &mut bad_query_);
     let (mut visits, histories) = state
         .db(move |db| {
             let visits = db.bad_visits(&bad_query_)?;
@@ -400,14 +457,9 @@ async fn render_bad_page(
     visits.truncate(PAGE_SIZE as usize);
     let visible = selection.visibility.filter();
     let alerts = state.db(move |db| db.alerts(&visible, true, 20)).await?;
+    let overdue_alert = overdue_alert(state, visible).await?;
     let visitors = visitor_names(state, viewer, shown(&visits), "Анализ оценок «Плохо»").await?;
-    let mut rows = bad_rows(
-        &visits,
-        &visitors,
-        viewer,
-        &state.zone,
-        state.config.retention_days,
-    );
+    let mut rows = bad_rows(&visits, &visitors, viewer, state, Timestamp::now());
     for row in &mut rows {
         if let Some(history) = histories.get(&row.visit_id) {
             // The last is the verdict of record, shown above.
@@ -447,6 +499,7 @@ async fn render_bad_page(
             &state.zone,
             state.config.alerts.window_minutes,
         ),
+        overdue_alert,
         back,
         bad_rows: rows,
         previous: (page > 0).then(|| {

@@ -205,6 +205,36 @@ pub fn local_time(zone: &TimeZone, at: Timestamp) -> String {
     zone.to_datetime(at).strftime("%d.%m.%Y %H:%M").to_string()
 }
 
+/// The alert about the Плохо in a scope still without a verdict past their deadline.
+pub struct OverdueAlert {
+    pub text: String,
+    pub link: &'static str,
+}
+
+/// The overdue alert for everything `visible` covers, when something is overdue.
+pub async fn overdue_alert(
+    state: &AppState,
+    visible: ReportFilter,
+) -> PageResult<Option<OverdueAlert>> {
+    let query = BadVisitQuery {
+        filter: visible,
+        verdict: crate::storage::VerdictFilter::Undecided,
+        received_before: Some(state.verdicts_overdue_before(Timestamp::now())),
+        ..BadVisitQuery::default()
+    };
+    let count = state.db(move |db| db.bad_visit_count(&query)).await?;
+    Ok((count > 0).then(|| OverdueAlert {
+        text: fill(
+            RU.alert_overdue,
+            &[
+                ("count", &count.to_string()),
+                ("days", &state.config.review.verdict_working_days.to_string()),
+            ],
+        ),
+        link: "/dashboard/bad?verdict=overdue",
+    }))
+}
+
 pub fn alert_views(
     alerts: &[Alert],
     viewer: &Viewer,
@@ -262,6 +292,7 @@ struct DashboardPage {
     date_label: String,
     periods_note: String,
     alerts: Vec<AlertView>,
+    overdue_alert: Option<OverdueAlert>,
     back: String,
     message: Option<String>,
     links: Vec<(String, String)>,
@@ -355,6 +386,7 @@ async fn render_tab(
     let content = load_tab(&state, tab, &selection, &directory).await?;
     let visible = selection.visibility.filter();
     let alerts = state.db(move |db| db.alerts(&visible, true, 20)).await?;
+    let overdue_alert = overdue_alert(&state, visible).await?;
     let bad_visits = content.bad.as_deref().unwrap_or(&[]);
     let visitors = visitor_names(&state, &viewer, shown(bad_visits), "Статистика").await?;
     let back = format!("{}?{}", tab.path(), selection.query());
@@ -388,6 +420,7 @@ async fn render_tab(
             &state.zone,
             state.config.alerts.window_minutes,
         ),
+        overdue_alert,
         back: back.clone(),
         message: content.message,
         links: content.links,
@@ -398,13 +431,7 @@ async fn render_tab(
         show_bad: content.bad.is_some(),
         // The tabs list the latest Плохо visits to listen to; verdicts are given on the
         // analysis page.
-        bad_rows: bad_rows(
-            bad_visits,
-            &visitors,
-            &viewer,
-            &state.zone,
-            state.config.retention_days,
-        )
+        bad_rows: bad_rows(bad_visits, &visitors, &viewer, &state, Timestamp::now())
         .into_iter()
         .map(|row| BadRow {
             can_decide: false,
@@ -915,12 +942,14 @@ struct AlertsPage {
     layout: Layout,
     rule: String,
     all_alerts: Vec<AlertView>,
+    overdue_alert: Option<OverdueAlert>,
 }
 
 pub async fn alerts_page(State(state): State<AppState>, viewer: Viewer) -> PageResult<Response> {
     let t = &RU;
     let visible = viewer.visibility()?.filter();
     let alerts = state.db(move |db| db.alerts(&visible, false, 200)).await?;
+    let overdue_alert = overdue_alert(&state, visible).await?;
     let settings = &state.config.alerts;
     let page = AlertsPage {
         layout: Layout::for_viewer(&viewer, t.alerts_title, Area::Alerts),
@@ -933,6 +962,7 @@ pub async fn alerts_page(State(state): State<AppState>, viewer: Viewer) -> PageR
             ],
         ),
         all_alerts: alert_views(&alerts, &viewer, &state.zone, settings.window_minutes),
+        overdue_alert,
     };
     Ok(html(&page))
 }

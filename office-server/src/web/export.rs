@@ -155,7 +155,7 @@ pub async fn export(
                 limit: MAX_BAD_ROWS,
                 ..BadVisitQuery::default()
             };
-            filters.apply(&state.zone, &mut bad_query);
+            filters.apply(&state, Timestamp::now(), &mut bad_query);
             let visits = state.db(move |db| db.bad_visits(&bad_query)).await?;
             let visitors = super::named::visitor_names(
                 &state,

@@ -5,10 +5,11 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use uuid::Uuid;
 
-use super::bad::{audio_note, history_entry, shown, visit_in_view};
+use super::bad::{Deadline, audio_note, history_entry, shown, verdict_deadline, visit_in_view};
 use super::dashboard::{FilterOption, FilterSelect, Picker, local_time, select};
 use super::error::{PageError, PageResult};
 use super::feedback::{FeedbackRow, feedback_rows};
@@ -63,6 +64,8 @@ struct Shown {
     rated_at: String,
     length: String,
     visitor: String,
+    /// Without a verdict: when it is due, or that it is overdue.
+    deadline: Option<Deadline>,
     /// The recording's address, when it can be played.
     audio_url: Option<String>,
     audio_note: String,
@@ -85,6 +88,8 @@ struct InboxPage {
     picker: Picker,
     scope_label: String,
     waiting: String,
+    /// How many of them are past their deadline, and the archive listing those.
+    overdue: Option<(String, String)>,
     archive_link: String,
     visit: Option<Shown>,
     /// Where the form goes back to and «Следующая» leads: the queue after this visit.
@@ -131,13 +136,23 @@ pub async fn render_inbox(
             next_waiting(state, &selection, order, after).await?
         }
     };
+    let now = Timestamp::now();
     let waiting_query = BadVisitQuery {
         filter: selection.filter,
         verdict: VerdictFilter::Undecided,
         ..BadVisitQuery::default()
     };
-    let waiting = state
-        .db(move |db| db.bad_visit_count(&waiting_query))
+    let overdue_query = BadVisitQuery {
+        received_before: Some(state.verdicts_overdue_before(now)),
+        ..waiting_query
+    };
+    let (waiting, overdue) = state
+        .db(move |db| {
+            Ok((
+                db.bad_visit_count(&waiting_query)?,
+                db.bad_visit_count(&overdue_query)?,
+            ))
+        })
         .await?;
     let base = format!("/dashboard/inbox?{}{}", selection.query(), order.query());
     let next = match &visit {
@@ -145,7 +160,7 @@ pub async fn render_inbox(
         None => base,
     };
     let shown_visit = match visit {
-        Some(visit) => Some(shown_visit(state, viewer, visit, refused).await?),
+        Some(visit) => Some(shown_visit(state, viewer, visit, refused, now).await?),
         None => None,
     };
     let status = if shown_visit.as_ref().is_some_and(|v| v.error.is_some()) {
@@ -164,6 +179,12 @@ pub async fn render_inbox(
         },
         scope_label: selection.scope_label(t, &names),
         waiting: fill(t.inbox_waiting, &[("count", &waiting.to_string())]),
+        overdue: (overdue > 0).then(|| {
+            (
+                fill(t.inbox_overdue, &[("count", &overdue.to_string())]),
+                format!("/dashboard/bad?{}&verdict=overdue", selection.query()),
+            )
+        }),
         archive_link: format!("/dashboard/bad?{}", selection.query()),
         visit: shown_visit,
         next,
@@ -235,6 +256,7 @@ async fn shown_visit(
     viewer: &Viewer,
     visit: BadVisit,
     refused: Option<RefusedVerdict>,
+    now: Timestamp,
 ) -> PageResult<Shown> {
     let t = &RU;
     let id = visit.visit_id;
@@ -277,6 +299,7 @@ async fn shown_visit(
         None => (None, String::new(), None),
     };
     Ok(Shown {
+        deadline: verdict_deadline(state, &visit, now),
         visit_id: id,
         employee: visit.employee_name.clone(),
         section: visit.section_name.clone(),

@@ -145,6 +145,18 @@ pub struct Strings {
     pub inbox_title: &'static str,
     /// `{count}`.
     pub inbox_waiting: &'static str,
+    /// `{count}`: those of them past their deadline.
+    pub inbox_overdue: &'static str,
+    pub fact_deadline: &'static str,
+    /// `{day}`: the last working day allowed.
+    pub deadline_due: &'static str,
+    /// `{day}`.
+    pub deadline_overdue: &'static str,
+    pub filter_overdue: &'static str,
+    pub export_filter_overdue: &'static str,
+    /// `{count}`, `{days}`: the alert about verdicts past their deadline.
+    pub alert_overdue: &'static str,
+    pub alert_overdue_link: &'static str,
     pub inbox_empty: &'static str,
     pub inbox_order: &'static str,
     pub inbox_oldest_first: &'static str,
@@ -550,6 +562,14 @@ pub static RU: Strings = Strings {
     nav_inbox: "Разбор \"Плохо\"",
     inbox_title: "Разбор оценок \"Плохо\"",
     inbox_waiting: "Ждут решения: {count}",
+    inbox_overdue: "из них просрочено: {count}",
+    fact_deadline: "Срок решения",
+    deadline_due: "решение — до {day} включительно",
+    deadline_overdue: "просрочено: решение нужно было принять до {day}",
+    filter_overdue: "просрочено решение",
+    export_filter_overdue: "Только оценки с просроченным решением",
+    alert_overdue: "Оценок \"Плохо\" без решения дольше срока ({days} раб. дн.): {count}",
+    alert_overdue_link: "Разобрать",
     inbox_empty: "Все оценки \"Плохо\" рассмотрены.",
     inbox_order: "Порядок",
     inbox_oldest_first: "сначала давние",

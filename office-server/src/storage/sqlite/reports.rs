@@ -133,6 +133,7 @@ fn bad_visit_where(after: &str) -> String {
                        ELSE r.visit_id IS NULL OR r.purged_at IS NOT NULL END
            AND (?7 IS NULL OR v.ended_at - v.clock_offset_ms >= ?7)
            AND (?8 IS NULL OR v.ended_at - v.clock_offset_ms < ?8)
+           AND (?10 IS NULL OR v.received_at < ?10)
            AND (?9 IS NULL OR (v.ended_at - v.clock_offset_ms, v.id) {after}
                 (SELECT c.ended_at - c.clock_offset_ms, c.id FROM visits c WHERE c.id = ?9))"
     )
@@ -165,6 +166,7 @@ fn bad_visit_params(query: &BadVisitQuery) -> Vec<rusqlite::types::Value> {
         query
             .after
             .map_or(Value::Null, |id| Value::Blob(id.as_bytes().to_vec())),
+        optional(query.received_before.map(ms)),
     ]
 }
 
@@ -172,7 +174,7 @@ const BAD_VISIT_SELECT: &str = "
     SELECT v.id, v.department_id, v.section_id, s.name, v.employee_id, e.full_name, v.service_id,
            sv.name, v.ended_at - v.clock_offset_ms, v.has_recording, r.visit_id IS NOT NULL,
            r.duration_ms, r.purged_at, vd.correct, vd.comment, vd.account_id, a.display_name,
-           vd.decided_at, max(v.ended_at - v.started_at, 0)
+           vd.decided_at, max(v.ended_at - v.started_at, 0), v.received_at
     FROM visits v
     JOIN sections s ON s.id = v.section_id
     JOIN employees e ON e.id = v.employee_id
@@ -202,6 +204,7 @@ fn bad_visit_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<BadVisitRow> 
         decided_by: row.get(16)?,
         decided_at: row.get(17)?,
         served_ms: row.get(18)?,
+        received_at: row.get(19)?,
     })
 }
 
@@ -225,6 +228,7 @@ struct BadVisitRow {
     decided_by: Option<String>,
     decided_at: Option<i64>,
     served_ms: u64,
+    received_at: i64,
 }
 
 impl BadVisitRow {
@@ -257,6 +261,7 @@ impl BadVisitRow {
             service_id: self.service_id,
             service_name: self.service_name,
             rated_at: instant(self.rated_at)?,
+            received_at: instant(self.received_at)?,
             served_ms: self.served_ms,
             recording,
             verdict,
