@@ -276,6 +276,22 @@ impl TestServer {
         self.storage.visits(None).expect("visits")
     }
 
+    /// Moves when a visit reached the server, writing the server's database file as another
+    /// process would: the server's clock cannot be set, so a test of deadlines places the
+    /// arrivals in the past this way.
+    pub fn set_received_at(&self, id: Uuid, at: jiff::Timestamp) {
+        let db = rusqlite::Connection::open(self.data_dir.join("office.sqlite3")).expect("open");
+        db.busy_timeout(std::time::Duration::from_secs(5))
+            .expect("busy timeout");
+        let changed = db
+            .execute(
+                "UPDATE visits SET received_at = ?1 WHERE id = ?2",
+                rusqlite::params![at.as_millisecond(), id.as_bytes().to_vec()],
+            )
+            .expect("update");
+        assert_eq!(changed, 1, "no visit {id}");
+    }
+
     pub fn visit(&self, id: Uuid) -> Option<VisitRecord> {
         self.visits().into_iter().find(|v| v.visit.id == id)
     }

@@ -91,7 +91,10 @@ mod tests {
         // A worked Saturday is a working day (all but the revoked one have been silent since
         // Tuesday); an ordinary Sunday is not.
         let saturday: Timestamp = "2026-11-28T06:00:00Z".parse().unwrap();
-        assert_eq!(silent_tablets(&tablets, saturday, &calendar, &hours, 30).len(), 3);
+        assert_eq!(
+            silent_tablets(&tablets, saturday, &calendar, &hours, 30).len(),
+            3
+        );
         let sunday: Timestamp = "2026-11-29T06:00:00Z".parse().unwrap();
         assert!(silent_tablets(&tablets, sunday, &calendar, &hours, 30).is_empty());
     }

@@ -179,9 +179,7 @@ impl ArchiveFilters {
                 .ok()
         };
         query.verdict = self.verdict;
-        query.received_before = self
-            .overdue
-            .then(|| state.verdicts_overdue_before(now));
+        query.received_before = self.overdue.then(|| state.verdicts_overdue_before(now));
         query.recording = self.recording;
         query.rated_from = self.from.and_then(start);
         query.rated_before = self.to.and_then(|day| day.tomorrow().ok()).and_then(start);
@@ -305,7 +303,10 @@ pub fn verdict_deadline(state: &Shared, visit: &BadVisit, now: Timestamp) -> Opt
     // Due at the start of the day after the last one allowed: name that last day.
     let last_day = state
         .zone
-        .to_datetime(due.saturating_sub(jiff::SignedDuration::from_nanos(1)).ok()?)
+        .to_datetime(
+            due.saturating_sub(jiff::SignedDuration::from_nanos(1))
+                .ok()?,
+        )
         .date();
     let day = last_day.strftime("%d.%m.%Y").to_string();
     let overdue = due <= now;

@@ -228,7 +228,10 @@ pub async fn overdue_alert(
             RU.alert_overdue,
             &[
                 ("count", &count.to_string()),
-                ("days", &state.config.review.verdict_working_days.to_string()),
+                (
+                    "days",
+                    &state.config.review.verdict_working_days.to_string(),
+                ),
             ],
         ),
         link: "/dashboard/bad?verdict=overdue",
@@ -432,12 +435,12 @@ async fn render_tab(
         // The tabs list the latest Плохо visits to listen to; verdicts are given on the
         // analysis page.
         bad_rows: bad_rows(bad_visits, &visitors, &viewer, &state, Timestamp::now())
-        .into_iter()
-        .map(|row| BadRow {
-            can_decide: false,
-            ..row
-        })
-        .collect(),
+            .into_iter()
+            .map(|row| BadRow {
+                can_decide: false,
+                ..row
+            })
+            .collect(),
         bad_link: format!("/dashboard/bad?{}", selection.query()),
     };
     Ok(html(&page))

@@ -4,6 +4,7 @@
 
 mod browser;
 mod dashboard;
+mod deadlines;
 mod feedback;
 mod hostile;
 mod inbox;
