@@ -379,7 +379,7 @@ impl ReportStore for SqliteStorage {
         let mut stmt = conn.prepare_cached(&format!(
             "{BAD_VISIT_SELECT} {}
              ORDER BY v.ended_at - v.clock_offset_ms {order}, v.id {order}
-             LIMIT ?10 OFFSET ?11",
+             LIMIT ?11 OFFSET ?12",
             bad_visit_where(after)
         ))?;
         let mut bind = bad_visit_params(query);
