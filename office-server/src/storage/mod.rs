@@ -145,6 +145,17 @@ pub trait AccountStore: Send + Sync + 'static {
         now: Timestamp,
     ) -> StorageResult<Option<Account>>;
     fn delete_session(&self, token_hash: &[u8; 32]) -> StorageResult<()>;
+    /// Names (replacing any earlier) or, with `None`, ends the head's deputy, and logs it.
+    fn set_deputy(
+        &self,
+        head_id: i64,
+        deputy: Option<(i64, Timestamp)>,
+        audit: &AuditEvent,
+    ) -> StorageResult<()>;
+    /// The head's deputy whose cover has not ended at `now`.
+    fn deputy_of(&self, head_id: i64, now: Timestamp) -> StorageResult<Option<Deputy>>;
+    /// The heads this account covers for at `now`.
+    fn covered_by(&self, deputy_id: i64, now: Timestamp) -> StorageResult<Vec<Deputy>>;
 }
 
 /// Tablets, their enrolment and credential, and their pairings to specialists.

@@ -342,10 +342,13 @@ pub enum AuditAction {
     /// A message «Результат готов» sent again, or not at all, on a person's decision.
     SmsResend,
     SmsCancel,
+    /// A head named a deputy to cover their review of Плохо, or ended the cover.
+    DeputyNamed,
+    DeputyEnded,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 17] = [
+    pub const ALL: [AuditAction; 19] = [
         AuditAction::Play,
         AuditAction::Download,
         AuditAction::Export,
@@ -363,6 +366,8 @@ impl AuditAction {
         AuditAction::ResultReady,
         AuditAction::SmsResend,
         AuditAction::SmsCancel,
+        AuditAction::DeputyNamed,
+        AuditAction::DeputyEnded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -384,6 +389,8 @@ impl AuditAction {
             AuditAction::ResultReady => "result_ready",
             AuditAction::SmsResend => "sms_resend",
             AuditAction::SmsCancel => "sms_cancel",
+            AuditAction::DeputyNamed => "deputy_named",
+            AuditAction::DeputyEnded => "deputy_ended",
         }
     }
 
@@ -442,6 +449,14 @@ pub struct Alert {
 }
 
 /// An account as the administrator's list shows it.
+/// A head's deputy in the review of Плохо, until a moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deputy {
+    pub head: Account,
+    pub deputy: Account,
+    pub until: Timestamp,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountSummary {
     pub account: Account,

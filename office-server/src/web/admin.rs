@@ -990,6 +990,8 @@ pub async fn audit_page(
                     AuditAction::ResultReady => t.audit_result_ready,
                     AuditAction::SmsResend => t.audit_sms_resend,
                     AuditAction::SmsCancel => t.audit_sms_cancel,
+                    AuditAction::DeputyNamed => t.audit_deputy_named,
+                    AuditAction::DeputyEnded => t.audit_deputy_ended,
                 },
                 object: match entry.visit_id {
                     Some(visit) => format!("{} · {visit}", entry.detail),

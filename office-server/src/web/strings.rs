@@ -411,6 +411,8 @@ pub struct Strings {
     pub audit_result_ready: &'static str,
     pub audit_sms_resend: &'static str,
     pub audit_sms_cancel: &'static str,
+    pub audit_deputy_named: &'static str,
+    pub audit_deputy_ended: &'static str,
     /// Who did it, when it was done from the server's command line.
     pub audit_command_line: &'static str,
     pub tablets_readmit: &'static str,
@@ -816,6 +818,8 @@ pub static RU: Strings = Strings {
     audit_result_ready: "Результат отмечен готовым",
     audit_sms_resend: "SMS отправлено ещё раз",
     audit_sms_cancel: "SMS отменено",
+    audit_deputy_named: "Назначен заместитель в разборе \"Плохо\"",
+    audit_deputy_ended: "Замещение в разборе \"Плохо\" снято",
     audit_command_line: "командная строка сервера",
     tablets_readmit: "Это прежний планшет",
     tablets_readmit_none: "Нет, новый планшет",

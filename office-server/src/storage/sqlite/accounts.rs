@@ -30,14 +30,24 @@ const ACCOUNT_COLUMNS: &str =
     "a.id, a.login, a.display_name, a.role, a.department_id, a.section_id, a.employee_id";
 
 fn account_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
-    let role: String = row.get(3)?;
-    let role = role_from_row(&role, row.get(4)?, row.get(5)?, row.get(6)?).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e))
-    })?;
+    account_at(row, 0)
+}
+
+/// The account whose [`ACCOUNT_COLUMNS`] begin at column `at`.
+fn account_at(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Account> {
+    let role: String = row.get(at + 3)?;
+    let role = role_from_row(&role, row.get(at + 4)?, row.get(at + 5)?, row.get(at + 6)?)
+        .map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(
+                at + 3,
+                rusqlite::types::Type::Text,
+                Box::new(e),
+            )
+        })?;
     Ok(Account {
-        id: row.get(0)?,
-        login: row.get(1)?,
-        display_name: row.get(2)?,
+        id: row.get(at)?,
+        login: row.get(at + 1)?,
+        display_name: row.get(at + 2)?,
         role,
     })
 }
@@ -169,5 +179,74 @@ impl AccountStore for SqliteStorage {
             )?;
             Ok(())
         })
+    }
+
+    fn set_deputy(
+        &self,
+        head_id: i64,
+        deputy: Option<(i64, Timestamp)>,
+        audit: &AuditEvent,
+    ) -> StorageResult<()> {
+        self.write(|tx| {
+            match deputy {
+                Some((deputy_id, until)) => {
+                    tx.execute(
+                        "INSERT OR REPLACE INTO deputies (head_id, deputy_id, until, named_at)
+                         VALUES (?1, ?2, ?3, ?4)",
+                        params![head_id, deputy_id, ms(until), ms(audit.at)],
+                    )?;
+                }
+                None => {
+                    tx.execute("DELETE FROM deputies WHERE head_id = ?1", [head_id])?;
+                }
+            }
+            super::audit::insert_event(tx, audit)?;
+            Ok(())
+        })
+    }
+
+    fn deputy_of(&self, head_id: i64, now: Timestamp) -> StorageResult<Option<Deputy>> {
+        Ok(self
+            .deputies("d.head_id = ?1", head_id, now)?
+            .into_iter()
+            .next())
+    }
+
+    fn covered_by(&self, deputy_id: i64, now: Timestamp) -> StorageResult<Vec<Deputy>> {
+        self.deputies("d.deputy_id = ?1", deputy_id, now)
+    }
+}
+
+impl SqliteStorage {
+    /// Covers not ended at `now` whose `condition` holds for `id`.
+    fn deputies(&self, condition: &str, id: i64, now: Timestamp) -> StorageResult<Vec<Deputy>> {
+        let conn = self.reader()?;
+        let deputy_columns = ACCOUNT_COLUMNS.replace("a.", "b.");
+        let rows = conn
+            .prepare_cached(&format!(
+                "SELECT {ACCOUNT_COLUMNS}, {deputy_columns}, d.until
+                 FROM deputies d
+                 JOIN accounts a ON a.id = d.head_id
+                 JOIN accounts b ON b.id = d.deputy_id
+                 WHERE {condition} AND d.until > ?2
+                 ORDER BY a.display_name, a.id"
+            ))?
+            .query_map(params![id, ms(now)], |row| {
+                Ok((
+                    account_at(row, 0)?,
+                    account_at(row, 7)?,
+                    row.get::<_, i64>(14)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(head, deputy, until)| {
+                Ok(Deputy {
+                    head,
+                    deputy,
+                    until: instant(until)?,
+                })
+            })
+            .collect()
     }
 }

@@ -40,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0008_visitor_accounts.sql"),
     include_str!("../../../migrations/0009_result_sms.sql"),
     include_str!("../../../migrations/0010_review.sql"),
+    include_str!("../../../migrations/0011_deputies.sql"),
 ];
 
 /// How many read connections the pool keeps.
