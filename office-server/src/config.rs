@@ -556,6 +556,8 @@ pub struct ReviewSettings {
     /// Every Плохо must have a verdict within this many working days of the calendar after
     /// the day it reached the server; past that it is overdue.
     pub verdict_working_days: u32,
+    /// The longest a head's deputy may be named for, in days from today.
+    pub deputy_max_days: u32,
 }
 
 impl Default for ReviewSettings {
@@ -563,6 +565,7 @@ impl Default for ReviewSettings {
         Self {
             analysis_check_secs: 60,
             verdict_working_days: 3,
+            deputy_max_days: 92,
         }
     }
 }
@@ -824,6 +827,10 @@ impl Config {
             ("upload_timeout_secs", self.upload_timeout_secs),
             ("session_hours", u64::from(self.session_hours)),
             ("retention_days", u64::from(self.retention_days)),
+            (
+                "review.deputy_max_days",
+                u64::from(self.review.deputy_max_days),
+            ),
             (
                 "alerts.window_minutes",
                 u64::from(self.alerts.window_minutes),

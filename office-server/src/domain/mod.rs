@@ -15,4 +15,4 @@ pub use codes::{Code, EnrolmentCode, InvalidCode, PairingCode};
 pub use names::{
     Comment, DirectoryName, DisplayName, InvalidText, Login, Password, Position, TabletName,
 };
-pub use scope::Visibility;
+pub use scope::{ReviewScope, Visibility};

@@ -51,6 +51,45 @@ impl Visibility {
     }
 }
 
+/// Whose Плохо a reviewer works through: their own scope, or — for a head's deputy — the
+/// covered head's scope without the deputy's own visits (nobody judges themselves).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReviewScope {
+    pub visibility: Visibility,
+    pub except_employee: Option<i64>,
+}
+
+impl ReviewScope {
+    /// A reviewer's own scope.
+    pub fn own(visibility: Visibility) -> Self {
+        Self {
+            visibility,
+            except_employee: None,
+        }
+    }
+
+    /// A deputy's cover of a head whose scope is `visibility`.
+    pub fn covering(visibility: Visibility, deputy: &Role) -> Self {
+        Self {
+            visibility,
+            except_employee: match *deputy {
+                Role::Specialist { employee_id } => Some(employee_id),
+                _ => None,
+            },
+        }
+    }
+
+    pub fn sees(&self, department_id: i64, section_id: i64, employee_id: i64) -> bool {
+        self.visibility.sees(department_id, section_id)
+            && self.except_employee != Some(employee_id)
+    }
+}
+
+/// Who may be named a head's deputy in the review: another head, or a specialist.
+pub fn may_deputise(role: &Role) -> bool {
+    matches!(role, Role::Head { .. } | Role::Specialist { .. })
+}
+
 /// Only heads see who a visitor is (the name they attached a visit with), and only in their
 /// scope; administrators and observers see `---`.
 pub fn may_see_visitor(role: &Role) -> bool {

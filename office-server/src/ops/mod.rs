@@ -11,6 +11,7 @@
 pub mod accounts;
 pub mod analysis;
 pub mod audit;
+pub mod deputies;
 pub mod directory;
 pub mod feedback;
 pub mod feedback_answers;

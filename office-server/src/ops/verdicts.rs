@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 use uuid::Uuid;
 
-use crate::domain::{Comment, Visibility};
+use crate::domain::{Comment, ReviewScope, Visibility};
 use crate::live::{LiveEvent, LiveHub};
 use crate::storage::{Storage, StorageError};
 
@@ -28,7 +28,7 @@ pub struct Decision {
 pub fn record_verdict(
     db: &dyn Storage,
     live: &LiveHub,
-    visibility: Visibility,
+    scope: ReviewScope,
     visit_id: Uuid,
     decision: &Decision,
     by: i64,
@@ -36,7 +36,7 @@ pub fn record_verdict(
 ) -> Result<(), DecisionError> {
     let visit = db
         .bad_visit(visit_id)?
-        .filter(|visit| visibility.sees(visit.department_id, visit.section_id))
+        .filter(|visit| scope.sees(visit.department_id, visit.section_id, visit.employee_id))
         .ok_or(DecisionError::NotFound("visit rated Плохо"))?;
     db.record_verdict(
         visit_id,

@@ -287,6 +287,8 @@ pub struct BadVisitQuery {
     pub rated_before: Option<Timestamp>,
     /// Reached the server before this (with `Undecided`: the overdue ones).
     pub received_before: Option<Timestamp>,
+    /// Not this employee's (a deputy's own visits are not theirs to review).
+    pub except_employee: Option<i64>,
     pub oldest_first: bool,
     /// Only the visits after this one in the list's order (the inbox's «Следующая»).
     pub after: Option<Uuid>,

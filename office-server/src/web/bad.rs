@@ -23,7 +23,7 @@ use super::dashboard::{
     local_time, overdue_alert, safe_back, select,
 };
 use super::error::{PageError, PagePath, PageResult};
-use super::forms::{Decider, StaffForm};
+use super::forms::{AnyRole, StaffForm};
 use super::inbox::{RefusedVerdict, render_inbox};
 use super::named::{ShownVisit, visitor_names};
 use super::selection::{PageQuery, Selection};
@@ -31,7 +31,7 @@ use super::session::Viewer;
 use super::strings::{RU, fill};
 use super::{Area, Layout, html, see_other};
 use crate::app::{AppState, Shared};
-use crate::domain::{Comment, InvalidText};
+use crate::domain::{Comment, InvalidText, ReviewScope};
 use crate::ops;
 use crate::ops::verdicts::Decision;
 use crate::storage::{
@@ -556,14 +556,42 @@ pub async fn visit_in_view(state: &AppState, viewer: &Viewer, id: Uuid) -> PageR
         .ok_or(PageError::not_found("visit rated Плохо"))
 }
 
+/// Loads a Плохо visit the viewer may review — in their own scope when they decide, or in a
+/// head's they cover for — with the scope it falls in; anything else is "not found".
+pub async fn visit_for_review(
+    state: &AppState,
+    viewer: &Viewer,
+    id: Uuid,
+) -> PageResult<(BadVisit, ReviewScope)> {
+    let account = viewer.account.clone();
+    state
+        .db(move |db| {
+            let Some(visit) = db.bad_visit(id)? else {
+                return Ok(None);
+            };
+            let scope = ops::deputies::review_scopes(db, &account, Timestamp::now())?
+                .into_iter()
+                .find(|s| s.sees(visit.department_id, visit.section_id, visit.employee_id));
+            Ok(scope.map(|scope| (visit, scope)))
+        })
+        .await?
+        .ok_or(PageError::not_found("visit rated Плохо"))
+}
+
+/// The head whose inbox a `back` address is, when it is a deputy's: `/dashboard/inbox/cover/7`.
+fn covered_head(back: &str) -> Option<i64> {
+    let path = back.split('?').next()?;
+    path.strip_prefix("/dashboard/inbox/cover/")?.parse().ok()
+}
+
 pub async fn verdict_submit(
     State(state): State<AppState>,
     PagePath(id): PagePath<Uuid>,
-    form: StaffForm<Decider, VerdictForm>,
+    form: StaffForm<AnyRole, VerdictForm>,
 ) -> PageResult<Response> {
     let t = &RU;
     let (viewer, form) = (form.viewer, form.fields);
-    visit_in_view(&state, &viewer, id).await?;
+    let (_, scope) = visit_for_review(&state, &viewer, id).await?;
     let back = safe_back(&form.back, "/dashboard/bad");
     // The inbox goes on to the next visit; the archive returns to the row.
     let from_inbox = back.starts_with("/dashboard/inbox");
@@ -593,7 +621,8 @@ pub async fn verdict_submit(
                 correct,
                 comment: form.comment.trim().to_string(),
             };
-            return render_inbox(&state, &viewer, &query, Some(refused)).await;
+            return render_inbox(&state, &viewer, covered_head(&back), &query, Some(refused))
+                .await;
         }
         return render_bad_page(
             &state,
@@ -608,7 +637,6 @@ pub async fn verdict_submit(
         )
         .await;
     };
-    let visibility = viewer.visibility()?;
     let by = viewer.account.id;
     decided(
         state
@@ -616,7 +644,7 @@ pub async fn verdict_submit(
                 ops::verdicts::record_verdict(
                     s.storage.as_ref(),
                     &s.live,
-                    visibility,
+                    scope,
                     id,
                     &Decision { correct, comment },
                     by,
@@ -652,7 +680,11 @@ pub async fn recording(
     Query(query): Query<RecordingQuery>,
     request: Request,
 ) -> PageResult<Response> {
-    let visit = visit_in_view(&state, &viewer, id).await?;
+    // Whoever sees the visit, or reviews it as a head's deputy.
+    let visit = match visit_in_view(&state, &viewer, id).await {
+        Ok(visit) => visit,
+        Err(_) => visit_for_review(&state, &viewer, id).await?.0,
+    };
     if !matches!(visit.recording, RecordingState::Stored { .. }) {
         return Err(PageError::not_found("recording"));
     }

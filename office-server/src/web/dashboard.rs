@@ -348,7 +348,16 @@ pub async fn select(
     query: &PageQuery,
     keep_employee: bool,
 ) -> PageResult<(Selection, Directory, Names)> {
-    let visibility = viewer.visibility()?;
+    select_within(state, viewer.visibility()?, query, keep_employee).await
+}
+
+/// [`select`] within `visibility` (a deputy's inbox: the covered head's).
+pub async fn select_within(
+    state: &AppState,
+    visibility: Visibility,
+    query: &PageQuery,
+    keep_employee: bool,
+) -> PageResult<(Selection, Directory, Names)> {
     let directory = state.db(|db| db.directory()).await?;
     let names = Names::of(&directory);
     let mut query = query.clone();

@@ -9,8 +9,9 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use uuid::Uuid;
 
-use super::bad::{Deadline, audio_note, history_entry, shown, verdict_deadline, visit_in_view};
-use super::dashboard::{FilterOption, FilterSelect, Picker, local_time, select};
+use super::bad::{Deadline, audio_note, history_entry, shown, verdict_deadline};
+use super::dashboard::{FilterOption, FilterSelect, Picker, local_time, select_within};
+use super::error::PagePath;
 use super::error::{PageError, PageResult};
 use super::feedback::{FeedbackRow, feedback_rows};
 use super::named::visitor_names;
@@ -19,7 +20,9 @@ use super::session::Viewer;
 use super::strings::{RU, fill};
 use super::{Area, Layout, html};
 use crate::app::AppState;
-use crate::storage::{BadVisit, BadVisitQuery, RecordingState, VerdictFilter};
+use crate::domain::ReviewScope;
+use crate::ops;
+use crate::storage::{BadVisit, BadVisitQuery, Deputy, RecordingState, Role, VerdictFilter};
 
 /// Which end of the queue comes first.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -84,13 +87,19 @@ struct Shown {
 #[template(path = "inbox.html")]
 struct InboxPage {
     layout: Layout,
-    path: &'static str,
+    path: String,
     picker: Picker,
     scope_label: String,
+    /// «Вы замещаете …» on a deputy's inbox.
+    cover: Option<String>,
+    /// A head's own inbox links to naming a deputy.
+    deputy_link: bool,
+    /// The heads whose inboxes the viewer covers: (text, address).
+    covers: Vec<(String, String)>,
     waiting: String,
     /// How many of them are past their deadline, and the archive listing those.
-    overdue: Option<(String, String)>,
-    archive_link: String,
+    overdue: Option<(String, Option<String>)>,
+    archive_link: Option<String>,
     visit: Option<Shown>,
     /// Where the form goes back to and «Следующая» leads: the queue after this visit.
     next: String,
@@ -102,20 +111,90 @@ pub async fn inbox_page(
     viewer: Viewer,
     Query(query): Query<PageQuery>,
 ) -> PageResult<Response> {
-    render_inbox(&state, &viewer, &query, None).await
+    render_inbox(&state, &viewer, None, &query, None).await
+}
+
+/// `GET /dashboard/inbox/cover/{head}`: the inbox of a head the viewer is deputy for.
+pub async fn cover_page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    PagePath(head_id): PagePath<i64>,
+    Query(query): Query<PageQuery>,
+) -> PageResult<Response> {
+    render_inbox(&state, &viewer, Some(head_id), &query, None).await
+}
+
+/// Whose inbox a page is: the viewer's own, or the covered head's.
+struct InboxOwner {
+    scope: ReviewScope,
+    path: String,
+    /// The head covered for, by name, and until when.
+    cover: Option<String>,
+}
+
+async fn inbox_owner(
+    state: &AppState,
+    viewer: &Viewer,
+    cover: Option<i64>,
+) -> PageResult<InboxOwner> {
+    let Some(head_id) = cover else {
+        if !viewer.may_decide() {
+            return Err(PageError::not_found("page"));
+        }
+        return Ok(InboxOwner {
+            scope: ReviewScope::own(viewer.visibility()?),
+            path: "/dashboard/inbox".to_string(),
+            cover: None,
+        });
+    };
+    let account = viewer.account.clone();
+    let (deputy, scope) = state
+        .db(move |db| ops::deputies::cover(db, &account, head_id, Timestamp::now()))
+        .await?
+        .ok_or(PageError::not_found("page"))?;
+    Ok(InboxOwner {
+        scope,
+        path: format!("/dashboard/inbox/cover/{head_id}"),
+        cover: Some(cover_text(state, &deputy)),
+    })
+}
+
+/// «Разбор "Плохо" за Иванову И. И. — вы замещаете до 14.12.2026 включительно».
+pub fn cover_text(state: &AppState, cover: &Deputy) -> String {
+    fill(
+        RU.deputy_covering,
+        &[
+            ("head", &cover.head.display_name),
+            ("day", &last_day(state, cover.until)),
+        ],
+    )
+}
+
+/// The last office-local day before `until` (a cover ends at the start of the next day).
+pub fn last_day(state: &AppState, until: Timestamp) -> String {
+    let before = until
+        .saturating_sub(jiff::SignedDuration::from_nanos(1))
+        .unwrap_or(until);
+    state
+        .zone
+        .to_datetime(before)
+        .date()
+        .strftime("%d.%m.%Y")
+        .to_string()
 }
 
 pub async fn render_inbox(
     state: &AppState,
     viewer: &Viewer,
+    cover: Option<i64>,
     query: &PageQuery,
     refused: Option<RefusedVerdict>,
 ) -> PageResult<Response> {
     let t = &RU;
-    if !viewer.may_decide() {
-        return Err(PageError::not_found("page"));
-    }
-    let (selection, directory, names) = select(state, viewer, query, true).await?;
+    let owner = inbox_owner(state, viewer, cover).await?;
+    let scope = owner.scope;
+    let (selection, directory, names) =
+        select_within(state, scope.visibility, query, true).await?;
     let order = InboxOrder::parse(query)?;
     let uuid = |value: &Option<String>, what: &'static str| match value.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
@@ -128,17 +207,18 @@ pub async fn render_inbox(
     let wanted = uuid(&query.visit, "visit must be a visit's id")?;
     let after = uuid(&query.after, "after must be a visit's id")?;
     let visit = match (refused.as_ref().map(|r| r.visit_id), wanted) {
-        (Some(id), _) | (None, Some(id)) => Some(visit_in_view(state, viewer, id).await?),
+        (Some(id), _) | (None, Some(id)) => Some(visit_in_scope(state, scope, id).await?),
         (None, None) => {
             if let Some(id) = after {
-                visit_in_view(state, viewer, id).await?;
+                visit_in_scope(state, scope, id).await?;
             }
-            next_waiting(state, &selection, order, after).await?
+            next_waiting(state, &selection, scope, order, after).await?
         }
     };
     let now = Timestamp::now();
     let waiting_query = BadVisitQuery {
         filter: selection.filter,
+        except_employee: scope.except_employee,
         verdict: VerdictFilter::Undecided,
         ..BadVisitQuery::default()
     };
@@ -154,7 +234,20 @@ pub async fn render_inbox(
             ))
         })
         .await?;
-    let base = format!("/dashboard/inbox?{}{}", selection.query(), order.query());
+    let in_own_scope = owner.cover.is_none();
+    let account_id = viewer.account.id;
+    let covers = state
+        .db(move |db| db.covered_by(account_id, now))
+        .await?
+        .iter()
+        .map(|cover| {
+            (
+                cover_text(state, cover),
+                format!("/dashboard/inbox/cover/{}", cover.head.id),
+            )
+        })
+        .collect();
+    let base = format!("{}?{}{}", owner.path, selection.query(), order.query());
     let next = match &visit {
         Some(visit) => format!("{base}&after={}", visit.visit_id),
         None => base,
@@ -170,7 +263,10 @@ pub async fn render_inbox(
     };
     let page = InboxPage {
         layout: Layout::for_viewer(viewer, t.inbox_title, Area::Inbox),
-        path: "/dashboard/inbox",
+        path: owner.path,
+        cover: owner.cover,
+        deputy_link: matches!(viewer.account.role, Role::Head { .. }) && cover.is_none(),
+        covers,
         picker: {
             let mut picker = Picker::new(&selection, &directory, true, true);
             picker.show_date = false;
@@ -182,14 +278,24 @@ pub async fn render_inbox(
         overdue: (overdue > 0).then(|| {
             (
                 fill(t.inbox_overdue, &[("count", &overdue.to_string())]),
-                format!("/dashboard/bad?{}&verdict=overdue", selection.query()),
+                in_own_scope.then(|| format!("/dashboard/bad?{}&verdict=overdue", selection.query())),
             )
         }),
-        archive_link: format!("/dashboard/bad?{}", selection.query()),
+        // A deputy reviews; the head's archive is not theirs.
+        archive_link: in_own_scope.then(|| format!("/dashboard/bad?{}", selection.query())),
         visit: shown_visit,
         next,
     };
     Ok((status, html(&page)).into_response())
+}
+
+/// A Плохо visit within the inbox's scope; anything else is "not found".
+async fn visit_in_scope(state: &AppState, scope: ReviewScope, id: Uuid) -> PageResult<BadVisit> {
+    state
+        .db(move |db| db.bad_visit(id))
+        .await?
+        .filter(|v| scope.sees(v.department_id, v.section_id, v.employee_id))
+        .ok_or(PageError::not_found("visit rated Плохо"))
 }
 
 /// The first visit without a verdict after the cursor in this order, starting over from the
@@ -197,11 +303,13 @@ pub async fn render_inbox(
 async fn next_waiting(
     state: &AppState,
     selection: &Selection,
+    scope: ReviewScope,
     order: InboxOrder,
     after: Option<Uuid>,
 ) -> PageResult<Option<BadVisit>> {
     let query = BadVisitQuery {
         filter: selection.filter,
+        except_employee: scope.except_employee,
         verdict: VerdictFilter::Undecided,
         oldest_first: order == InboxOrder::OldestFirst,
         after,

@@ -11,6 +11,7 @@ pub mod error;
 mod export;
 mod feedback;
 pub mod forms;
+mod deputy;
 mod inbox;
 mod live;
 mod named;
@@ -49,6 +50,12 @@ pub fn router() -> Router<AppState> {
         .route("/dashboard/bad", get(bad::bad_page))
         .route("/dashboard/bad/{id}/verdict", post(bad::verdict_submit))
         .route("/dashboard/inbox", get(inbox::inbox_page))
+        .route("/dashboard/inbox/cover/{head}", get(inbox::cover_page))
+        .route(
+            "/dashboard/deputy",
+            get(deputy::deputy_page).post(deputy::deputy_submit),
+        )
+        .route("/dashboard/deputy/end", post(deputy::deputy_end))
         .route("/dashboard/recordings/{id}", get(bad::recording))
         .route("/dashboard/feedback", get(feedback::feedback_page))
         .route(

@@ -134,6 +134,7 @@ fn bad_visit_where(after: &str) -> String {
            AND (?7 IS NULL OR v.ended_at - v.clock_offset_ms >= ?7)
            AND (?8 IS NULL OR v.ended_at - v.clock_offset_ms < ?8)
            AND (?10 IS NULL OR v.received_at < ?10)
+           AND (?11 IS NULL OR v.employee_id <> ?11)
            AND (?9 IS NULL OR (v.ended_at - v.clock_offset_ms, v.id) {after}
                 (SELECT c.ended_at - c.clock_offset_ms, c.id FROM visits c WHERE c.id = ?9))"
     )
@@ -167,6 +168,7 @@ fn bad_visit_params(query: &BadVisitQuery) -> Vec<rusqlite::types::Value> {
             .after
             .map_or(Value::Null, |id| Value::Blob(id.as_bytes().to_vec())),
         optional(query.received_before.map(ms)),
+        optional(query.except_employee),
     ]
 }
 
@@ -379,7 +381,7 @@ impl ReportStore for SqliteStorage {
         let mut stmt = conn.prepare_cached(&format!(
             "{BAD_VISIT_SELECT} {}
              ORDER BY v.ended_at - v.clock_offset_ms {order}, v.id {order}
-             LIMIT ?11 OFFSET ?12",
+             LIMIT ?12 OFFSET ?13",
             bad_visit_where(after)
         ))?;
         let mut bind = bad_visit_params(query);
