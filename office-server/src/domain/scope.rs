@@ -80,8 +80,7 @@ impl ReviewScope {
     }
 
     pub fn sees(&self, department_id: i64, section_id: i64, employee_id: i64) -> bool {
-        self.visibility.sees(department_id, section_id)
-            && self.except_employee != Some(employee_id)
+        self.visibility.sees(department_id, section_id) && self.except_employee != Some(employee_id)
     }
 }
 

@@ -93,7 +93,11 @@ pub fn end_deputy(
             detail: format!("{} ({})", current.deputy.display_name, current.deputy.login),
         },
     )?;
-    tracing::info!(head = head.id, deputy = current.deputy.id, "deputy cover ended");
+    tracing::info!(
+        head = head.id,
+        deputy = current.deputy.id,
+        "deputy cover ended"
+    );
     Ok(())
 }
 
@@ -111,8 +115,12 @@ pub fn cover(
         .find(|cover| cover.head.id == head_id)
         .and_then(|cover| {
             let visibility = Visibility::of(&cover.head.role)?;
-            matches!(cover.head.role, Role::Head { .. })
-                .then(|| (cover.clone(), ReviewScope::covering(visibility, &deputy.role)))
+            matches!(cover.head.role, Role::Head { .. }).then(|| {
+                (
+                    cover.clone(),
+                    ReviewScope::covering(visibility, &deputy.role),
+                )
+            })
         }))
 }
 

@@ -621,8 +621,7 @@ pub async fn verdict_submit(
                 correct,
                 comment: form.comment.trim().to_string(),
             };
-            return render_inbox(&state, &viewer, covered_head(&back), &query, Some(refused))
-                .await;
+            return render_inbox(&state, &viewer, covered_head(&back), &query, Some(refused)).await;
         }
         return render_bad_page(
             &state,

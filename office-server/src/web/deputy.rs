@@ -125,7 +125,13 @@ pub async fn deputy_submit(
     let max_days = state.config.review.deputy_max_days;
     let invalid_until = || fill(t.deputy_until_invalid, &[("days", &max_days.to_string())]);
     let Ok(deputy_id) = fields.deputy.trim().parse::<i64>() else {
-        return render(&state, &viewer, Some(t.deputy_required.to_string()), &fields).await;
+        return render(
+            &state,
+            &viewer,
+            Some(t.deputy_required.to_string()),
+            &fields,
+        )
+        .await;
     };
     // The cover lasts to the end of the last day, in the office's calendar.
     let until = fields

@@ -193,8 +193,7 @@ pub async fn render_inbox(
     let t = &RU;
     let owner = inbox_owner(state, viewer, cover).await?;
     let scope = owner.scope;
-    let (selection, directory, names) =
-        select_within(state, scope.visibility, query, true).await?;
+    let (selection, directory, names) = select_within(state, scope.visibility, query, true).await?;
     let order = InboxOrder::parse(query)?;
     let uuid = |value: &Option<String>, what: &'static str| match value.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
@@ -278,7 +277,8 @@ pub async fn render_inbox(
         overdue: (overdue > 0).then(|| {
             (
                 fill(t.inbox_overdue, &[("count", &overdue.to_string())]),
-                in_own_scope.then(|| format!("/dashboard/bad?{}&verdict=overdue", selection.query())),
+                in_own_scope
+                    .then(|| format!("/dashboard/bad?{}&verdict=overdue", selection.query())),
             )
         }),
         // A deputy reviews; the head's archive is not theirs.

@@ -58,6 +58,8 @@ struct PairingPage {
     day: String,
     previous_day: Option<String>,
     next_day: Option<String>,
+    /// The heads whose «Разбор "Плохо"» this specialist covers: (text, address).
+    covers: Vec<(String, String)>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -121,7 +123,20 @@ async fn render(
         .ok()
         .filter(|day| *day <= today_date)
         .map(link);
+    let account_id = viewer.account.id;
+    let covers = state
+        .db(move |db| db.covered_by(account_id, now))
+        .await?
+        .iter()
+        .map(|cover| {
+            (
+                super::inbox::cover_text(state, cover),
+                format!("/dashboard/inbox/cover/{}", cover.head.id),
+            )
+        })
+        .collect();
     let page = PairingPage {
+        covers,
         layout: Layout::for_viewer(viewer, t.pairing_title, Area::Pairing),
         pairings: pairings
             .iter()

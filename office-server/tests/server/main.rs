@@ -5,6 +5,7 @@
 mod browser;
 mod dashboard;
 mod deadlines;
+mod deputy;
 mod feedback;
 mod hostile;
 mod inbox;

@@ -36,14 +36,15 @@ fn account_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
 /// The account whose [`ACCOUNT_COLUMNS`] begin at column `at`.
 fn account_at(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Account> {
     let role: String = row.get(at + 3)?;
-    let role = role_from_row(&role, row.get(at + 4)?, row.get(at + 5)?, row.get(at + 6)?)
-        .map_err(|e| {
+    let role = role_from_row(&role, row.get(at + 4)?, row.get(at + 5)?, row.get(at + 6)?).map_err(
+        |e| {
             rusqlite::Error::FromSqlConversionFailure(
                 at + 3,
                 rusqlite::types::Type::Text,
                 Box::new(e),
             )
-        })?;
+        },
+    )?;
     Ok(Account {
         id: row.get(at)?,
         login: row.get(at + 1)?,

@@ -7,7 +7,10 @@ use super::{SqliteStorage, instant, ms};
 use crate::storage::*;
 
 /// Inserts one event; `false` when it is a delivery already logged (see below).
-pub(super) fn insert_event(tx: &rusqlite::Transaction<'_>, event: &AuditEvent) -> StorageResult<bool> {
+pub(super) fn insert_event(
+    tx: &rusqlite::Transaction<'_>,
+    event: &AuditEvent,
+) -> StorageResult<bool> {
     // A playback or a download is one row per account, recording and session, however many
     // Range requests it takes, and a visitor's name shown is one per account, visit and
     // session however often the page is reloaded; an export is a row each time.
