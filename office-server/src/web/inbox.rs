@@ -170,6 +170,26 @@ pub fn cover_text(state: &AppState, cover: &Deputy) -> String {
     )
 }
 
+/// The inboxes of the heads the viewer covers for at `now`: (text, address).
+pub async fn cover_links(
+    state: &AppState,
+    viewer: &Viewer,
+    now: Timestamp,
+) -> PageResult<Vec<(String, String)>> {
+    let account_id = viewer.account.id;
+    Ok(state
+        .db(move |db| db.covered_by(account_id, now))
+        .await?
+        .iter()
+        .map(|cover| {
+            (
+                cover_text(state, cover),
+                format!("/dashboard/inbox/cover/{}", cover.head.id),
+            )
+        })
+        .collect())
+}
+
 /// The last office-local day before `until` (a cover ends at the start of the next day).
 pub fn last_day(state: &AppState, until: Timestamp) -> String {
     let before = until
@@ -234,18 +254,7 @@ pub async fn render_inbox(
         })
         .await?;
     let in_own_scope = owner.cover.is_none();
-    let account_id = viewer.account.id;
-    let covers = state
-        .db(move |db| db.covered_by(account_id, now))
-        .await?
-        .iter()
-        .map(|cover| {
-            (
-                cover_text(state, cover),
-                format!("/dashboard/inbox/cover/{}", cover.head.id),
-            )
-        })
-        .collect();
+    let covers = cover_links(state, viewer, now).await?;
     let base = format!("{}?{}{}", owner.path, selection.query(), order.query());
     let next = match &visit {
         Some(visit) => format!("{base}&after={}", visit.visit_id),

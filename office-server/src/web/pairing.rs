@@ -123,18 +123,7 @@ async fn render(
         .ok()
         .filter(|day| *day <= today_date)
         .map(link);
-    let account_id = viewer.account.id;
-    let covers = state
-        .db(move |db| db.covered_by(account_id, now))
-        .await?
-        .iter()
-        .map(|cover| {
-            (
-                super::inbox::cover_text(state, cover),
-                format!("/dashboard/inbox/cover/{}", cover.head.id),
-            )
-        })
-        .collect();
+    let covers = super::inbox::cover_links(state, viewer, now).await?;
     let page = PairingPage {
         covers,
         layout: Layout::for_viewer(viewer, t.pairing_title, Area::Pairing),
