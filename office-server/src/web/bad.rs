@@ -301,14 +301,7 @@ pub fn verdict_deadline(state: &Shared, visit: &BadVisit, now: Timestamp) -> Opt
     }
     let due = state.verdict_due(visit.received_at);
     // Due at the start of the day after the last one allowed: name that last day.
-    let last_day = state
-        .zone
-        .to_datetime(
-            due.saturating_sub(jiff::SignedDuration::from_nanos(1))
-                .ok()?,
-        )
-        .date();
-    let day = last_day.strftime("%d.%m.%Y").to_string();
+    let day = last_day(&state.zone, due);
     let overdue = due <= now;
     let text = fill(
         if overdue {
@@ -325,6 +318,18 @@ impl BadRow {
     pub fn is_overdue(&self) -> bool {
         self.deadline.as_ref().is_some_and(|d| d.overdue)
     }
+}
+
+/// The last office-local day before `end`, «14.12.2026»: a deadline or a cover ends at the
+/// start of the day after the last one it allows.
+pub fn last_day(zone: &TimeZone, end: Timestamp) -> String {
+    let before = end
+        .saturating_sub(jiff::SignedDuration::from_nanos(1))
+        .unwrap_or(end);
+    zone.to_datetime(before)
+        .date()
+        .strftime("%d.%m.%Y")
+        .to_string()
 }
 
 /// A verdict's deadline as the pages show it.

@@ -9,9 +9,9 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::Deserialize;
 
+use super::bad::last_day;
 use super::error::{PageError, PageResult};
 use super::forms::{Decider, StaffForm};
-use super::inbox::last_day;
 use super::session::{NoFields, Viewer};
 use super::strings::{RU, fill};
 use super::{Area, Layout, html, see_other};
@@ -84,7 +84,7 @@ async fn render(
                 t.deputy_current,
                 &[
                     ("deputy", &cover.deputy.display_name),
-                    ("day", &last_day(state, cover.until)),
+                    ("day", &last_day(&state.zone, cover.until)),
                 ],
             )
         }),

@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use uuid::Uuid;
 
-use super::bad::{Deadline, audio_note, history_entry, shown, verdict_deadline};
+use super::bad::{Deadline, audio_note, history_entry, last_day, shown, verdict_deadline};
 use super::dashboard::{FilterOption, FilterSelect, Picker, local_time, select_within};
 use super::error::PagePath;
 use super::error::{PageError, PageResult};
@@ -165,7 +165,7 @@ pub fn cover_text(state: &AppState, cover: &Deputy) -> String {
         RU.deputy_covering,
         &[
             ("head", &cover.head.display_name),
-            ("day", &last_day(state, cover.until)),
+            ("day", &last_day(&state.zone, cover.until)),
         ],
     )
 }
@@ -188,19 +188,6 @@ pub async fn cover_links(
             )
         })
         .collect())
-}
-
-/// The last office-local day before `until` (a cover ends at the start of the next day).
-pub fn last_day(state: &AppState, until: Timestamp) -> String {
-    let before = until
-        .saturating_sub(jiff::SignedDuration::from_nanos(1))
-        .unwrap_or(until);
-    state
-        .zone
-        .to_datetime(before)
-        .date()
-        .strftime("%d.%m.%Y")
-        .to_string()
 }
 
 pub async fn render_inbox(
