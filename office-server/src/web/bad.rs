@@ -562,7 +562,8 @@ pub async fn visit_in_view(state: &AppState, viewer: &Viewer, id: Uuid) -> PageR
 }
 
 /// Loads a Плохо visit the viewer may review — in their own scope when they decide, or in a
-/// head's they cover for — with the scope it falls in; anything else is "not found".
+/// head's they cover for — with the scope it falls in. One who reviews nothing at all is
+/// forbidden; a visit outside what they review is "not found".
 pub async fn visit_for_review(
     state: &AppState,
     viewer: &Viewer,
@@ -571,16 +572,19 @@ pub async fn visit_for_review(
     let account = viewer.account.clone();
     state
         .db(move |db| {
-            let Some(visit) = db.bad_visit(id)? else {
-                return Ok(None);
-            };
-            let scope = ops::deputies::review_scopes(db, &account, Timestamp::now())?
-                .into_iter()
-                .find(|s| s.sees(visit.department_id, visit.section_id, visit.employee_id));
-            Ok(scope.map(|scope| (visit, scope)))
+            let scopes = ops::deputies::review_scopes(db, &account, Timestamp::now())?;
+            if scopes.is_empty() {
+                return Ok(Err(PageError::Forbidden));
+            }
+            let found = db.bad_visit(id)?.and_then(|visit| {
+                scopes
+                    .into_iter()
+                    .find(|s| s.sees(visit.department_id, visit.section_id, visit.employee_id))
+                    .map(|scope| (visit, scope))
+            });
+            Ok(found.ok_or(PageError::not_found("visit rated Плохо")))
         })
         .await?
-        .ok_or(PageError::not_found("visit rated Плохо"))
 }
 
 /// The head whose inbox a `back` address is, when it is a deputy's: `/dashboard/inbox/cover/7`.
