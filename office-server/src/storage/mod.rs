@@ -273,6 +273,8 @@ pub trait ReportStore: Send + Sync + 'static {
     ) -> StorageResult<()>;
     /// Every verdict given on a visit, the first first; the last is the verdict of record.
     fn verdict_history(&self, visit_id: Uuid) -> StorageResult<Vec<Verdict>>;
+    /// Every Плохо visit within the filter, for the review report.
+    fn review_facts(&self, filter: &ReportFilter) -> StorageResult<Vec<ReviewFact>>;
 }
 
 /// Alerts about an employee's share of Плохо.

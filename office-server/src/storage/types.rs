@@ -229,6 +229,22 @@ pub enum GroupBy {
     Total,
 }
 
+/// A Плохо visit as the review report counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReviewFact {
+    pub department_id: i64,
+    pub section_id: i64,
+    pub employee_id: i64,
+    /// The corrected instant of the rating, which places it in the periods.
+    pub rated_at: Timestamp,
+    /// When it reached the server, which starts its verdict's deadline.
+    pub received_at: Timestamp,
+    /// When its first verdict was given (what "reviewed in time" is judged by).
+    pub first_verdict_at: Option<Timestamp>,
+    /// The verdict of record: whether the specialist acted correctly.
+    pub correct: Option<bool>,
+}
+
 /// A Плохо visit, as the analysis table shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BadVisit {

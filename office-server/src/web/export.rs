@@ -130,7 +130,8 @@ pub async fn export(
     let table_id = query.table.clone().unwrap_or_default();
     let is_bad = tab_slug == "bad";
     let is_feedback = tab_slug == "feedback";
-    let tab = if is_bad || is_feedback {
+    let is_review = tab_slug == "review";
+    let tab = if is_bad || is_feedback || is_review {
         None
     } else {
         Some(Tab::parse(&tab_slug).ok_or_else(|| PageError::bad_request("unknown tab"))?)
@@ -144,6 +145,10 @@ pub async fn export(
     .await?;
     let zone = state.zone.clone();
     let sheet: Sheet = match tab {
+        None if is_review => {
+            super::review::export_table(&state, &selection, &directory, &names, &query, &table_id)
+                .await?
+        }
         None if is_feedback => {
             super::feedback::export_table(&state, &viewer, &selection, &names, &query, &table_id)
                 .await?

@@ -17,6 +17,7 @@ mod live;
 mod named;
 mod pairing;
 mod results;
+mod review;
 mod selection;
 mod session;
 pub mod strings;
@@ -57,6 +58,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/dashboard/deputy/end", post(deputy::deputy_end))
         .route("/dashboard/recordings/{id}", get(bad::recording))
+        .route("/dashboard/review", get(review::review_page))
         .route("/dashboard/feedback", get(feedback::feedback_page))
         .route(
             "/dashboard/feedback/{id}/answer",
@@ -197,6 +199,7 @@ pub enum Area {
     Dashboard,
     Bad,
     Inbox,
+    Review,
     Feedback,
     Alerts,
     Results,
@@ -233,6 +236,7 @@ impl Layout {
                     nav.push(item("/dashboard/inbox", t.nav_inbox, Area::Inbox));
                 }
                 nav.push(item("/dashboard/bad", t.nav_bad, Area::Bad));
+                nav.push(item("/dashboard/review", t.nav_review, Area::Review));
                 nav.push(item("/dashboard/feedback", t.nav_feedback, Area::Feedback));
                 nav.push(item("/dashboard/alerts", t.nav_alerts, Area::Alerts));
                 if crate::domain::scope::may_decide(&role) {

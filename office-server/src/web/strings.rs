@@ -199,6 +199,21 @@ pub struct Strings {
     pub keys_title: &'static str,
     pub keys: [(&'static str, &'static str); 8],
 
+    // «Сроки разбора «Плохо»».
+    pub nav_review: &'static str,
+    pub review_title: &'static str,
+    /// `{days}`: the working days a verdict is due in.
+    pub review_rule: &'static str,
+    pub review_by_head: &'static str,
+    pub review_by_section: &'static str,
+    pub review_col_head: &'static str,
+    /// `{name}`, `{scope}`: the head and the department or section they head.
+    pub review_head_row: &'static str,
+    pub review_received: &'static str,
+    pub review_in_time: &'static str,
+    pub review_overdue: &'static str,
+    pub review_wrong_share: &'static str,
+
     // «Отзывы посетителей».
     pub nav_feedback: &'static str,
     pub feedback_title: &'static str,
@@ -634,6 +649,17 @@ pub static RU: Strings = Strings {
         ("N", "следующая оценка"),
     ],
 
+    nav_review: "Сроки разбора",
+    review_title: "Сроки разбора «Плохо»",
+    review_rule: "Срок решения по «Плохо» — рабочих дней: {days} (по производственному календарю) со дня, когда оценка пришла на сервер. «В срок» — первое решение принято до конца срока; «просрочено» — принято позже или не принято, а срок прошёл. Периоды — по дате оценки.",
+    review_by_head: "по руководителям",
+    review_by_section: "по отделам",
+    review_col_head: "Руководитель",
+    review_head_row: "{name} — {scope}",
+    review_received: "Получено оценок «Плохо»",
+    review_in_time: "Решение принято в срок",
+    review_overdue: "Решение просрочено",
+    review_wrong_share: "Доля решений «Специалист действовал неправильно» (обоснованные жалобы)",
     nav_feedback: "Отзывы посетителей",
     feedback_title: "Отзывы посетителей",
     feedback_by_employee: "по сотрудникам",

@@ -11,6 +11,7 @@ mod hostile;
 mod inbox;
 mod recordings;
 mod result_sms;
+mod review_report;
 mod server;
 mod shutdown;
 mod tablet_api;

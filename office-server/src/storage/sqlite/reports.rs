@@ -458,6 +458,56 @@ impl ReportStore for SqliteStorage {
         })
     }
 
+    fn review_facts(&self, filter: &ReportFilter) -> StorageResult<Vec<ReviewFact>> {
+        let conn = self.reader()?;
+        let rows = conn
+            .prepare_cached(
+                "SELECT v.department_id, v.section_id, v.employee_id,
+                        v.ended_at - v.clock_offset_ms, v.received_at,
+                        (SELECT min(h.decided_at) FROM verdict_history h WHERE h.visit_id = v.id),
+                        vd.correct
+                 FROM visits v LEFT JOIN verdicts vd ON vd.visit_id = v.id
+                 WHERE v.rating = 1
+                   AND (?1 IS NULL OR v.department_id = ?1) AND (?2 IS NULL OR v.section_id = ?2)
+                   AND (?3 IS NULL OR v.employee_id = ?3) AND (?4 IS NULL OR v.service_id = ?4)",
+            )?
+            .query_map(
+                params![
+                    filter.department_id,
+                    filter.section_id,
+                    filter.employee_id,
+                    filter.service_id
+                ],
+                |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, i64>(2)?,
+                        row.get::<_, i64>(3)?,
+                        row.get::<_, i64>(4)?,
+                        row.get::<_, Option<i64>>(5)?,
+                        row.get::<_, Option<bool>>(6)?,
+                    ))
+                },
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(
+                |(department_id, section_id, employee_id, rated, received, first, correct)| {
+                    Ok(ReviewFact {
+                        department_id,
+                        section_id,
+                        employee_id,
+                        rated_at: instant(rated)?,
+                        received_at: instant(received)?,
+                        first_verdict_at: super::optional_instant(first)?,
+                        correct,
+                    })
+                },
+            )
+            .collect()
+    }
+
     fn verdict_history(&self, visit_id: Uuid) -> StorageResult<Vec<Verdict>> {
         let conn = self.reader()?;
         let rows = conn
