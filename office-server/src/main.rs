@@ -40,7 +40,20 @@ enum Command {
         password_stdin: bool,
     },
     /// Load the demo organisation (departments, sections, employees, services) into an empty directory.
-    LoadDemo(Common),
+    LoadDemo {
+        #[command(flatten)]
+        common: Common,
+        /// Also fill this many days of history up to today: tablets, visits, recordings of
+        /// «Плохо» and the department heads' verdicts (needs an administrator and --clips).
+        #[arg(long, default_value_t = 0)]
+        history_days: u32,
+        /// The speech clips (*.3gp) the history's recordings are made of.
+        #[arg(long)]
+        clips: Option<PathBuf>,
+        /// Read the demo heads' password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
     /// Make a token for the office's case-management system: prints the token (give it to
     /// that system) and its SHA-256 (add it to case_system.tokens_sha256).
     CaseToken,
@@ -98,11 +111,7 @@ fn main() -> anyhow::Result<()> {
             let config = common.load()?;
             let storage = open_storage(&config)?;
             let password = if password_stdin {
-                let mut text = String::new();
-                std::io::stdin()
-                    .read_to_string(&mut text)
-                    .context("cannot read the password from standard input")?;
-                text.trim_end_matches(['\r', '\n']).to_string()
+                read_password()?
             } else {
                 generated_password()
             };
@@ -121,7 +130,12 @@ fn main() -> anyhow::Result<()> {
                 println!("  password: {password}");
             }
         }
-        Command::LoadDemo(common) => {
+        Command::LoadDemo {
+            common,
+            history_days,
+            clips,
+            password_stdin,
+        } => {
             let config = common.load()?;
             let storage = open_storage(&config)?;
             let loaded = load_demo_organisation(storage.as_ref())?;
@@ -129,6 +143,18 @@ fn main() -> anyhow::Result<()> {
                 "demo organisation loaded: {} departments, {} sections, {} employees, {} services",
                 loaded.departments, loaded.sections, loaded.employees, loaded.services
             );
+            if history_days > 0 {
+                let clips = clips.context("--history-days needs --clips DIR")?;
+                let password = if password_stdin {
+                    read_password()?
+                } else {
+                    generated_password()
+                };
+                load_history(config, storage, history_days, &clips, &password)?;
+                if !password_stdin {
+                    println!("  the heads' password: {password}");
+                }
+            }
         }
         Command::CaseToken => {
             let token = office_server::auth::random_token();
@@ -139,5 +165,58 @@ fn main() -> anyhow::Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// A password given on standard input (its line ending dropped).
+fn read_password() -> anyhow::Result<String> {
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .context("cannot read the password from standard input")?;
+    Ok(text.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// Fills the demo office's history, with a progress bar.
+fn load_history(
+    config: Config,
+    storage: std::sync::Arc<dyn office_server::storage::Storage>,
+    days: u32,
+    clips: &std::path::Path,
+    password: &str,
+) -> anyhow::Result<()> {
+    use office_server::demo::history::{HistoryRequest, fill_history, load_clips};
+    let started = std::time::Instant::now();
+    let clips = load_clips(clips)?;
+    let state = office_server::app::AppState::new(config, storage)?;
+    let bar = indicatif::ProgressBar::new(u64::from(days) + 1).with_style(
+        indicatif::ProgressStyle::with_template(
+            "  history {bar:40} {pos}/{len} days ({elapsed}, about {eta} left)",
+        )
+        .context("the progress bar's template")?,
+    );
+    let request = HistoryRequest {
+        days,
+        clips: &clips,
+        heads_password: password,
+        now: Timestamp::now(),
+    };
+    let filled = fill_history(&state, &request, &mut |done, total| {
+        bar.set_length(u64::from(total));
+        bar.set_position(u64::from(done));
+    })?;
+    bar.finish_and_clear();
+    println!(
+        "demo history: {} working days, {} visits, {} «Плохо» with recordings, {} verdicts, \
+         {} awaiting a verdict and {} overdue ({:.1} s)",
+        filled.working_days,
+        filled.visits,
+        filled.bad,
+        filled.verdicts,
+        filled.waiting,
+        filled.overdue,
+        started.elapsed().as_secs_f64()
+    );
+    println!("  heads: {}", filled.heads.join(", "));
     Ok(())
 }

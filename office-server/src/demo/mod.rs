@@ -1,6 +1,8 @@
 //! The demo organisation: the departments, sections and services of the seed documents
 //! (Khanty-Mansiysk city administration), with a handful of employees per section.
 
+pub mod history;
+
 use crate::storage::{Storage, StorageError, StorageResult};
 
 #[derive(Debug, thiserror::Error)]
