@@ -6,7 +6,9 @@
 # PORTAL=1 also starts a local stand-in for the city portal (the OpenID Connect provider the
 # tests use, on 127.0.0.1:4100, PORTAL_PORT to change it) so that visitors can sign in to «Мои
 # посещения»; it takes any login and password (kulipanov and ivanova have names).
-# Data lives in ./demo-data; delete that folder to start over. Ctrl-C stops everything.
+# The first run also fills about 80 days of history (HISTORY_DAYS to change, 0 for none) for the
+# department heads to review. Data lives in ./demo-data; delete that folder to start over.
+# Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -22,9 +24,16 @@ kiosk=target/release/kiosk
 
 if [ ! -f "$data/admin-password.txt" ]; then
   mkdir -p "$data"
+  # The first run fills the office with HISTORY_DAYS (80) days of visits, «Плохо» recordings
+  # (speech clips made once with espeak-ng into target/demo-clips) and the heads' verdicts.
+  echo "making the demo's speech clips (once)..."
+  bash scripts/demo-clips.sh target/demo-clips
   password=$(head -c 15 /dev/urandom | base64 | tr '+/' '-_')
-  printf '%s\n' "$password" | "$server" create-admin --data "$data/server" --login admin --password-stdin
-  "$server" load-demo --data "$data/server"
+  printf '%s\n' "$password" | "$server" create-admin --data "$data/server" --login admin \
+    --password-stdin 2>> "$data/load.log"
+  printf '%s\n' "$password" | "$server" load-demo --data "$data/server" \
+    --history-days "${HISTORY_DAYS:-80}" --clips target/demo-clips --password-stdin \
+    2>> "$data/load.log"
   printf '%s\n' "$password" > "$data/admin-password.txt"
   chmod 600 "$data/admin-password.txt"
 fi
@@ -68,6 +77,7 @@ cat <<MSG
 
   Office server:   http://$listen/
   Administrator:   login "admin", password "$password"
+  Department heads: logins "head.housing" and "head.urban", the same password
   Tablet API:      http://$listen/api/openapi.json
   Simulated fleet: $tablets tablets rating visits (log: $data/simulator.log)
   Visitor account: $portal_note

@@ -83,14 +83,20 @@ impl Common {
 }
 
 fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // Filling the demo's history runs thousands of operations that each log as they would in
+    // service; only trouble is worth showing under its progress bar.
+    // Symphonia's probe warns of the 4-byte box size before every 3GPP's `ftyp`: not junk.
+    let default_filter = match cli.command {
+        Command::LoadDemo { .. } => "warn,symphonia_core::formats::probe=error",
+        _ => "info,tower_http=warn,symphonia_core::formats::probe=error",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn")),
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     match cli.command {
         Command::Serve(common) => {
             let config = common.load()?;
@@ -137,6 +143,13 @@ fn main() -> anyhow::Result<()> {
             password_stdin,
         } => {
             let config = common.load()?;
+            // The clips are checked before anything is written, so a missing one leaves the
+            // data directory as it was.
+            let clips = match (history_days, clips) {
+                (0, _) => Vec::new(),
+                (_, Some(dir)) => office_server::demo::history::load_clips(&dir)?,
+                (_, None) => anyhow::bail!("--history-days needs --clips DIR"),
+            };
             let storage = open_storage(&config)?;
             let loaded = load_demo_organisation(storage.as_ref())?;
             println!(
@@ -144,7 +157,6 @@ fn main() -> anyhow::Result<()> {
                 loaded.departments, loaded.sections, loaded.employees, loaded.services
             );
             if history_days > 0 {
-                let clips = clips.context("--history-days needs --clips DIR")?;
                 let password = if password_stdin {
                     read_password()?
                 } else {
@@ -182,12 +194,11 @@ fn load_history(
     config: Config,
     storage: std::sync::Arc<dyn office_server::storage::Storage>,
     days: u32,
-    clips: &std::path::Path,
+    clips: &[office_server::demo::history::Clip],
     password: &str,
 ) -> anyhow::Result<()> {
-    use office_server::demo::history::{HistoryRequest, fill_history, load_clips};
+    use office_server::demo::history::{HistoryRequest, fill_history};
     let started = std::time::Instant::now();
-    let clips = load_clips(clips)?;
     let state = office_server::app::AppState::new(config, storage)?;
     let bar = indicatif::ProgressBar::new(u64::from(days) + 1).with_style(
         indicatif::ProgressStyle::with_template(
@@ -197,7 +208,7 @@ fn load_history(
     );
     let request = HistoryRequest {
         days,
-        clips: &clips,
+        clips,
         heads_password: password,
         now: Timestamp::now(),
     };
@@ -208,11 +219,12 @@ fn load_history(
     bar.finish_and_clear();
     println!(
         "demo history: {} working days, {} visits, {} «Плохо» with recordings, {} verdicts, \
-         {} awaiting a verdict and {} overdue ({:.1} s)",
+         {} of them late, {} awaiting a verdict and {} overdue ({:.1} s)",
         filled.working_days,
         filled.visits,
         filled.bad,
         filled.verdicts,
+        filled.late,
         filled.waiting,
         filled.overdue,
         started.elapsed().as_secs_f64()

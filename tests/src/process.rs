@@ -15,6 +15,8 @@ pub struct ServerProcess {
     /// `host:port` it listens on.
     pub addr: String,
     pub data_dir: PathBuf,
+    /// What `load-demo` printed.
+    pub load_demo_output: String,
     log: PathBuf,
     /// How it was started, to start it again.
     binary: PathBuf,
@@ -32,6 +34,9 @@ pub struct ProcessOptions {
     pub file_limit: Option<u32>,
     /// Environment variables for the server.
     pub env: Vec<(String, String)>,
+    /// Further arguments of `load-demo` (e.g. the history); its standard input is the
+    /// administrator's password.
+    pub load_demo: Vec<String>,
 }
 
 /// Runs one of the binary's commands to completion; it must succeed. Returns its stdout.
@@ -78,7 +83,9 @@ impl ServerProcess {
             ],
             &format!("{ADMIN_PASSWORD}\n"),
         );
-        run_command(binary, &["load-demo", "--data", data_arg], "");
+        let mut load_demo = vec!["load-demo", "--data", data_arg];
+        load_demo.extend(options.load_demo.iter().map(String::as_str));
+        let load_demo_output = run_command(binary, &load_demo, &format!("{ADMIN_PASSWORD}\n"));
         let config = temp.path().join("office.toml");
         std::fs::write(
             &config,
@@ -94,6 +101,7 @@ impl ServerProcess {
             child,
             addr,
             data_dir: data,
+            load_demo_output,
             log,
             binary: binary.to_path_buf(),
             config,

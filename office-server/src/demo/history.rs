@@ -19,16 +19,19 @@ use uuid::Uuid;
 
 use crate::analysis::{Analysis, analyse_file};
 use crate::app::Shared;
-use crate::domain::{Comment, DisplayName, EnrolmentCode, Login, Password, ReviewScope, TabletName};
+use crate::domain::{
+    Comment, DisplayName, EnrolmentCode, Login, Password, ReviewScope, TabletName,
+};
 use crate::ops::accounts::{CreateAccountError, NewAccountRequest, create_account};
 use crate::ops::pairing::PairingError;
 use crate::ops::sync::{Rules, SyncError, SyncingTablet};
-use crate::ops::tablets::{ApproveError, ENROLMENT_CODE_LIFETIME, with_fresh_code};
+use crate::ops::tablets::{
+    ApproveError, ENROLMENT_CODE_LIFETIME, TabletError, revoke_tablet, with_fresh_code,
+};
 use crate::ops::verdicts::{Decision, DecisionError};
 use crate::recordings::sha256_of;
 use crate::storage::{
-    NewEnrolment, PairingClaim, Role, Scope, Storage, StorageError, StoredRecording,
-    UploadPromise,
+    NewEnrolment, PairingClaim, Role, Scope, Storage, StorageError, StoredRecording, UploadPromise,
 };
 use crate::workday::pairing_ends_at;
 
@@ -51,6 +54,8 @@ pub enum HistoryError {
     Account(#[from] CreateAccountError),
     #[error("a demo tablet: {0}")]
     Tablet(#[from] ApproveError),
+    #[error("retiring a demo tablet: {0}")]
+    Retire(#[from] TabletError),
     #[error("a demo pairing: {0}")]
     Pairing(#[from] PairingError),
     #[error("a demo sync: {0}")]
@@ -128,6 +133,8 @@ pub struct Filled {
     pub bad: u64,
     pub recordings: u64,
     pub verdicts: u64,
+    /// «Плохо» whose first verdict came after its deadline.
+    pub late: u64,
     /// «Плохо» still without a verdict: within their deadline, and past it.
     pub waiting: u64,
     pub overdue: u64,
@@ -135,10 +142,10 @@ pub struct Filled {
     pub heads: Vec<String>,
 }
 
-/// The demo's department heads: (login, name), one per department in directory order.
-const HEADS: &[(&str, &str)] = &[
-    ("head.housing", "Громова Светлана Ильинична"),
-    ("head.urban", "Орлов Виктор Павлович"),
+/// The demo's department heads: (department, login, name).
+const HEADS: &[(&str, &str, &str)] = &[
+    (super::HOUSING, "head.housing", "Громова Светлана Ильинична"),
+    (super::URBAN, "head.urban", "Орлов Виктор Павлович"),
 ];
 
 const VERDICT_COMMENTS: &[&str] = &[
@@ -220,7 +227,12 @@ pub fn fill_history(
     // The heads, and the tablets: one per employee, enrolled on the first day.
     let enrolled = at(shared, first, shared.config.working_hours.start)?;
     let mut heads = Vec::new();
-    for (department, (login, full_name)) in directory.departments.iter().zip(HEADS) {
+    for (department, login, full_name) in HEADS {
+        let department = directory
+            .departments
+            .iter()
+            .find(|d| d.name == *department)
+            .ok_or(StorageError::NotFound("demo department"))?;
         let id = create_account(
             db,
             &NewAccountRequest {
@@ -259,14 +271,8 @@ pub fn fill_history(
         })?;
         let code = code.ok_or(StorageError::NotFound("free enrolment code"))?;
         let tablet_name = name(TabletName::parse(&format!("Окно {}", index + 1)))?;
-        let tablet_id = crate::ops::tablets::approve_enrolment(
-            db,
-            &code,
-            &tablet_name,
-            None,
-            admin,
-            enrolled,
-        )?;
+        let tablet_id =
+            crate::ops::tablets::approve_enrolment(db, &code, &tablet_name, None, admin, enrolled)?;
         desks.push(Desk {
             tablet_id,
             employee_id: employee.id,
@@ -361,6 +367,12 @@ pub fn fill_history(
         };
     }
 
+    // The history's tablets retire now that the live fleet takes over; left active, each
+    // would be reported silent all through today's working hours.
+    for desk in &desks {
+        revoke_tablet(db, desk.tablet_id, admin, request.now)?;
+    }
+
     // The heads' verdicts: most in time, some late, some not yet, a few given twice.
     for (visit_id, employee_id, received) in bad_visits {
         let department = directory
@@ -378,9 +390,9 @@ pub fn fill_history(
         let due = shared.verdict_due(received);
         let roll: f64 = rng.random();
         let decided_at = if due <= request.now {
-            if roll < 0.62 {
+            if roll < 0.68 {
                 Some(received + (due.duration_since(received)).mul_f64(rng.random_range(0.05..0.9)))
-            } else if roll < 0.85 {
+            } else if roll < 0.93 {
                 Some(due + SignedDuration::from_hours(rng.random_range(2..100)))
             } else {
                 None
@@ -395,9 +407,14 @@ pub fn fill_history(
                 let correct = rng.random_bool(0.7);
                 verdict(shared, head, department, visit_id, correct, &mut rng, at)?;
                 filled.verdicts += 1;
+                if at >= due {
+                    filled.late += 1;
+                }
                 let again = at + SignedDuration::from_hours(rng.random_range(1..48));
                 if rng.random_bool(0.08) && again < request.now {
-                    verdict(shared, head, department, visit_id, !correct, &mut rng, again)?;
+                    verdict(
+                        shared, head, department, visit_id, !correct, &mut rng, again,
+                    )?;
                     filled.verdicts += 1;
                 }
             }

@@ -32,9 +32,12 @@ const LAND_CONTROL: &str = "Муниципальный земельный кон
 const BUILD_PERMIT: &str = "Выдача разрешений на строительство";
 const URBAN_PLAN: &str = "Выдача градостроительного плана земельного участка";
 
+pub(crate) const HOUSING: &str = "Жилищное управление";
+pub(crate) const URBAN: &str = "Департамент градостроительства и архитектуры";
+
 const ORGANISATION: &[(&str, &[Section])] = &[
     (
-        "Жилищное управление",
+        HOUSING,
         &[
             Section {
                 name: "Отдел учета",
@@ -58,7 +61,7 @@ const ORGANISATION: &[(&str, &[Section])] = &[
         ],
     ),
     (
-        "Департамент градостроительства и архитектуры",
+        URBAN,
         &[
             Section {
                 name: "Управление земельных отношений, контроля и мониторинга земель",

@@ -5,6 +5,7 @@
 mod browser;
 mod dashboard;
 mod deadlines;
+mod demo_history;
 mod deputy;
 mod feedback;
 mod hostile;
