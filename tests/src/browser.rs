@@ -2,6 +2,7 @@
 //! (fantoccini), with the flags this machine's closed network needs. No tool downloads a
 //! browser or a driver.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -10,8 +11,8 @@ use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
-/// chromedriver on a free port, ended when dropped; each browser it opens gets a fresh
-/// profile.
+/// chromedriver on a free port, ended with every browser it opened when dropped (a test that
+/// panics never closes its window); each browser gets a fresh profile.
 pub struct Chromium {
     process: Child,
     port: u16,
@@ -20,6 +21,11 @@ pub struct Chromium {
 
 impl Drop for Chromium {
     fn drop(&mut self) {
+        // The driver leads its own process group, which its browsers join: end them all.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.process.id())])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.process.kill();
         let _ = self.process.wait();
     }
@@ -59,6 +65,7 @@ impl Chromium {
         let port = crate::free_port();
         let process = Command::new("chromedriver")
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -152,6 +152,7 @@ async fn the_demo_history_is_what_it_says_and_the_reports_agree() {
     browser.goto(&app.url("/dashboard/inbox")).await.unwrap();
     wait_for(&browser, "#player-waveform").await;
     save_screenshot(&browser, "inbox-demo-1280x900.png").await;
+    browser.close().await.unwrap();
 
     // The history's tablets are retired: none of them is active to go silent today.
     let tablets = app.storage().tablets().unwrap();
