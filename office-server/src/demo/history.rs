@@ -64,6 +64,10 @@ pub enum HistoryError {
     Verdict(#[from] DecisionError),
     #[error("a name of the demo is not valid: {0}")]
     Name(String),
+    #[error("a day of the demo's history: {0}")]
+    Day(#[from] jiff::Error),
+    #[error("a demo visit was refused: {0}")]
+    Refused(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -104,8 +108,12 @@ pub fn load_clips(dir: &Path) -> Result<Vec<Clip>, HistoryError> {
                 })?;
             let sha256 = sha256_of(&mut std::fs::File::open(&path).map_err(io(&path))?)
                 .map_err(io(&path))?;
+            // Without its analysis a recording still plays, with the plain player.
+            let analysis = analyse_file(&path)
+                .inspect_err(|e| tracing::warn!(clip = ?path, error = %e, "clip not analysed"))
+                .ok();
             Ok(Clip {
-                analysis: analyse_file(&path).ok(),
+                analysis,
                 size_bytes,
                 sha256,
                 duration_ms: info.duration_ms,
@@ -191,7 +199,7 @@ fn at(shared: &Shared, day: Date, time: Time) -> Result<Timestamp, HistoryError>
     day.to_datetime(time)
         .to_zoned_datetime(shared.zone.clone())
         .map(|z| z.timestamp())
-        .map_err(|e| HistoryError::Name(e.to_string()))
+        .map_err(HistoryError::from)
 }
 
 fn name<T>(parsed: Result<T, impl std::fmt::Display>) -> Result<T, HistoryError> {
@@ -218,9 +226,7 @@ pub fn fill_history(
         .id;
     let mut rng = StdRng::seed_from_u64(0x0D15_EA5E);
     let today = shared.zone.to_datetime(request.now).date();
-    let first = today
-        .checked_sub(Span::new().days(i64::from(request.days)))
-        .map_err(|e| HistoryError::Name(e.to_string()))?;
+    let first = today.checked_sub(Span::new().days(i64::from(request.days)))?;
     let directory = db.directory()?;
     let mut filled = Filled::default();
 
@@ -475,9 +481,7 @@ fn sync(
         at,
     )?;
     match answer.results.iter().find(|r| !r.outcome.is_stored()) {
-        Some(refused) => Err(HistoryError::Name(format!(
-            "a demo visit was refused: {refused:?}"
-        ))),
+        Some(refused) => Err(HistoryError::Refused(format!("{refused:?}"))),
         None => Ok(()),
     }
 }
