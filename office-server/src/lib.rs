@@ -7,6 +7,8 @@ pub mod analysis;
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod backup;
+pub mod check;
 pub mod config;
 pub mod demo;
 pub mod domain;

@@ -1,6 +1,7 @@
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -54,6 +55,26 @@ enum Command {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Back up the data directory while the server runs: a consistent copy of the database
+    /// and the recordings, with their checksums, in a new directory under --to.
+    Backup {
+        #[command(flatten)]
+        common: Common,
+        /// Where the backups are kept; each goes into a new `backup-<UTC time>` directory.
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restore a backup (a `backup-…` directory) into a new, empty data directory.
+    Restore {
+        #[command(flatten)]
+        common: Common,
+        /// The backup to restore.
+        #[arg(long)]
+        from: PathBuf,
+    },
+    /// Check a data directory: the database's integrity, the recordings against their files,
+    /// the report totals against the visits. Exits with 1 and names each problem it finds.
+    Check(Common),
     /// Make a token for the office's case-management system: prints the token (give it to
     /// that system) and its SHA-256 (add it to case_system.tokens_sha256).
     CaseToken,
@@ -82,7 +103,7 @@ impl Common {
     }
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     // Filling the demo's history runs thousands of operations that each log as they would in
     // service; only trouble is worth showing under its progress bar.
@@ -168,6 +189,46 @@ fn main() -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Backup { common, to } => {
+            let config = common.load()?;
+            return run_backup(&config, &to);
+        }
+        Command::Restore { common, from } => {
+            let config = common.load()?;
+            let started = std::time::Instant::now();
+            let restored = office_server::backup::restore(&from, &config.data_dir)?;
+            println!(
+                "restored {} into {}: {} files, {:.1} MB ({:.1} s)",
+                from.display(),
+                config.data_dir.display(),
+                restored.files,
+                restored.bytes as f64 / 1e6,
+                started.elapsed().as_secs_f64()
+            );
+        }
+        Command::Check(common) => {
+            let config = common.load()?;
+            let started = std::time::Instant::now();
+            let report = office_server::check::check(
+                &office_server::backup::DataPaths::of(&config),
+                &config.office_time_zone()?,
+            )?;
+            println!(
+                "checked {}: {} visits, {} recordings ({:.1} s)",
+                config.data_dir.display(),
+                report.visits,
+                report.recordings,
+                started.elapsed().as_secs_f64()
+            );
+            if !report.is_clean() {
+                println!("{} problems:", report.problems.len());
+                for problem in &report.problems {
+                    println!("  {problem}");
+                }
+                return Ok(ExitCode::FAILURE);
+            }
+            println!("no problems found");
+        }
         Command::CaseToken => {
             let token = office_server::auth::random_token();
             println!("token:  {token}");
@@ -177,7 +238,49 @@ fn main() -> anyhow::Result<()> {
             );
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `backup`, with a progress bar over the recordings; 1 when some recording was missing or
+/// differed (the backup is made all the same, and says which).
+fn run_backup(config: &Config, to: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template(
+            "  recordings {bar:40} {pos}/{len} ({elapsed}, about {eta} left)",
+        )
+        .context("the progress bar's template")?,
+    );
+    let report = office_server::backup::backup(
+        &office_server::backup::DataPaths::of(config),
+        to,
+        Timestamp::now(),
+        &mut |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        },
+    )?;
+    bar.finish_and_clear();
+    println!(
+        "backup written to {}: {} recordings, {:.1} MB, {} deleted by retention meanwhile \
+         ({:.1} s)",
+        report.path.display(),
+        report.recordings,
+        report.bytes as f64 / 1e6,
+        report.purged_meanwhile,
+        started.elapsed().as_secs_f64()
+    );
+    if report.problems.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{} problems (office-server check names them too):",
+        report.problems.len()
+    );
+    for problem in &report.problems {
+        println!("  {problem}");
+    }
+    Ok(ExitCode::FAILURE)
 }
 
 /// A password given on standard input (its line ending dropped).

@@ -21,6 +21,45 @@ pub enum FinishError {
     Io(#[from] io::Error),
 }
 
+/// The name of a visit's finished recording in the recordings directory.
+pub fn file_name(visit: Uuid) -> String {
+    format!("{visit}.3gpp")
+}
+
+/// What lies in a recordings directory (besides `incoming/`): the visits whose recordings it
+/// holds, and the names of anything else.
+#[derive(Debug, Default)]
+pub struct DirectoryListing {
+    pub visits: Vec<Uuid>,
+    pub strangers: Vec<String>,
+}
+
+/// Lists a recordings directory without changing it (none there: empty).
+pub fn list_directory(dir: &Path) -> io::Result<DirectoryListing> {
+    let mut listing = DirectoryListing::default();
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(listing),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if name == "incoming" {
+            continue;
+        }
+        match name
+            .strip_suffix(".3gpp")
+            .and_then(|id| id.parse::<Uuid>().ok())
+        {
+            Some(visit) if file_name(visit) == name => listing.visits.push(visit),
+            _ => listing.strangers.push(name),
+        }
+    }
+    listing.visits.sort_unstable();
+    listing.strangers.sort_unstable();
+    Ok(listing)
+}
+
 #[derive(Debug, Clone)]
 pub struct RecordingFiles {
     dir: PathBuf,
@@ -64,7 +103,7 @@ impl RecordingFiles {
     }
 
     pub fn final_path(&self, visit: Uuid) -> PathBuf {
-        self.dir.join(format!("{visit}.3gpp"))
+        self.dir.join(file_name(visit))
     }
 
     fn partial_path(&self, visit: Uuid) -> PathBuf {

@@ -13,8 +13,8 @@ mod sqlite;
 mod types;
 
 pub use sqlite::{
-    CommitStats, GroupCommit, INSERT_VISIT, SqliteStorage, TotalsAccumulator, migrations,
-    record_sync, set_totals_zone,
+    CommitStats, GroupCommit, INSERT_VISIT, SqliteStorage, TotalsAccumulator, maintenance,
+    migrations, record_sync, set_totals_zone,
 };
 pub use types::*;
 

@@ -2,6 +2,7 @@
 //! the workspace's `test-support` crate) driven over HTTP, the real binary in a child process,
 //! the dashboard in headless Chromium, the 3GP validator on real files.
 
+mod backup;
 mod browser;
 mod dashboard;
 mod deadlines;

@@ -7,6 +7,7 @@ mod audit;
 mod directory;
 mod feedback;
 mod ingest;
+pub mod maintenance;
 mod recordings;
 mod reports;
 mod sms;

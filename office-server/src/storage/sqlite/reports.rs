@@ -19,8 +19,10 @@ pub(super) fn zone_name(zone: &TimeZone) -> String {
     )
 }
 
-type TotalsKey = (i64, i64, i64, i64, i64, i64);
-type SectionKey = (i64, i64, i64, i64);
+/// (level, period, department, section, employee, service), as the table's key.
+pub(super) type TotalsKey = (i64, i64, i64, i64, i64, i64);
+/// (level, period, department, section).
+pub(super) type SectionKey = (i64, i64, i64, i64);
 
 /// Report totals to add: visits are counted in memory and written with one upsert per key, so a
 /// batch of a hundred visits of one specialist costs a handful of writes, not hundreds.
@@ -66,6 +68,11 @@ impl TotalsAccumulator {
         self.totals.is_empty()
     }
 
+    /// The counted totals, by the tables' keys.
+    pub(super) fn into_parts(self) -> (HashMap<TotalsKey, Tally>, HashMap<SectionKey, Tally>) {
+        (self.totals, self.sections)
+    }
+
     /// Adds the counted visits to the stored totals and empties the accumulator.
     pub fn flush(&mut self, conn: &Connection) -> rusqlite::Result<()> {
         let mut totals = conn.prepare_cached(
@@ -97,6 +104,36 @@ impl TotalsAccumulator {
         }
         Ok(())
     }
+}
+
+/// The report totals every visit in `conn` adds up to, in `zone`'s calendar, and how many
+/// visits there are: what a rebuild writes and what a check compares the stored totals with.
+pub(super) fn count_visits(
+    conn: &Connection,
+    zone: &TimeZone,
+) -> StorageResult<(TotalsAccumulator, u64)> {
+    let mut totals = TotalsAccumulator::default();
+    let mut stmt = conn.prepare(
+        "SELECT department_id, section_id, employee_id, service_id,
+                ended_at - clock_offset_ms, rating
+         FROM visits",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut count = 0u64;
+    while let Some(row) = rows.next()? {
+        let at: i64 = row.get(4)?;
+        let keys = PeriodKeys::at(instant(at)?, zone);
+        totals.add(
+            &keys,
+            row.get(0)?,
+            row.get(1)?,
+            row.get(2)?,
+            row.get(3)?,
+            row.get(5)?,
+        );
+        count += 1;
+    }
+    Ok((totals, count))
 }
 
 /// The column of the totals tables (report and feedback alike) a report groups by.
@@ -340,29 +377,7 @@ impl ReportStore for SqliteStorage {
         self.write(|tx| {
             tx.execute("DELETE FROM report_totals", [])?;
             tx.execute("DELETE FROM report_section_totals", [])?;
-            let mut totals = TotalsAccumulator::default();
-            let mut stmt = tx.prepare(
-                "SELECT department_id, section_id, employee_id, service_id,
-                        ended_at - clock_offset_ms, rating
-                 FROM visits",
-            )?;
-            let mut rows = stmt.query([])?;
-            let mut count = 0u64;
-            while let Some(row) = rows.next()? {
-                let at: i64 = row.get(4)?;
-                let keys = PeriodKeys::at(instant(at)?, &self.zone);
-                totals.add(
-                    &keys,
-                    row.get(0)?,
-                    row.get(1)?,
-                    row.get(2)?,
-                    row.get(3)?,
-                    row.get(5)?,
-                );
-                count += 1;
-            }
-            drop(rows);
-            drop(stmt);
+            let (mut totals, count) = count_visits(tx, &self.zone)?;
             totals.flush(tx)?;
             super::feedback::rebuild_totals(tx, &self.zone)?;
             set_totals_zone(tx, &self.zone)?;
