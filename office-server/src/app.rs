@@ -335,6 +335,11 @@ impl Application {
             "recordings analysed for the player",
             |state| crate::ops::analysis::catch_up(state.storage.as_ref(), &state.recordings),
         ));
+        let backups = state
+            .config
+            .backup
+            .enabled()
+            .then(|| tokio::spawn(crate::backup::scheduled(state.clone())));
         let sms = match state.config.sms.enabled() {
             true => {
                 let kannel =
@@ -401,6 +406,9 @@ impl Application {
         }
         uploads.abort();
         analysis.abort();
+        if let Some(backups) = backups {
+            backups.abort();
+        }
         // An aborted job's blocking work and an upload's analysis run on: let them finish.
         state.background.close();
         if tokio::time::timeout(SHUTDOWN_GRACE, state.background.wait())

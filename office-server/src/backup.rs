@@ -316,7 +316,7 @@ pub fn list(to: &Path) -> io::Result<Vec<StoredBackup>> {
             });
         }
     }
-    found.sort_by(|a, b| b.taken_at.cmp(&a.taken_at));
+    found.sort_by_key(|b| std::cmp::Reverse(b.taken_at));
     Ok(found)
 }
 
@@ -332,4 +332,127 @@ pub fn prune(to: &Path, keep: usize, oldest: Timestamp) -> io::Result<Vec<PathBu
         }
     }
     Ok(deleted)
+}
+
+/// The first instant after `now` at `time` of day in `zone`: today's, or tomorrow's.
+pub fn next_due(now: Timestamp, time: jiff::civil::Time, zone: &jiff::tz::TimeZone) -> Timestamp {
+    let today = zone.to_datetime(now).date();
+    let at = |day: jiff::civil::Date| {
+        day.to_datetime(time)
+            .to_zoned_datetime(zone.clone())
+            .map(|z| z.timestamp())
+    };
+    match at(today) {
+        Ok(due) if due > now => due,
+        _ => today
+            .tomorrow()
+            .and_then(at)
+            .unwrap_or(now + jiff::SignedDuration::from_hours(24)),
+    }
+}
+
+/// One scheduled backup: taken into `backup.dir`, then the old ones pruned.
+fn take_scheduled(shared: &crate::app::Shared) -> Result<(BackupReport, usize), BackupError> {
+    let settings = &shared.config.backup;
+    let now = Timestamp::now();
+    let report = backup(
+        &DataPaths::of(&shared.config),
+        &settings.dir,
+        now,
+        &mut |_, _| {},
+    )?;
+    let oldest = now
+        .checked_sub(jiff::SignedDuration::from_hours(
+            24 * i64::from(shared.config.retention_days),
+        ))
+        .unwrap_or(Timestamp::MIN);
+    let keep = usize::try_from(settings.keep).unwrap_or(usize::MAX);
+    let pruned = prune(&settings.dir, keep, oldest).map_err(io_at(&settings.dir))?;
+    Ok((report, pruned.len()))
+}
+
+/// The server's daily backups, while it runs: each at `backup.time` in the office's zone,
+/// every outcome logged (a failure as an error, to try again the next day).
+pub async fn scheduled(state: crate::app::AppState) {
+    let time = state.config.backup.time;
+    let mut due = next_due(Timestamp::now(), time, &state.zone);
+    loop {
+        // Looked at every minute at most, so a clock set forward or back is noticed.
+        let wait = due.duration_since(Timestamp::now()).clamp(
+            jiff::SignedDuration::ZERO,
+            jiff::SignedDuration::from_secs(60),
+        );
+        tokio::time::sleep(std::time::Duration::try_from(wait).unwrap_or_default()).await;
+        let now = Timestamp::now();
+        if now < due {
+            continue;
+        }
+        match state.blocking(take_scheduled).await {
+            Ok(Ok((report, pruned))) if report.problems.is_empty() => tracing::info!(
+                path = %report.path.display(),
+                recordings = report.recordings,
+                bytes = report.bytes,
+                pruned,
+                "scheduled backup written"
+            ),
+            Ok(Ok((report, pruned))) => tracing::error!(
+                path = %report.path.display(),
+                recordings = report.recordings,
+                problems = ?report.problems,
+                pruned,
+                "scheduled backup written, but recordings are missing or differ; run office-server check"
+            ),
+            Ok(Err(error)) => tracing::error!(%error, "scheduled backup failed; next try tomorrow"),
+            Err(error) => tracing::error!(%error, "scheduled backup panicked"),
+        }
+        due = next_due(Timestamp::now(), time, &state.zone);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::civil::time;
+    use jiff::tz::TimeZone;
+
+    #[test]
+    fn the_daily_backup_is_due_today_until_its_time_then_tomorrow() {
+        let zone = TimeZone::get("Asia/Yekaterinburg").unwrap();
+        let local = |s: &str| {
+            s.parse::<jiff::civil::DateTime>()
+                .unwrap()
+                .to_zoned_datetime(zone.clone())
+                .unwrap()
+                .timestamp()
+        };
+        let at = time(2, 30, 0, 0);
+        assert_eq!(
+            next_due(local("2026-12-06T01:00"), at, &zone),
+            local("2026-12-06T02:30")
+        );
+        assert_eq!(
+            next_due(local("2026-12-06T02:30"), at, &zone),
+            local("2026-12-07T02:30")
+        );
+        assert_eq!(
+            next_due(local("2026-12-31T23:59"), at, &zone),
+            local("2027-01-01T02:30")
+        );
+    }
+
+    #[test]
+    fn only_a_database_and_recordings_can_be_restored() {
+        let id = Uuid::now_v7();
+        assert!(is_backup_file("office.sqlite3"));
+        assert!(is_backup_file(&format!("recordings/{id}.3gpp")));
+        for bad in [
+            "../office.sqlite3".to_string(),
+            format!("recordings/../../{id}.3gpp"),
+            format!("recordings/{}.3gpp", id.simple()),
+            "/etc/passwd".into(),
+            "SHA256SUMS".into(),
+        ] {
+            assert!(!is_backup_file(&bad), "{bad}");
+        }
+    }
 }

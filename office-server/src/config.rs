@@ -130,6 +130,39 @@ pub struct Config {
     pub sms: SmsSettings,
     /// The office's case-management system, which marks results ready by case number.
     pub case_system: CaseSystemSettings,
+    /// The backups the server takes by itself every day.
+    pub backup: BackupSettings,
+}
+
+/// Daily backups (see `office-server backup` for one by hand). Off while `dir` is empty.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackupSettings {
+    /// Where the backups go, each in its own `backup-<UTC time>` directory; best on another
+    /// disk than the data directory. Empty: no scheduled backups.
+    pub dir: PathBuf,
+    /// When, in the office's time zone (`HH:MM`).
+    #[serde(with = "hh_mm")]
+    pub time: Time,
+    /// How many of the newest backups to keep. Whatever their number, a backup older than
+    /// `retention_days` is deleted: it must not keep recordings longer than the server may.
+    pub keep: u32,
+}
+
+impl Default for BackupSettings {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::new(),
+            time: Time::constant(2, 30, 0, 0),
+            keep: 7,
+        }
+    }
+}
+
+impl BackupSettings {
+    pub fn enabled(&self) -> bool {
+        !self.dir.as_os_str().is_empty()
+    }
 }
 
 /// The SMS that tells a visitor their result is ready, sent through Kannel's `sendsms`
@@ -776,6 +809,7 @@ impl Default for Config {
             portal: PortalSettings::default(),
             sms: SmsSettings::default(),
             case_system: CaseSystemSettings::default(),
+            backup: BackupSettings::default(),
         }
     }
 }
@@ -827,6 +861,7 @@ impl Config {
             ("upload_timeout_secs", self.upload_timeout_secs),
             ("session_hours", u64::from(self.session_hours)),
             ("retention_days", u64::from(self.retention_days)),
+            ("backup.keep", u64::from(self.backup.keep)),
             (
                 "review.deputy_max_days",
                 u64::from(self.review.deputy_max_days),
@@ -1061,14 +1096,22 @@ mod hh_mm {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(time: &Time, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&time.strftime("%H:%M").to_string())
+        let format = if time.second() == 0 {
+            "%H:%M"
+        } else {
+            "%H:%M:%S"
+        };
+        serializer.serialize_str(&time.strftime(format).to_string())
     }
 
+    /// `HH:MM`, or `HH:MM:SS` where seconds matter.
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Time, D::Error> {
         let text = String::deserialize(deserializer)?;
-        Time::strptime("%H:%M", &text).map_err(|_| {
-            serde::de::Error::custom(format!("expected a time of day as HH:MM, got {text:?}"))
-        })
+        Time::strptime("%H:%M", &text)
+            .or_else(|_| Time::strptime("%H:%M:%S", &text))
+            .map_err(|_| {
+                serde::de::Error::custom(format!("expected a time of day as HH:MM, got {text:?}"))
+            })
     }
 }
 

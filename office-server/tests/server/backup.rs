@@ -30,6 +30,17 @@ fn run(args: &[&str]) -> (bool, String) {
     (output.status.success(), text)
 }
 
+/// `restore --from backup --data target`: whether it succeeded, and what it printed.
+fn restore(backup: &Path, target: &Path) -> (bool, String) {
+    run(&[
+        "restore",
+        "--from",
+        path_str(backup),
+        "--data",
+        path_str(target),
+    ])
+}
+
 fn path_str(path: &Path) -> &str {
     path.to_str().expect("a UTF-8 path")
 }
@@ -144,13 +155,7 @@ async fn a_backup_taken_while_a_tablet_syncs_restores_what_was_acknowledged_and_
     let backup = written_to(&report);
     let restored = tempfile::tempdir().unwrap();
     let target = restored.path().join("data");
-    let (ok, text) = run(&[
-        "restore",
-        "--from",
-        path_str(&backup),
-        "--data",
-        path_str(&target),
-    ]);
+    let (ok, text) = restore(&backup, &target);
     assert!(ok, "{text}");
     let visits = visit_ids_in(&target.join("office.sqlite3"));
     assert!(
@@ -169,13 +174,7 @@ async fn a_backup_taken_while_a_tablet_syncs_restores_what_was_acknowledged_and_
     assert!(ok, "{text}");
 
     // A restore never writes over a data directory.
-    let (ok, text) = run(&[
-        "restore",
-        "--from",
-        path_str(&backup),
-        "--data",
-        path_str(&target),
-    ]);
+    let (ok, text) = restore(&backup, &target);
     assert!(!ok && text.contains("not empty"), "{text}");
 }
 
@@ -194,13 +193,7 @@ async fn check_names_a_deleted_recording_an_orphan_file_and_a_tampered_total() {
     let backup = written_to(&report);
     let copy = tempfile::tempdir().unwrap();
     let data = copy.path().join("data");
-    let (ok, text) = run(&[
-        "restore",
-        "--from",
-        path_str(&backup),
-        "--data",
-        path_str(&data),
-    ]);
+    let (ok, text) = restore(&backup, &data);
     assert!(ok, "{text}");
 
     let recordings = data.join("recordings");
@@ -264,13 +257,66 @@ async fn check_names_a_deleted_recording_an_orphan_file_and_a_tampered_total() {
     bytes[middle] ^= 0xFF;
     std::fs::write(&damaged, bytes).unwrap();
     let elsewhere = copy.path().join("again");
-    let (ok, text) = run(&[
-        "restore",
-        "--from",
-        path_str(&backup),
-        "--data",
-        path_str(&elsewhere),
-    ]);
+    let (ok, text) = restore(&backup, &elsewhere);
     assert!(!ok && text.contains(&name(&damaged)), "{text}");
     assert!(!elsewhere.exists(), "a refused restore left files");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daily_backup_runs_at_its_time_and_prunes_by_count_and_by_retention() {
+    let backups = tempfile::tempdir().unwrap();
+    let now = jiff::Timestamp::now();
+    let at = |t: jiff::Timestamp| t.strftime("backup-%Y%m%dT%H%M%SZ").to_string();
+    // One past the recordings' retention (90 days), one of yesterday within it.
+    let too_old = backups
+        .path()
+        .join(at(now - jiff::SignedDuration::from_hours(24 * 91)));
+    let yesterday = backups
+        .path()
+        .join(at(now - jiff::SignedDuration::from_hours(24)));
+    let older = backups
+        .path()
+        .join(at(now - jiff::SignedDuration::from_hours(48)));
+    for dir in [&too_old, &yesterday, &older] {
+        std::fs::create_dir(dir).unwrap();
+    }
+    let office = jiff::tz::TimeZone::get("Asia/Yekaterinburg").unwrap();
+    let due = office.to_datetime(now + jiff::SignedDuration::from_secs(4));
+    let options = ProcessOptions {
+        config: format!(
+            "[backup]\ndir = {:?}\ntime = \"{}\"\nkeep = 2\n",
+            path_str(backups.path()),
+            due.strftime("%H:%M:%S")
+        ),
+        ..ProcessOptions::default()
+    };
+    let server = ServerProcess::start(Path::new(BINARY), &options);
+
+    let mut names = Vec::new();
+    for _ in 0..300 {
+        names = std::fs::read_dir(backups.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        if !too_old.exists() && names.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The new one and yesterday's: the one beyond `keep` and the one past retention are gone.
+    assert_eq!(names.len(), 2, "{names:?}\n{}", server.log());
+    assert!(
+        yesterday.exists() && !older.exists() && !too_old.exists(),
+        "{names:?}"
+    );
+    let taken = backups.path().join(names.iter().max().unwrap());
+    assert!(taken.join("SHA256SUMS").is_file(), "{names:?}");
+    assert!(
+        server.log().contains("scheduled backup written"),
+        "{}",
+        server.log()
+    );
+    let (ok, text) = run(&["check", "--data", path_str(&server.data_dir)]);
+    assert!(ok, "{text}");
 }
