@@ -86,6 +86,24 @@ impl ServerProcess {
         let mut load_demo = vec!["load-demo", "--data", data_arg];
         load_demo.extend(options.load_demo.iter().map(String::as_str));
         let load_demo_output = run_command(binary, &load_demo, &format!("{ADMIN_PASSWORD}\n"));
+        let mut process = Self::serve_with_temp(binary, data, options, temp);
+        process.load_demo_output = load_demo_output;
+        process
+    }
+
+    /// `serve` on a data directory that exists already (its configuration and log in a
+    /// temporary directory).
+    pub fn serve_existing(binary: &Path, data: &Path, options: &ProcessOptions) -> Self {
+        let temp = tempfile::tempdir().expect("temporary directory");
+        Self::serve_with_temp(binary, data.to_path_buf(), options, temp)
+    }
+
+    fn serve_with_temp(
+        binary: &Path,
+        data: PathBuf,
+        options: &ProcessOptions,
+        temp: tempfile::TempDir,
+    ) -> Self {
         let config = temp.path().join("office.toml");
         std::fs::write(
             &config,
@@ -101,7 +119,7 @@ impl ServerProcess {
             child,
             addr,
             data_dir: data,
-            load_demo_output,
+            load_demo_output: String::new(),
             log,
             binary: binary.to_path_buf(),
             config,
