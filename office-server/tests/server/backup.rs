@@ -281,7 +281,8 @@ async fn the_daily_backup_runs_at_its_time_and_prunes_by_count_and_by_retention(
         std::fs::create_dir(dir).unwrap();
     }
     let office = jiff::tz::TimeZone::get("Asia/Yekaterinburg").unwrap();
-    let due = office.to_datetime(now + jiff::SignedDuration::from_secs(4));
+    // Time enough for the server to start first, even on a busy machine.
+    let due = office.to_datetime(now + jiff::SignedDuration::from_secs(15));
     let options = ProcessOptions {
         config: format!(
             "[backup]\ndir = {:?}\ntime = \"{}\"\nkeep = 2\n",
@@ -293,7 +294,7 @@ async fn the_daily_backup_runs_at_its_time_and_prunes_by_count_and_by_retention(
     let server = ServerProcess::start(Path::new(BINARY), &options);
 
     let mut names = Vec::new();
-    for _ in 0..300 {
+    for _ in 0..600 {
         names = std::fs::read_dir(backups.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
