@@ -204,8 +204,10 @@ impl AppState {
         F: FnOnce(&Shared) -> T + Send + 'static,
     {
         let state = self.clone();
+        // The request's span goes with its work, so what the work logs names the request.
+        let span = tracing::Span::current();
         self.background
-            .spawn_blocking(move || work(&state))
+            .spawn_blocking(move || span.in_scope(|| work(&state)))
             .await
             .map_err(Panicked)
     }

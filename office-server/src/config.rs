@@ -132,6 +132,18 @@ pub struct Config {
     pub case_system: CaseSystemSettings,
     /// The backups the server takes by itself every day.
     pub backup: BackupSettings,
+    /// How log lines (on standard error) are written.
+    pub log_format: LogFormat,
+}
+
+/// `text` for people; `json` (one object a line, the request's id, method and route in
+/// `span`) for a log collector.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// Daily backups (see `office-server backup` for one by hand). Off while `dir` is empty.
@@ -810,6 +822,7 @@ impl Default for Config {
             sms: SmsSettings::default(),
             case_system: CaseSystemSettings::default(),
             backup: BackupSettings::default(),
+            log_format: LogFormat::Text,
         }
     }
 }

@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use jiff::Timestamp;
 use office_server::app::{open_storage, shutdown_signal};
+use office_server::config::LogFormat;
 use office_server::demo::load_demo_organisation;
 use office_server::domain::{DisplayName, Login, Password};
 use office_server::ops::accounts::{NewAccountRequest, create_account, generated_password};
@@ -105,6 +106,11 @@ impl Common {
 
 fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
+    // The server writes its log as its configuration says; the other commands, text.
+    let serving = match &cli.command {
+        Command::Serve(common) => Some(common.load()?),
+        _ => None,
+    };
     // Filling the demo's history runs thousands of operations that each log as they would in
     // service; only trouble is worth showing under its progress bar.
     // Symphonia's probe warns of the 4-byte box size before every 3GPP's `ftyp`: not junk.
@@ -112,15 +118,26 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::LoadDemo { .. } => "warn,symphonia_core::formats::probe=error",
         _ => "info,tower_http=warn,symphonia_core::formats::probe=error",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match serving
+        .as_ref()
+        .map_or(LogFormat::Text, |config| config.log_format)
+    {
+        LogFormat::Text => logs.init(),
+        // The innermost span is the request's: its id, method and route on every line.
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
     match cli.command {
-        Command::Serve(common) => {
-            let config = common.load()?;
+        Command::Serve(_) => {
+            let config = serving.context("the configuration was loaded above")?;
             let runtime =
                 tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             runtime.block_on(async {

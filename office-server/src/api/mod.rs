@@ -95,6 +95,7 @@ pub fn router(state: AppState) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(TraceLayer::new_for_http())
+                .layer(axum::middleware::from_fn(crate::http::request_id::trace))
                 .layer(axum::middleware::map_response_with_state(
                     state.clone(),
                     crate::http::transport_security,

@@ -1,11 +1,12 @@
 //! What the JSON API and the pages share about HTTP: the session cookie, where a request comes
-//! from (`origin`), who the client is (`client`), the caps on connections (`connections`) and
-//! the headers every response carries. `api` and `web` both use this module; neither uses the
+//! from (`origin`), who the client is (`client`), the caps on connections (`connections`),
+//! each request's id (`request_id`) and the headers every response carries. `api` and `web` both use this module; neither uses the
 //! other.
 
 pub mod client;
 pub mod connections;
 pub mod origin;
+pub mod request_id;
 
 use axum::extract::State;
 use axum::http::header::{COOKIE, SET_COOKIE, STRICT_TRANSPORT_SECURITY};

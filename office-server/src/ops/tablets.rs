@@ -101,7 +101,8 @@ pub fn start_enrolment(
         .map(|()| code.clone())
     })?
     .ok_or(EnrolmentError::NoFreeCode)?;
-    tracing::info!(%id, "tablet enrolment started");
+    // Not its id: the tablet polls with it, so it is the tablet's secret until approval.
+    tracing::info!("tablet enrolment started");
     Ok(EnrolmentStarted {
         enrolment_id: id,
         code: code.as_str().to_string(),

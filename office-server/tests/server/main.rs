@@ -11,6 +11,7 @@ mod deputy;
 mod feedback;
 mod hostile;
 mod inbox;
+mod logs;
 mod recordings;
 mod result_sms;
 mod review_report;
