@@ -108,6 +108,9 @@ pub struct Shared {
     pub sms_wake: tokio::sync::Notify,
     /// The case-management system's tokens, as SHA-256 digests.
     pub case_tokens: Vec<[u8; 32]>,
+    /// Who may read `/metrics`: these networks, and the holders of these tokens.
+    pub metrics_networks: Vec<IpNet>,
+    pub metrics_tokens: Vec<[u8; 32]>,
     /// Every piece of blocking work and every task a request leaves running: shutdown waits
     /// for them before it checkpoints, so that nothing writes to the database after that.
     pub background: TaskTracker,
@@ -164,6 +167,8 @@ impl AppState {
         let public_origin = config.public_origin()?;
         let https = config.tls.is_some() || public_origin.as_ref().is_some_and(Origin::is_https);
         let proxies = config.proxies()?;
+        // Installed before anything is counted.
+        crate::metrics::handle();
         Ok(Self(Arc::new(Shared {
             storage,
             calendar: Calendar::new(zone.clone(), &config.calendar),
@@ -193,6 +198,8 @@ impl AppState {
             sms_wake: tokio::sync::Notify::new(),
             background: TaskTracker::new(),
             case_tokens: config.case_system.digests()?,
+            metrics_networks: config.metrics.networks()?,
+            metrics_tokens: config.metrics.digests()?,
             config,
         })))
     }

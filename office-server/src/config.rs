@@ -52,6 +52,8 @@ pub enum ConfigError {
     Portal(String),
     #[error("sms: {0}")]
     Sms(String),
+    #[error("metrics: {0}")]
+    Metrics(String),
     #[error("case_system.tokens_sha256: {0:?} is not the hex SHA-256 of a token")]
     CaseToken(String),
     #[error("calendar: {0}")]
@@ -134,6 +136,48 @@ pub struct Config {
     pub backup: BackupSettings,
     /// How log lines (on standard error) are written.
     pub log_format: LogFormat,
+    /// Who may read `/metrics`.
+    pub metrics: MetricsSettings,
+}
+
+/// `/metrics` (Prometheus' text format) answers a client from one of the `allow` networks, or
+/// one that sends `Authorization: Bearer <token>` with a token whose SHA-256 is listed; anyone
+/// else is told there is no such page.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    pub allow: Vec<String>,
+    pub tokens_sha256: Vec<String>,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            allow: vec!["127.0.0.1/32".into(), "::1/128".into()],
+            tokens_sha256: Vec::new(),
+        }
+    }
+}
+
+impl MetricsSettings {
+    pub fn networks(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        networks(&self.allow).map_err(|text| {
+            ConfigError::Metrics(format!("allow: {text:?} is not an IP address or network"))
+        })
+    }
+
+    pub fn digests(&self) -> Result<Vec<[u8; 32]>, ConfigError> {
+        self.tokens_sha256
+            .iter()
+            .map(|text| {
+                let mut digest = [0u8; 32];
+                hex::decode_to_slice(text.trim(), &mut digest).map_err(|_| {
+                    ConfigError::Metrics(format!("tokens_sha256: {text:?} is not a hex SHA-256"))
+                })?;
+                Ok(digest)
+            })
+            .collect()
+    }
 }
 
 /// `text` for people; `json` (one object a line, the request's id, method and route in
@@ -823,6 +867,7 @@ impl Default for Config {
             case_system: CaseSystemSettings::default(),
             backup: BackupSettings::default(),
             log_format: LogFormat::Text,
+            metrics: MetricsSettings::default(),
         }
     }
 }
@@ -1041,15 +1086,7 @@ impl Config {
 
     /// The trusted proxies as networks.
     pub fn proxies(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
-        self.trusted_proxies
-            .iter()
-            .map(|text| {
-                let text = text.trim();
-                text.parse::<ipnet::IpNet>()
-                    .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                    .map_err(|_| ConfigError::TrustedProxy(text.to_string()))
-            })
-            .collect()
+        networks(&self.trusted_proxies).map_err(|text| ConfigError::TrustedProxy(text.to_string()))
     }
 
     /// The acceptance rule's setting.
@@ -1104,6 +1141,20 @@ impl Config {
 }
 
 /// Times of day as `"HH:MM"`, the way people write working hours.
+/// Addresses or networks as written (`10.0.0.0/8`, `192.0.2.7`); the first that is neither
+/// is the error.
+fn networks(written: &[String]) -> Result<Vec<ipnet::IpNet>, &str> {
+    written
+        .iter()
+        .map(|text| {
+            let text = text.trim();
+            text.parse::<ipnet::IpNet>()
+                .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| text)
+        })
+        .collect()
+}
+
 mod hh_mm {
     use jiff::civil::Time;
     use serde::{Deserialize, Deserializer, Serializer};

@@ -116,6 +116,16 @@ impl LiveHub {
         })
     }
 
+    /// How many streams are open now, of every session.
+    pub fn open_streams(&self) -> u64 {
+        self.streams
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .values()
+            .map(|&n| u64::from(n))
+            .sum()
+    }
+
     /// Sends an event to every listening page; nobody listening is fine.
     pub fn publish(&self, event: LiveEvent) {
         let _ = self.sender.send(event);

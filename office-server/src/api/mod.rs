@@ -5,6 +5,7 @@ pub mod admin;
 pub mod claims;
 pub mod error;
 pub mod extract;
+mod metrics;
 mod openapi;
 pub mod results;
 pub mod staff;
@@ -47,7 +48,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/tablet/pairing", get(tablet::pairing_status))
         .route("/api/tablet/pairing/end", post(tablet::end_own_pairing))
-        .route("/api/tablet/sync", post(tablet::sync))
+        .route(
+            "/api/tablet/sync",
+            post(tablet::sync).route_layer(axum::middleware::from_fn(metrics::measure_sync)),
+        )
+        .route("/metrics", get(metrics::metrics))
         .route("/api/tablet/visits/{id}/recording", get(upload::progress))
         .route("/api/auth/login", post(staff::login))
         .route("/api/auth/logout", post(staff::logout))

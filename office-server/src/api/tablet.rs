@@ -182,5 +182,8 @@ pub async fn sync(
             )
         })
         .await??;
+    for result in &response.results {
+        crate::metrics::visit_outcome(&result.outcome);
+    }
     Ok(ApiJson(response.for_protocol(protocol)))
 }

@@ -81,6 +81,7 @@ pub async fn append(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<ApiJson<RecordingProgress>> {
+    metrics::counter!(crate::metrics::UPLOAD_REQUESTS).increment(1);
     let mut body = Some(body);
     let result = accept_chunk(&state, tablet.id, visit_id, &headers, &mut body).await;
     if let (Err(_), Some(unread)) = (&result, body) {
@@ -317,6 +318,15 @@ async fn finish(
             state
                 .db(move |db| db.abandon_recording_upload(visit_id))
                 .await?;
+            let reason = match refusal {
+                FinishError::ChecksumMismatch { .. } => Some("checksum"),
+                FinishError::Invalid(_) => Some("invalid"),
+                FinishError::Io(_) => None,
+            };
+            if let Some(reason) = reason {
+                metrics::counter!(crate::metrics::RECORDINGS_REFUSED, "reason" => reason)
+                    .increment(1);
+            }
             return Err(match refusal {
                 FinishError::ChecksumMismatch { .. } => ApiError::Unprocessable(format!(
                     "{refusal}; the upload was discarded, send the file again"
@@ -337,6 +347,8 @@ async fn finish(
         .db(move |db| db.complete_recording(visit_id, &kept))
         .await?;
     tracing::info!(%visit_id, bytes = recording.size_bytes, duration_ms = recording.duration_ms, "recording stored");
+    metrics::counter!(crate::metrics::RECORDINGS_STORED).increment(1);
+    metrics::counter!(crate::metrics::RECORDING_BYTES).increment(recording.size_bytes);
     // The player's waveform and speech, made now rather than when a head first listens. The
     // tablet need not wait for it; if the server stops first, the periodic pass makes it.
     let analysing = state.clone();

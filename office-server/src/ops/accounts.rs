@@ -139,6 +139,7 @@ pub fn sign_in(
         .collect();
     if !throttle.attempt(&key, client) {
         tracing::warn!(login = ?key, %client, "login throttled");
+        metrics::counter!(crate::metrics::LOGIN_THROTTLED).increment(1);
         return Err(SignInError::Throttled);
     }
     let found = match Login::parse(typed_login) {
@@ -147,9 +148,13 @@ pub fn sign_in(
     };
     let account = match found {
         Some((account, hash)) if verify_password(&hash, password.expose()) => account,
-        Some(_) => return Err(SignInError::WrongCredentials),
+        Some(_) => {
+            metrics::counter!(crate::metrics::LOGIN_FAILURES).increment(1);
+            return Err(SignInError::WrongCredentials);
+        }
         None => {
             verify_password(decoy_hash(), password.expose());
+            metrics::counter!(crate::metrics::LOGIN_FAILURES).increment(1);
             return Err(SignInError::WrongCredentials);
         }
     };
