@@ -14,7 +14,9 @@ if [[ ! -f "$source/office.sqlite3" ]]; then
   echo "bench-backup: making the dashboard benchmark's database first"
   NO_DUCKDB=1 BENCH_REQUESTS=10 bash scripts/bench-dashboard.sh
 fi
-export BENCH_SOURCE="$source"
+# cargo runs a bench in its package's directory: the paths go absolute.
+BENCH_SOURCE="$(cd "$source" && pwd)"
+BENCH_WORK="$(mkdir -p "${BENCH_WORK:-target/bench-backup}" && cd "${BENCH_WORK:-target/bench-backup}" && pwd)"
+export BENCH_SOURCE BENCH_WORK
 if [[ -n "${BENCH_RECORDINGS:-}" ]]; then export BENCH_RECORDINGS; fi
-if [[ -n "${BENCH_WORK:-}" ]]; then export BENCH_WORK; fi
 exec cargo bench -p office-server --bench backup "$@"

@@ -7,14 +7,17 @@
 //!    rows and files (the fixture `visit.3gpp`), each marked analysed so the server's
 //!    catch-up leaves them alone.
 //! 2. **Serve** the release binary on it; a tablet enrolled and paired through the HTTP API
-//!    syncs batches of 5 visits back to back, each latency recorded.
+//!    syncs a visit every 10 ms, each latency recorded.
 //! 3. **Back up** with the binary in a child process after 5 s of syncing; keep syncing 3 s
 //!    after it ends. Reported: the backup's time and size, the syncs before and during it
 //!    (p50, p99, max: the longest is the longest pause the backup caused in ingest).
-//! 4. **Check** the live directory with the binary: its time, and that it is clean.
+//! 4. **Scrape** `/metrics` 200 times back to back while the tablet syncs: each scrape's
+//!    time, and the syncs meanwhile.
+//! 5. **Check** the live directory with the binary: its time, and that it is clean.
 //!
 //! Run `scripts/bench-backup.sh`. Environment: `BENCH_SOURCE`, `BENCH_RECORDINGS`,
-//! `BENCH_WORK` (default `target/bench-backup`).
+//! `BENCH_WORK` (default `target/bench-backup`); relative paths are from the package's
+//! directory, where cargo runs a bench (the script passes absolute ones).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,7 +28,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, params};
 use shared_model::Rating;
 use test_support::process::{ProcessOptions, ServerProcess};
-use test_support::{ADMIN_LOGIN, ADMIN_PASSWORD, visit};
+use test_support::{ADMIN_LOGIN, ADMIN_PASSWORD, visit_at};
 use uuid::Uuid;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_office-server");
@@ -187,20 +190,34 @@ async fn measure(server: &ServerProcess, data: &Path, backups: &Path) {
         let stop = Arc::clone(&stop);
         tokio::spawn(async move {
             let mut samples: Vec<(Instant, Duration)> = Vec::new();
+            // A sync every 10 ms — a busy office's whole fleet syncs a few times a second —,
+            // each visit 10 ms after the one before, so they keep pace with the clock.
+            let first = jiff::Timestamp::now();
+            let mut tick = tokio::time::interval(Duration::from_millis(10));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut made = 0i64;
+            let mut refused = 0usize;
             // Bounded: at most a million syncs, however long the backup takes.
             for _ in 0..1_000_000 {
+                tick.tick().await;
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
-                let batch: Vec<_> = (0..5)
-                    .map(|_| visit(&pairing, Some(Rating::Good)))
-                    .collect();
+                made += 1;
+                let at = first + jiff::SignedDuration::from_millis(10 * made);
+                let batch = [visit_at(&pairing, at, Some(Rating::Good))];
                 let began = Instant::now();
                 let answer = tablet.sync(&batch).await;
                 samples.push((began, began.elapsed()));
-                assert!(answer.results.iter().all(|r| r.outcome.is_stored()));
+                // Visits 10 ms apart may overlap once each sync's measured clock offset
+                // corrects them: counted, and the sync's time is what is measured all the same.
+                refused += answer
+                    .results
+                    .iter()
+                    .filter(|r| !r.outcome.is_stored())
+                    .count();
             }
-            samples
+            (samples, refused)
         })
     };
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -230,8 +247,28 @@ async fn measure(server: &ServerProcess, data: &Path, backups: &Path) {
         String::from_utf8_lossy(&backup.stderr)
     );
     tokio::time::sleep(Duration::from_secs(3)).await;
+
+    // /metrics scraped back to back while the tablet syncs: what a scrape costs, and the
+    // syncs meanwhile.
+    let scrapes_began = Instant::now();
+    let mut scrapes = Vec::new();
+    let mut page_bytes = 0;
+    for _ in 0..200 {
+        let began = Instant::now();
+        let page = admin
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        scrapes.push(began.elapsed());
+        page_bytes = page.len();
+    }
+    let scrapes_ended = Instant::now();
     stop.store(true, Ordering::Relaxed);
-    let samples = syncing.await.unwrap();
+    let (samples, refused) = syncing.await.unwrap();
 
     let size: u64 = walk_size(backups);
     println!(
@@ -253,8 +290,37 @@ async fn measure(server: &ServerProcess, data: &Path, backups: &Path) {
         .filter(|(at, d)| *at < backup_ended && *at + *d > backup_began)
         .map(|(_, d)| *d)
         .collect();
+    let while_scraped: Vec<_> = samples
+        .iter()
+        .filter(|(at, _)| *at >= scrapes_began && *at < scrapes_ended)
+        .map(|(_, d)| *d)
+        .collect();
     summary("before the backup", before);
     summary("during the backup", during);
+    if let Some((at, longest)) = samples
+        .iter()
+        .filter(|(at, d)| *at < backup_ended && *at + *d > backup_began)
+        .max_by_key(|(_, d)| *d)
+    {
+        println!(
+            "  the longest began {:.1} s into the backup's {:.1} s ({:.1} ms)",
+            at.saturating_duration_since(backup_began).as_secs_f64(),
+            (backup_ended - backup_began).as_secs_f64(),
+            longest.as_secs_f64() * 1e3
+        );
+    }
+    println!(
+        "  {} visits synced, {refused} refused as overlapping",
+        samples.len()
+    );
+    scrapes.sort();
+    println!(
+        "/metrics: {} scrapes, p50 {:.2} ms, p99 {:.2} ms, {page_bytes} bytes a page",
+        scrapes.len(),
+        percentile(&scrapes, 0.5).as_secs_f64() * 1e3,
+        percentile(&scrapes, 0.99).as_secs_f64() * 1e3
+    );
+    summary("syncs while scraped", while_scraped);
 
     let began = Instant::now();
     let check = Command::new(BINARY)

@@ -85,8 +85,23 @@ pub fn backup(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<BackupReport, BackupError> {
     let name = format!("{PREFIX}{}Z", now.strftime(NAME_TIME));
-    let done = to.join(&name);
     let partial = to.join(format!("{name}{PARTIAL}"));
+    let written = write_backup(data, to, &name, &partial, progress);
+    if written.is_err() {
+        // A failed backup must not leave recordings behind, to outlive their retention.
+        let _ = fs::remove_dir_all(&partial);
+    }
+    written
+}
+
+fn write_backup(
+    data: &DataPaths,
+    to: &Path,
+    name: &str,
+    partial: &Path,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<BackupReport, BackupError> {
+    let done = to.join(name);
     let copies = partial.join(RECORDINGS);
     fs::create_dir_all(&copies).map_err(io_at(&copies))?;
     let database = partial.join(DATABASE);
@@ -147,8 +162,8 @@ pub fn backup(
         .collect();
     fs::write(&sums_path, text.as_bytes()).map_err(io_at(&sums_path))?;
     // Everything on disk before the name says the backup is whole.
-    sync_file_system(&partial)?;
-    fs::rename(&partial, &done).map_err(io_at(&done))?;
+    sync_file_system(partial)?;
+    fs::rename(partial, &done).map_err(io_at(&done))?;
     sync_dir(to)?;
     report.path = done;
     Ok(report)

@@ -102,8 +102,21 @@ fn recordings_against_files(
             )),
             (false, true) => {
                 let path = data.recordings.join(&name);
-                let size = std::fs::metadata(&path)?.len();
-                let sha256 = sha256_of(&mut File::open(&path)?)?;
+                let read = std::fs::metadata(&path)
+                    .and_then(|meta| Ok((meta.len(), sha256_of(&mut File::open(&path)?)?)));
+                let (size, sha256) = match read {
+                    Ok(read) => read,
+                    // Gone since the listing (retention, on a live server): the rows read
+                    // again decide.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        problems.push(format!(
+                            "recording of visit {}: recordings/{name} is missing",
+                            row.visit_id
+                        ));
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 if size == row.size_bytes && sha256 == row.sha256 {
                     whole += 1;
                 } else {
