@@ -337,13 +337,26 @@ pub fn list(to: &Path) -> io::Result<Vec<StoredBackup>> {
 
 /// Deletes the backups under `to` beyond the newest `keep`, and every one taken before
 /// `oldest` — the recordings' retention: a backup must not keep audio longer than the server
-/// may. Returns what it deleted.
+/// may. Also the unfinished copies a killed backup left (untouched for a day: one being
+/// written now is younger), which hold recordings too. Returns what it deleted.
 pub fn prune(to: &Path, keep: usize, oldest: Timestamp) -> io::Result<Vec<PathBuf>> {
     let mut deleted = Vec::new();
     for (index, stored) in list(to)?.into_iter().enumerate() {
         if index >= keep || stored.taken_at < oldest {
             fs::remove_dir_all(&stored.path)?;
             deleted.push(stored.path);
+        }
+    }
+    let abandoned = std::time::SystemTime::now() - std::time::Duration::from_secs(24 * 3600);
+    for entry in fs::read_dir(to)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(PREFIX)
+            && name.ends_with(PARTIAL)
+            && entry.metadata()?.modified()? < abandoned
+        {
+            fs::remove_dir_all(entry.path())?;
+            deleted.push(entry.path());
         }
     }
     Ok(deleted)

@@ -277,9 +277,20 @@ async fn the_daily_backup_runs_at_its_time_and_prunes_by_count_and_by_retention(
     let older = backups
         .path()
         .join(at(now - jiff::SignedDuration::from_hours(48)));
-    for dir in [&too_old, &yesterday, &older] {
+    // And what a backup killed two days ago left unfinished.
+    let killed = backups.path().join(format!(
+        "{}.partial",
+        at(now - jiff::SignedDuration::from_hours(48))
+    ));
+    for dir in [&too_old, &yesterday, &older, &killed] {
         std::fs::create_dir(dir).unwrap();
     }
+    let touched = Command::new("touch")
+        .args(["-d", "2 days ago"])
+        .arg(&killed)
+        .status()
+        .unwrap();
+    assert!(touched.success());
     let office = jiff::tz::TimeZone::get("Asia/Yekaterinburg").unwrap();
     // Time enough for the server to start first, even on a busy machine.
     let due = office.to_datetime(now + jiff::SignedDuration::from_secs(15));
@@ -305,10 +316,11 @@ async fn the_daily_backup_runs_at_its_time_and_prunes_by_count_and_by_retention(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // The new one and yesterday's: the one beyond `keep` and the one past retention are gone.
+    // The new one and yesterday's: the one beyond `keep`, the one past retention and the
+    // killed one's leftovers are gone.
     assert_eq!(names.len(), 2, "{names:?}\n{}", server.log());
     assert!(
-        yesterday.exists() && !older.exists() && !too_old.exists(),
+        yesterday.exists() && !older.exists() && !too_old.exists() && !killed.exists(),
         "{names:?}"
     );
     let taken = backups.path().join(names.iter().max().unwrap());
