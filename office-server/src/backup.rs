@@ -115,7 +115,7 @@ fn write_backup(
         .collect();
     let total = rows.len() as u64;
     let mut purged = Vec::new();
-    for (done, row) in rows.iter().enumerate() {
+    for (copied, row) in rows.iter().enumerate() {
         let name = file_name(row.visit_id);
         let original = data.recordings.join(&name);
         match copy_hashing(&original, &copies.join(&name)) {
@@ -148,7 +148,7 @@ fn write_backup(
                 });
             }
         }
-        progress(done as u64 + 1, total);
+        progress(copied as u64 + 1, total);
     }
     if !purged.is_empty() {
         mark_purged_in_copy(&database, &purged)?;

@@ -167,16 +167,9 @@ impl MetricsSettings {
     }
 
     pub fn digests(&self) -> Result<Vec<[u8; 32]>, ConfigError> {
-        self.tokens_sha256
-            .iter()
-            .map(|text| {
-                let mut digest = [0u8; 32];
-                hex::decode_to_slice(text.trim(), &mut digest).map_err(|_| {
-                    ConfigError::Metrics(format!("tokens_sha256: {text:?} is not a hex SHA-256"))
-                })?;
-                Ok(digest)
-            })
-            .collect()
+        sha256_digests(&self.tokens_sha256).map_err(|text| {
+            ConfigError::Metrics(format!("tokens_sha256: {text:?} is not a hex SHA-256"))
+        })
     }
 }
 
@@ -385,15 +378,7 @@ pub struct CaseSystemSettings {
 impl CaseSystemSettings {
     /// The digests, decoded.
     pub fn digests(&self) -> Result<Vec<[u8; 32]>, ConfigError> {
-        self.tokens_sha256
-            .iter()
-            .map(|text| {
-                let mut digest = [0u8; 32];
-                hex::decode_to_slice(text.trim(), &mut digest)
-                    .map_err(|_| ConfigError::CaseToken(text.clone()))?;
-                Ok(digest)
-            })
-            .collect()
+        sha256_digests(&self.tokens_sha256).map_err(|text| ConfigError::CaseToken(text.to_string()))
     }
 }
 
@@ -1141,6 +1126,18 @@ impl Config {
 }
 
 /// Times of day as `"HH:MM"`, the way people write working hours.
+/// Tokens' SHA-256 digests as written (hex); the first that is not one is the error.
+fn sha256_digests(written: &[String]) -> Result<Vec<[u8; 32]>, &str> {
+    written
+        .iter()
+        .map(|text| {
+            let mut digest = [0u8; 32];
+            hex::decode_to_slice(text.trim(), &mut digest).map_err(|_| text.as_str())?;
+            Ok(digest)
+        })
+        .collect()
+}
+
 /// Addresses or networks as written (`10.0.0.0/8`, `192.0.2.7`); the first that is neither
 /// is the error.
 fn networks(written: &[String]) -> Result<Vec<ipnet::IpNet>, &str> {

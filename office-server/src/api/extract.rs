@@ -85,17 +85,21 @@ impl FromRequestParts<AppState> for TabletAuth {
 /// SHA-256 is one of `case_system.tokens_sha256`.
 pub struct CaseSystemAuth;
 
+/// The SHA-256 of the token in `Authorization: Bearer <token>`, if the request sent one: what
+/// a system's configured token digests are compared with.
+pub fn bearer_digest(headers: &axum::http::HeaderMap) -> Option<[u8; 32]> {
+    headers
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(|token| token_digest(token.trim()))
+}
+
 impl FromRequestParts<AppState> for CaseSystemAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let digest = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(|token| token_digest(token.trim()));
-        match digest {
+        match bearer_digest(&parts.headers) {
             Some(digest) if state.case_tokens.contains(&digest) => Ok(Self),
             _ => Err(ApiError::Unauthenticated(
                 "the case-management system's request needs Authorization: Bearer <token>",

@@ -7,14 +7,14 @@ use std::time::Instant;
 
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::header::CONTENT_TYPE;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics::{counter, histogram};
 
 use super::error::{ApiError, ApiResult};
+use super::extract::bearer_digest;
 use crate::app::AppState;
-use crate::auth::token_digest;
 use crate::http::ClientAddress;
 use crate::metrics::{SYNC_REQUESTS, SYNC_SECONDS, render};
 
@@ -27,11 +27,7 @@ pub async fn metrics(
         .metrics_networks
         .iter()
         .any(|net| net.contains(&client));
-    let by_token = headers
-        .get(AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .is_some_and(|token| state.metrics_tokens.contains(&token_digest(token.trim())));
+    let by_token = bearer_digest(&headers).is_some_and(|d| state.metrics_tokens.contains(&d));
     if !by_address && !by_token {
         return Err(ApiError::NotFound("route"));
     }
