@@ -50,6 +50,8 @@ pub enum StartError {
     Portal(#[from] crate::portal::PortalError),
     #[error(transparent)]
     Sms(crate::sms::kannel::KannelSetupError),
+    #[error(transparent)]
+    Mail(crate::config::ConfigError),
 }
 
 /// Blocking work that panicked (the panic is caught by tokio and costs one request).
@@ -106,6 +108,8 @@ pub struct Shared {
     pub sign_in_throttle: crate::ops::visitors::SignInThrottle,
     /// Rung when a message is queued: the SMS outbox looks at once.
     pub sms_wake: tokio::sync::Notify,
+    /// Rung when a notification is queued outside the mail worker (a failed backup).
+    pub mail_wake: tokio::sync::Notify,
     /// The case-management system's tokens, as SHA-256 digests.
     pub case_tokens: Vec<[u8; 32]>,
     /// Who may read `/metrics`: these networks, and the holders of these tokens.
@@ -196,6 +200,7 @@ impl AppState {
             portal: crate::portal::Portal::new(&config.portal, &config.public_url)?,
             sign_in_throttle: crate::ops::visitors::SignInThrottle::new(&config.portal),
             sms_wake: tokio::sync::Notify::new(),
+            mail_wake: tokio::sync::Notify::new(),
             background: TaskTracker::new(),
             case_tokens: config.case_system.digests()?,
             metrics_networks: config.metrics.networks()?,
@@ -349,6 +354,13 @@ impl Application {
             .backup
             .enabled()
             .then(|| tokio::spawn(crate::backup::scheduled(state.clone())));
+        let mail = match state.config.mail.enabled() {
+            true => {
+                let mailer = crate::mail::Mailer::new(&state.config.mail).map_err(StartError::Mail)?;
+                Some(tokio::spawn(crate::mail::notifier::run(state.clone(), mailer)))
+            }
+            false => None,
+        };
         let sms = match state.config.sms.enabled() {
             true => {
                 let kannel =
@@ -412,6 +424,9 @@ impl Application {
         retention.abort();
         if let Some(sms) = sms {
             sms.abort();
+        }
+        if let Some(mail) = mail {
+            mail.abort();
         }
         uploads.abort();
         analysis.abort();

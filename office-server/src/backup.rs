@@ -362,23 +362,6 @@ pub fn prune(to: &Path, keep: usize, oldest: Timestamp) -> io::Result<Vec<PathBu
     Ok(deleted)
 }
 
-/// The first instant after `now` at `time` of day in `zone`: today's, or tomorrow's.
-pub fn next_due(now: Timestamp, time: jiff::civil::Time, zone: &jiff::tz::TimeZone) -> Timestamp {
-    let today = zone.to_datetime(now).date();
-    let at = |day: jiff::civil::Date| {
-        day.to_datetime(time)
-            .to_zoned_datetime(zone.clone())
-            .map(|z| z.timestamp())
-    };
-    match at(today) {
-        Ok(due) if due > now => due,
-        _ => today
-            .tomorrow()
-            .and_then(at)
-            .unwrap_or(now + jiff::SignedDuration::from_hours(24)),
-    }
-}
-
 /// One scheduled backup: taken into `backup.dir`, then the old ones pruned.
 fn take_scheduled(shared: &crate::app::Shared) -> Result<(BackupReport, usize), BackupError> {
     let settings = &shared.config.backup;
@@ -403,7 +386,7 @@ fn take_scheduled(shared: &crate::app::Shared) -> Result<(BackupReport, usize), 
 /// every outcome logged (a failure as an error, to try again the next day).
 pub async fn scheduled(state: crate::app::AppState) {
     let time = state.config.backup.time;
-    let mut due = next_due(Timestamp::now(), time, &state.zone);
+    let mut due = crate::workday::next_time_of_day(Timestamp::now(), time, &state.zone);
     loop {
         // Looked at every minute at most, so a clock set forward or back is noticed.
         let wait = due.duration_since(Timestamp::now()).clamp(
@@ -430,43 +413,40 @@ pub async fn scheduled(state: crate::app::AppState) {
                 pruned,
                 "scheduled backup written, but recordings are missing or differ; run office-server check"
             ),
-            Ok(Err(error)) => tracing::error!(%error, "scheduled backup failed; next try tomorrow"),
-            Err(error) => tracing::error!(%error, "scheduled backup panicked"),
+            Ok(Err(error)) => {
+                tracing::error!(%error, "scheduled backup failed; next try tomorrow");
+                tell_admins(&state, now, error.to_string()).await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "scheduled backup panicked");
+                tell_admins(&state, now, error.to_string()).await;
+            }
         }
-        due = next_due(Timestamp::now(), time, &state.zone);
+        due = crate::workday::next_time_of_day(Timestamp::now(), time, &state.zone);
+    }
+}
+
+/// Queues the administrators' e-mail about a failed scheduled backup, when mail is on.
+async fn tell_admins(state: &crate::app::AppState, at: Timestamp, error: String) {
+    if !state.config.mail.enabled() {
+        return;
+    }
+    let queued = state
+        .blocking(move |s| {
+            let mail = crate::ops::notices::backup_failed(s, at, &error)?;
+            s.storage.queue_mail(&mail)
+        })
+        .await;
+    match queued {
+        Ok(Ok(_)) => state.mail_wake.notify_one(),
+        Ok(Err(error)) => tracing::warn!(%error, "cannot queue the failed backup's e-mail"),
+        Err(error) => tracing::warn!(%error, "queuing the failed backup's e-mail panicked"),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jiff::civil::time;
-    use jiff::tz::TimeZone;
-
-    #[test]
-    fn the_daily_backup_is_due_today_until_its_time_then_tomorrow() {
-        let zone = TimeZone::get("Asia/Yekaterinburg").unwrap();
-        let local = |s: &str| {
-            s.parse::<jiff::civil::DateTime>()
-                .unwrap()
-                .to_zoned_datetime(zone.clone())
-                .unwrap()
-                .timestamp()
-        };
-        let at = time(2, 30, 0, 0);
-        assert_eq!(
-            next_due(local("2026-12-06T01:00"), at, &zone),
-            local("2026-12-06T02:30")
-        );
-        assert_eq!(
-            next_due(local("2026-12-06T02:30"), at, &zone),
-            local("2026-12-07T02:30")
-        );
-        assert_eq!(
-            next_due(local("2026-12-31T23:59"), at, &zone),
-            local("2027-01-01T02:30")
-        );
-    }
 
     #[test]
     fn only_a_database_and_recordings_can_be_restored() {

@@ -54,6 +54,8 @@ pub enum ConfigError {
     Sms(String),
     #[error("metrics: {0}")]
     Metrics(String),
+    #[error("mail: {0}")]
+    Mail(String),
     #[error("case_system.tokens_sha256: {0:?} is not the hex SHA-256 of a token")]
     CaseToken(String),
     #[error("calendar: {0}")]
@@ -138,6 +140,112 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Who may read `/metrics`.
     pub metrics: MetricsSettings,
+    /// E-mail notifications to administrators and heads.
+    pub mail: MailSettings,
+}
+
+/// E-mail notifications: a tablet silent in working hours, an alert on an employee, verdicts
+/// past their deadline, a failed backup — each to the accounts that should know, as each
+/// account chose (every event, or a daily digest). Off while `smtp_url` is empty.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailSettings {
+    /// The SMTP server: `smtps://mail.office.example` (TLS from the start, port 465),
+    /// `smtp://mail.office.example:587?tls=required` (STARTTLS), or `smtp://127.0.0.1:25` for a
+    /// relay on the same machine (no TLS: only on loopback).
+    pub smtp_url: String,
+    /// The SMTP account, if the server asks for one.
+    pub user: String,
+    /// Best given in the environment: `OFFICE_MAIL__PASSWORD`.
+    pub password: Secret,
+    /// The sender, like `Оценка качества <quality@office.example>`.
+    pub from: String,
+    /// When the daily digests go out, in the office's time zone.
+    #[serde(with = "hh_mm")]
+    pub digest_time: Time,
+    /// How often events are looked for and due messages sent.
+    pub check_secs: u64,
+    pub request_timeout_secs: u64,
+    /// Tries of a message before it is given up (logged, and kept until purged).
+    pub max_attempts: u32,
+    pub retry_first_secs: u64,
+    pub retry_max_secs: u64,
+    /// How long the outbox keeps a message (sent or not); they name employees and tablets.
+    pub keep_days: u32,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            smtp_url: String::new(),
+            user: String::new(),
+            password: Secret::default(),
+            from: String::new(),
+            digest_time: Time::constant(8, 0, 0, 0),
+            check_secs: 60,
+            request_timeout_secs: 30,
+            max_attempts: 10,
+            retry_first_secs: 60,
+            retry_max_secs: 3600,
+            keep_days: 30,
+        }
+    }
+}
+
+impl MailSettings {
+    pub fn enabled(&self) -> bool {
+        !self.smtp_url.is_empty()
+    }
+
+    /// The sender as a mailbox.
+    pub fn sender(&self) -> Result<lettre::message::Mailbox, ConfigError> {
+        self.from.parse().map_err(|_| {
+            ConfigError::Mail(format!(
+                "from: {:?} is not an address like «Name <quality@office.example>»",
+                self.from
+            ))
+        })
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        self.sender()?;
+        let url = reqwest::Url::parse(&self.smtp_url).map_err(|_| {
+            ConfigError::Mail(format!("smtp_url: {:?} is not an address", self.smtp_url))
+        })?;
+        let tls = url.scheme() == "smtps" || url.query_pairs().any(|(k, v)| k == "tls" && v == "required");
+        let host = url.host_str().unwrap_or_default();
+        let loopback = host == "localhost"
+            || host
+                .trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if !matches!(url.scheme(), "smtp" | "smtps") || (!tls && !loopback) {
+            return Err(ConfigError::Mail(format!(
+                "smtp_url: {:?} must be smtps://…, or smtp://…?tls=required; plain smtp:// only \
+                 to a relay on loopback (the messages name employees, and the password would \
+                 travel in the clear)",
+                self.smtp_url
+            )));
+        }
+        if !self.user.is_empty() && self.password.0.is_empty() {
+            return Err(ConfigError::Mail("user is set but password is empty".into()));
+        }
+        for (name, value) in [
+            ("check_secs", self.check_secs),
+            ("request_timeout_secs", self.request_timeout_secs),
+            ("max_attempts", u64::from(self.max_attempts)),
+            ("retry_first_secs", self.retry_first_secs),
+            ("keep_days", u64::from(self.keep_days)),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Mail(format!("{name} must be greater than zero")));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `/metrics` (Prometheus' text format) answers a client from one of the `allow` networks, or
@@ -853,6 +961,7 @@ impl Default for Config {
             backup: BackupSettings::default(),
             log_format: LogFormat::Text,
             metrics: MetricsSettings::default(),
+            mail: MailSettings::default(),
         }
     }
 }
@@ -958,6 +1067,7 @@ impl Config {
         }
         self.portal.validate(&self.public_url)?;
         self.sms.validate(&self.public_url)?;
+        self.mail.validate()?;
         self.case_system.digests()?;
         if !(self.alerts.bad_share_percent > 0.0 && self.alerts.bad_share_percent <= 100.0) {
             return Err(ConfigError::Percent("alerts.bad_share_percent"));

@@ -14,6 +14,7 @@ pub mod demo;
 pub mod domain;
 pub mod http;
 pub mod live;
+pub mod mail;
 pub mod metrics;
 pub mod ops;
 pub mod portal;

@@ -126,6 +126,24 @@ pub fn pairing_ends_at(now: Timestamp, zone: &TimeZone, hours: &WorkingHours) ->
     }
 }
 
+/// The first instant after `now` at `time` of day in `zone`: today's, or tomorrow's.
+pub fn next_time_of_day(now: Timestamp, time: jiff::civil::Time, zone: &TimeZone) -> Timestamp {
+    let today = zone.to_datetime(now).date();
+    let at = |day: jiff::civil::Date| {
+        day.to_datetime(time)
+            .to_zoned_datetime(zone.clone())
+            .map(|z| z.timestamp())
+    };
+    match at(today) {
+        Ok(due) if due > now => due,
+        _ => today
+            .tomorrow()
+            .and_then(at)
+            .unwrap_or(now + jiff::SignedDuration::from_hours(24)),
+    }
+}
+
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,6 +162,31 @@ mod tests {
 
     fn at(text: &str) -> Timestamp {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_time_of_day_is_due_today_until_it_passes_then_tomorrow() {
+        let zone = TimeZone::get("Asia/Yekaterinburg").unwrap();
+        let local = |s: &str| {
+            s.parse::<jiff::civil::DateTime>()
+                .unwrap()
+                .to_zoned_datetime(zone.clone())
+                .unwrap()
+                .timestamp()
+        };
+        let at = jiff::civil::time(2, 30, 0, 0);
+        assert_eq!(
+            next_time_of_day(local("2026-12-06T01:00"), at, &zone),
+            local("2026-12-06T02:30")
+        );
+        assert_eq!(
+            next_time_of_day(local("2026-12-06T02:30"), at, &zone),
+            local("2026-12-07T02:30")
+        );
+        assert_eq!(
+            next_time_of_day(local("2026-12-31T23:59"), at, &zone),
+            local("2027-01-01T02:30")
+        );
     }
 
     #[test]

@@ -10,7 +10,9 @@ use crate::auth::{
     verify_password,
 };
 use crate::domain::{DisplayName, Login, Password};
-use crate::storage::{Account, AuditAction, NewAccount, Role, Storage, StorageError};
+use crate::storage::{
+    Account, AccountMail, AuditAction, AuditEvent, MailMode, NewAccount, Role, Storage, StorageError,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CreateAccountError {
@@ -99,6 +101,55 @@ pub fn reset_password(
         format!("учетная запись #{account_id}"),
     )
     .map_err(ResetPasswordError::Storage)?;
+    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetMailError {
+    #[error("not an e-mail address")]
+    BadAddress,
+    #[error("no such account")]
+    NotFound,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Sets where the account's e-mail notifications go (`email` blank: nowhere) and how; the
+/// change is audited with the address, so a redirected account's notifications can be traced.
+pub fn set_mail(
+    db: &dyn Storage,
+    account_id: i64,
+    email: &str,
+    mode: MailMode,
+    by: i64,
+) -> Result<(), SetMailError> {
+    let email = email.trim();
+    let email = match email {
+        "" => None,
+        text => Some(
+            text.parse::<lettre::Address>()
+                .map_err(|_| SetMailError::BadAddress)?
+                .to_string(),
+        ),
+    };
+    let detail = format!(
+        "учетная запись #{account_id}: {}, {}",
+        email.as_deref().unwrap_or("без адреса"),
+        mode.as_str()
+    );
+    let mail = AccountMail { email, mode };
+    let audit = AuditEvent {
+        at: Timestamp::now(),
+        account_id: Some(by),
+        action: AuditAction::AccountMail,
+        visit_id: None,
+        session_tag: String::new(),
+        detail,
+    };
+    if !db.set_account_mail(account_id, &mail, &audit)? {
+        return Err(SetMailError::NotFound);
+    }
+    tracing::info!(account = account_id, by, mode = mode.as_str(), "mail notifications set");
     Ok(())
 }
 

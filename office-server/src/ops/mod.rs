@@ -15,6 +15,7 @@ pub mod deputies;
 pub mod directory;
 pub mod feedback;
 pub mod feedback_answers;
+pub mod notices;
 pub mod pairing;
 pub mod results;
 pub mod sync;

@@ -91,6 +91,7 @@ pub trait Storage:
     + FeedbackStore
     + VisitorStore
     + SmsStore
+    + MailStore
 {
     /// Sizes of what the server holds.
     fn counts(&self) -> StorageResult<Counts>;
@@ -542,4 +543,29 @@ pub trait SmsStore: Send + Sync + 'static {
     fn sms_message(&self, id: i64) -> StorageResult<Option<SmsMessage>>;
     /// The latest messages within `filter`, those waiting for a person first.
     fn sms_messages(&self, filter: &ReportFilter, limit: u32) -> StorageResult<Vec<SmsMessage>>;
+}
+
+/// E-mail notifications: where each account's go, and the outbox.
+pub trait MailStore: Send + Sync + 'static {
+    /// Sets where and how the account is told of events, and logs it; false if there is no
+    /// such account.
+    fn set_account_mail(
+        &self,
+        account_id: i64,
+        mail: &AccountMail,
+        audit: &AuditEvent,
+    ) -> StorageResult<bool>;
+    /// The accounts with an address whose notifications are not off.
+    fn mail_recipients(&self) -> StorageResult<Vec<MailRecipient>>;
+    /// Queues each notification unless its account was already told of its event; how many
+    /// were new.
+    fn queue_mail(&self, mail: &[NewMail]) -> StorageResult<u64>;
+    /// Up to `limit` queued notifications due at `now` whose account still has an address
+    /// and wants them, oldest first.
+    fn due_mail(&self, now: Timestamp, limit: u32) -> StorageResult<Vec<DueMail>>;
+    /// Records how sending these (one message, or one digest of them) ended.
+    fn finish_mail(&self, ids: &[i64], outcome: &MailOutcome, now: Timestamp)
+    -> StorageResult<()>;
+    /// Deletes notifications queued before `before`, sent or not; how many.
+    fn purge_mail(&self, before: Timestamp) -> StorageResult<u64>;
 }

@@ -346,6 +346,8 @@ pub enum AuditAction {
     DirectoryChange,
     AccountCreate,
     PasswordReset,
+    /// Where an account's e-mail notifications go, or how, changed.
+    AccountMail,
     TabletApprove,
     TabletReadmit,
     TabletRename,
@@ -366,13 +368,14 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 19] = [
+    pub const ALL: [AuditAction; 20] = [
         AuditAction::Play,
         AuditAction::Download,
         AuditAction::Export,
         AuditAction::DirectoryChange,
         AuditAction::AccountCreate,
         AuditAction::PasswordReset,
+        AuditAction::AccountMail,
         AuditAction::TabletApprove,
         AuditAction::TabletReadmit,
         AuditAction::TabletRename,
@@ -396,6 +399,7 @@ impl AuditAction {
             AuditAction::DirectoryChange => "directory_change",
             AuditAction::AccountCreate => "account_create",
             AuditAction::PasswordReset => "password_reset",
+            AuditAction::AccountMail => "account_mail",
             AuditAction::TabletApprove => "tablet_approve",
             AuditAction::TabletReadmit => "tablet_readmit",
             AuditAction::TabletRename => "tablet_rename",
@@ -479,6 +483,83 @@ pub struct Deputy {
 pub struct AccountSummary {
     pub account: Account,
     pub created_at: Timestamp,
+    pub mail: AccountMail,
+}
+
+/// How an account is told of events by e-mail.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MailMode {
+    /// A message for each event.
+    #[default]
+    Each,
+    /// One message a day with every event since the last.
+    Digest,
+    Off,
+}
+
+impl MailMode {
+    pub const ALL: [MailMode; 3] = [MailMode::Each, MailMode::Digest, MailMode::Off];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailMode::Each => "each",
+            MailMode::Digest => "digest",
+            MailMode::Off => "off",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|mode| mode.as_str() == text)
+    }
+}
+
+/// Where an account's notifications go, and how; no address: none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountMail {
+    pub email: Option<String>,
+    pub mode: MailMode,
+}
+
+/// An account that is to be told of events, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailRecipient {
+    pub account: Account,
+    pub email: String,
+    pub digest: bool,
+}
+
+/// A notification to queue for an account; one per `event_key` and account, ever.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMail {
+    pub account_id: i64,
+    pub event_key: String,
+    pub subject: String,
+    pub body: String,
+    pub digest: bool,
+    pub created_at: Timestamp,
+    pub due_at: Timestamp,
+}
+
+/// A queued notification that is due, with the account's address as it is now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueMail {
+    pub id: i64,
+    pub account_id: i64,
+    pub email: String,
+    pub subject: String,
+    pub body: String,
+    pub digest: bool,
+    pub created_at: Timestamp,
+    /// Tries so far.
+    pub attempts: u32,
+}
+
+/// How sending a notification (or a digest of several) ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailOutcome {
+    Sent,
+    Retry { at: Timestamp, error: String },
+    Failed { error: String },
 }
 
 /// Where a stored visit belongs, for live updates.

@@ -24,10 +24,14 @@ use crate::domain::{
     DirectoryName, DisplayName, EnrolmentCode, Login, Password, Position, TabletName,
 };
 use crate::ops;
-use crate::ops::accounts::{CreateAccountError, NewAccountRequest, ResetPasswordError};
+use crate::ops::accounts::{
+    CreateAccountError, NewAccountRequest, ResetPasswordError, SetMailError,
+};
 use crate::ops::directory::{DirectoryChange, DirectoryError};
 use crate::ops::tablets::{ApproveError, TabletError};
-use crate::storage::{AccountSummary, AuditAction, AuditEntry, Directory, Role, Scope, TabletInfo};
+use crate::storage::{
+    AccountSummary, AuditAction, AuditEntry, Directory, MailMode, Role, Scope, TabletInfo,
+};
 
 /// A form of the administrator's pages.
 type AdminForm<T> = StaffForm<Admin, T>;
@@ -61,6 +65,7 @@ pub struct OkQuery {
 fn notice(t: &'static Strings, ok: &OkQuery) -> Option<&'static str> {
     match ok.ok.as_deref() {
         Some("password") => Some(t.admin_password_reset),
+        Some("mail") => Some(t.admin_mail_saved),
         Some("enrolled") => Some(t.tablets_enrolled),
         Some(_) => Some(t.admin_saved),
         None => None,
@@ -372,6 +377,8 @@ pub struct AccountRow {
     pub role: &'static str,
     pub scope: String,
     pub created: String,
+    pub email: String,
+    pub mail_mode: &'static str,
 }
 
 #[derive(Template)]
@@ -446,6 +453,8 @@ async fn accounts_response(
             role: role_label(t, &summary.account.role),
             scope: scope_text(&directory, &summary.account.role),
             created: local_time(&state.zone, summary.created_at),
+            email: summary.mail.email.clone().unwrap_or_default(),
+            mail_mode: summary.mail.mode.as_str(),
         })
         .collect();
     let page = AccountsPage {
@@ -593,6 +602,47 @@ pub async fn create_account(
             )
             .await
         }
+        Err(other) => Err(PageError::internal(other)),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MailForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    mode: String,
+}
+
+pub async fn set_mail(
+    State(state): State<AppState>,
+    PagePath(id): PagePath<i64>,
+    form: AdminForm<MailForm>,
+) -> PageResult<Response> {
+    let (viewer, fields) = (form.viewer, form.fields);
+    let key = format!("mail-{id}");
+    let refuse = || {
+        accounts_refusal(
+            &state,
+            &viewer,
+            StatusCode::BAD_REQUEST,
+            &key,
+            RU.admin_bad_mail,
+            (String::new(), String::new()),
+        )
+    };
+    let Some(mode) = MailMode::parse(&fields.mode) else {
+        return refuse().await;
+    };
+    let by = viewer.account.id;
+    let email = fields.email.clone();
+    let set = state
+        .blocking(move |s| ops::accounts::set_mail(s.storage.as_ref(), id, &email, mode, by))
+        .await?;
+    match set {
+        Ok(()) => Ok(see_other("/admin/accounts?ok=mail")),
+        Err(SetMailError::BadAddress) => refuse().await,
+        Err(SetMailError::NotFound) => Err(PageError::not_found("account")),
         Err(other) => Err(PageError::internal(other)),
     }
 }
@@ -992,6 +1042,7 @@ pub async fn audit_page(
                     AuditAction::SmsCancel => t.audit_sms_cancel,
                     AuditAction::DeputyNamed => t.audit_deputy_named,
                     AuditAction::DeputyEnded => t.audit_deputy_ended,
+                    AuditAction::AccountMail => t.audit_account_mail,
                 },
                 object: match entry.visit_id {
                     Some(visit) => format!("{} · {visit}", entry.detail),

@@ -24,6 +24,8 @@ pub mod strings;
 mod tables;
 pub mod visitor;
 
+/// How pages, downloads and e-mails show an instant: the office's local time.
+pub use dashboard::local_time;
 use askama::Template;
 use axum::Router;
 use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION};
@@ -101,6 +103,7 @@ pub fn router() -> Router<AppState> {
             get(admin::accounts_page).post(admin::create_account),
         )
         .route("/admin/accounts/{id}/password", post(admin::reset_password))
+        .route("/admin/accounts/{id}/mail", post(admin::set_mail))
         .route("/admin/tablets", get(admin::tablets_page))
         .route("/admin/tablets/enrol", post(admin::approve_enrolment))
         .route("/admin/tablets/{id}/rename", post(admin::rename_tablet))

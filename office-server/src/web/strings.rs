@@ -379,6 +379,15 @@ pub struct Strings {
     pub admin_created: &'static str,
     pub admin_new_password: &'static str,
     pub admin_reset_password: &'static str,
+    pub admin_mail: &'static str,
+    pub admin_mail_address: &'static str,
+    pub admin_mail_each: &'static str,
+    pub admin_mail_digest: &'static str,
+    pub admin_mail_off: &'static str,
+    pub admin_mail_save: &'static str,
+    pub admin_bad_mail: &'static str,
+    pub admin_mail_saved: &'static str,
+    pub audit_account_mail: &'static str,
     pub admin_password_reset: &'static str,
     pub admin_login_taken: &'static str,
     pub admin_bad_login: &'static str,
@@ -812,6 +821,15 @@ pub static RU: Strings = Strings {
     admin_created: "Создана",
     admin_new_password: "Новый пароль",
     admin_reset_password: "Сменить пароль",
+    admin_mail: "Уведомления по почте",
+    admin_mail_address: "Адрес электронной почты",
+    admin_mail_each: "каждое отдельно",
+    admin_mail_digest: "раз в день, сводкой",
+    admin_mail_off: "не получать",
+    admin_mail_save: "Сохранить",
+    admin_bad_mail: "Это не адрес электронной почты. Пример: ivanova@office.example",
+    admin_mail_saved: "Уведомления по почте сохранены.",
+    audit_account_mail: "Изменены уведомления по почте",
     admin_password_reset: "Пароль изменен; прежние сеансы этой учетной записи завершены.",
     admin_login_taken: "Учетная запись с таким логином уже есть.",
     admin_bad_login: "Логин: от 3 до 64 букв, цифр или знаков . _ - @.",
@@ -1158,4 +1176,50 @@ pub static ACCOUNT_RU: AccountStrings = AccountStrings {
     stale_form: "Форма отправлена не с этого сайта. Откройте страницу ещё раз.",
     failure: "Не удалось выполнить действие. Попробуйте ещё раз через несколько минут.",
     sms: &SMS_RU,
+};
+
+/// The e-mail notifications to administrators and heads (`mail`, `ops::notices`).
+#[derive(Debug)]
+pub struct MailStrings {
+    /// `{name}`.
+    pub silent_subject: &'static str,
+    /// `{name}`, `{minutes}`, `{since}`.
+    pub silent_body: &'static str,
+    /// `{employee}`.
+    pub alert_subject: &'static str,
+    /// `{employee}`, `{section}`, `{bad}`, `{rated}`, `{from}`, `{to}`.
+    pub alert_body: &'static str,
+    /// `{count}`.
+    pub overdue_subject: &'static str,
+    /// `{count}`, `{days}`.
+    pub overdue_body: &'static str,
+    pub backup_subject: &'static str,
+    /// `{at}`, `{error}`.
+    pub backup_body: &'static str,
+    /// `{count}`.
+    pub digest_subject: &'static str,
+    /// `{date}`.
+    pub digest_intro: &'static str,
+    /// Followed by the page's address.
+    pub open: &'static str,
+    pub footer: &'static str,
+}
+
+pub static MAIL_RU: MailStrings = MailStrings {
+    silent_subject: "Планшет «{name}» не выходит на связь",
+    silent_body: "Планшет «{name}» не выходит на связь более {minutes} мин в рабочее время \
+                  (последний раз — {since}). Проверьте питание, Wi-Fi и приложение на планшете.",
+    alert_subject: "Много оценок \"Плохо\": {employee}",
+    alert_body: "{employee} ({section}): {bad} из {rated} оценок \"Плохо\" с {from} по {to}.",
+    overdue_subject: "Оценки \"Плохо\" без решения: {count}",
+    overdue_body: "Оценок \"Плохо\" без решения дольше срока ({days} раб. дн.): {count}.",
+    backup_subject: "Резервная копия не создана",
+    backup_body: "Резервная копия по расписанию ({at}) не создана: {error}. Следующая попытка — \
+                  завтра в то же время; сделать копию сейчас: office-server backup.",
+    digest_subject: "Уведомления за день: {count}",
+    digest_intro: "Уведомления сервера оценки качества обслуживания с {date}:",
+    open: "Открыть:",
+    footer: "Это письмо отправил сервер оценки качества обслуживания. Получать уведомления \
+             каждое отдельно, раз в день или не получать — настраивает администратор \
+             (Администрирование → Учетные записи).",
 };

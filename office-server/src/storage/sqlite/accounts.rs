@@ -26,10 +26,10 @@ fn role_from_row(
     }
 }
 
-const ACCOUNT_COLUMNS: &str =
+pub(super) const ACCOUNT_COLUMNS: &str =
     "a.id, a.login, a.display_name, a.role, a.department_id, a.section_id, a.employee_id";
 
-fn account_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
+pub(super) fn account_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
     account_at(row, 0)
 }
 
@@ -109,17 +109,28 @@ impl AccountStore for SqliteStorage {
         let conn = self.reader()?;
         let rows = conn
             .prepare(&format!(
-                "SELECT {ACCOUNT_COLUMNS}, a.created_at FROM accounts a ORDER BY a.login"
+                "SELECT {ACCOUNT_COLUMNS}, a.created_at, a.email, a.mail_mode
+                 FROM accounts a ORDER BY a.login"
             ))?
             .query_map([], |row| {
-                Ok((account_from_row(row)?, row.get::<_, i64>(7)?))
+                Ok((
+                    account_from_row(row)?,
+                    row.get::<_, i64>(7)?,
+                    row.get::<_, Option<String>>(8)?,
+                    row.get::<_, String>(9)?,
+                ))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         rows.into_iter()
-            .map(|(account, created_at)| {
+            .map(|(account, created_at, email, mode)| {
                 Ok(AccountSummary {
                     account,
                     created_at: instant(created_at)?,
+                    mail: AccountMail {
+                        email,
+                        mode: MailMode::parse(&mode)
+                            .ok_or_else(|| StorageError::Corrupt(format!("mail mode {mode}")))?,
+                    },
                 })
             })
             .collect()

@@ -7,6 +7,7 @@ mod audit;
 mod directory;
 mod feedback;
 mod ingest;
+mod mail;
 pub mod maintenance;
 mod recordings;
 mod reports;
@@ -42,6 +43,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0009_result_sms.sql"),
     include_str!("../../../migrations/0010_review.sql"),
     include_str!("../../../migrations/0011_deputies.sql"),
+    include_str!("../../../migrations/0012_mail.sql"),
 ];
 
 /// How many read connections the pool keeps.
