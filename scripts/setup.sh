@@ -53,11 +53,23 @@ if command -v rustup >/dev/null 2>&1; then
   done
 fi
 
+# The SMTP server the e-mail notification tests send to (PyPI's aiosmtpd), in a virtual
+# environment of its own, made again when its requirements change.
+root="$(cd "$(dirname "$0")/.." && pwd)"
+smtp="$root/tests/smtp"
+req_sum=$(sha256sum "$smtp/requirements.txt" | cut -d' ' -f1)
+if [ "$(cat "$smtp/.venv/.installed-requirements" 2>/dev/null)" != "$req_sum" ]; then
+  echo "setup: installing the test SMTP server (aiosmtpd) into tests/smtp/.venv"
+  rm -rf "$smtp/.venv"
+  python3 -m venv "$smtp/.venv"
+  "$smtp/.venv/bin/pip" install --quiet --disable-pip-version-check -r "$smtp/requirements.txt"
+  echo "$req_sum" >"$smtp/.venv/.installed-requirements"
+fi
+
 # npm packages, exactly as each folder's package-lock.json pins them: the kiosk page's lint tools,
 # and the OpenID Connect provider the visitor-account tests and the demo start (the city
 # portal's stand-in). npm ci replaces node_modules wholesale, so it runs only when the lockfile
 # changed since.
-root="$(cd "$(dirname "$0")/.." && pwd)"
 for dir in "$root/kiosk-core/page-lint" "$root/tests/oidc-provider"; do
   lock_sum=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
   if [ "$(cat "$dir/node_modules/.installed-lock" 2>/dev/null)" != "$lock_sum" ]; then

@@ -356,8 +356,12 @@ impl Application {
             .then(|| tokio::spawn(crate::backup::scheduled(state.clone())));
         let mail = match state.config.mail.enabled() {
             true => {
-                let mailer = crate::mail::Mailer::new(&state.config.mail).map_err(StartError::Mail)?;
-                Some(tokio::spawn(crate::mail::notifier::run(state.clone(), mailer)))
+                let mailer =
+                    crate::mail::Mailer::new(&state.config.mail).map_err(StartError::Mail)?;
+                Some(tokio::spawn(crate::mail::notifier::run(
+                    state.clone(),
+                    mailer,
+                )))
             }
             false => None,
         };

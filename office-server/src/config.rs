@@ -215,7 +215,10 @@ impl MailSettings {
         let url = reqwest::Url::parse(&self.smtp_url).map_err(|_| {
             ConfigError::Mail(format!("smtp_url: {:?} is not an address", self.smtp_url))
         })?;
-        let tls = url.scheme() == "smtps" || url.query_pairs().any(|(k, v)| k == "tls" && v == "required");
+        let tls = url.scheme() == "smtps"
+            || url
+                .query_pairs()
+                .any(|(k, v)| k == "tls" && v == "required");
         let host = url.host_str().unwrap_or_default();
         let loopback = host == "localhost"
             || host
@@ -231,7 +234,9 @@ impl MailSettings {
             )));
         }
         if !self.user.is_empty() && self.password.0.is_empty() {
-            return Err(ConfigError::Mail("user is set but password is empty".into()));
+            return Err(ConfigError::Mail(
+                "user is set but password is empty".into(),
+            ));
         }
         for (name, value) in [
             ("check_secs", self.check_secs),
@@ -241,7 +246,9 @@ impl MailSettings {
             ("keep_days", u64::from(self.keep_days)),
         ] {
             if value == 0 {
-                return Err(ConfigError::Mail(format!("{name} must be greater than zero")));
+                return Err(ConfigError::Mail(format!(
+                    "{name} must be greater than zero"
+                )));
             }
         }
         Ok(())
@@ -1441,5 +1448,52 @@ mod example {
             serde_json::to_value(&config).unwrap(),
             serde_json::to_value(&defaults).unwrap()
         );
+    }
+
+    #[test]
+    fn mail_goes_over_tls_unless_to_a_relay_on_loopback() {
+        let with = |url: &str, from: &str| {
+            let mut config = Config::default();
+            config.mail.smtp_url = url.into();
+            config.mail.from = from.into();
+            config.validate()
+        };
+        let from = "Оценка качества <quality@office.example>";
+        for good in [
+            "smtps://mail.office.example",
+            "smtp://mail.office.example:587?tls=required",
+            "smtp://127.0.0.1:25",
+            "smtp://[::1]:2525",
+            "smtp://localhost",
+        ] {
+            assert!(with(good, from).is_ok(), "{good}");
+        }
+        for bad in [
+            "smtp://mail.office.example",
+            "smtp://mail.office.example:587?tls=opportunistic",
+            "http://mail.office.example",
+            "mail.office.example",
+        ] {
+            assert!(
+                matches!(with(bad, from), Err(ConfigError::Mail(_))),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            with("smtps://mail.office.example", "quality at office"),
+            Err(ConfigError::Mail(_))
+        ));
+        let mut config = Config::default();
+        config.mail.smtp_url = "smtps://mail.office.example".into();
+        config.mail.from = from.into();
+        config.mail.user = "quality".into();
+        assert!(
+            matches!(config.validate(), Err(ConfigError::Mail(_))),
+            "no password"
+        );
+        config.mail.password = Secret("secret".into());
+        assert!(config.validate().is_ok());
+        config.mail.check_secs = 0;
+        assert!(matches!(config.validate(), Err(ConfigError::Mail(_))));
     }
 }

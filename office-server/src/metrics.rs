@@ -32,8 +32,6 @@ pub const TABLET_RECORDINGS_PENDING: &str = "office_tablet_recordings_pending";
 pub const BACKUPS: &str = "office_backups";
 pub const BACKUP_AGE: &str = "office_backup_age_seconds";
 pub const DISK_FREE: &str = "office_disk_free_bytes";
-pub const MAIL_SENT: &str = "office_mail_sent_total";
-pub const MAIL_FAILURES: &str = "office_mail_failures_total";
 
 /// Sync latencies, in seconds: a sync waits for its group commit (a few ms) and, at worst, a
 /// slow disk.

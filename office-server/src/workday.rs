@@ -143,7 +143,6 @@ pub fn next_time_of_day(now: Timestamp, time: jiff::civil::Time, zone: &TimeZone
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

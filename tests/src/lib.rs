@@ -11,12 +11,14 @@ pub mod kannel;
 pub mod portal;
 pub mod process;
 pub mod server;
+pub mod smtp;
 pub mod tablet;
 pub mod web;
 
 pub use kannel::*;
 pub use portal::*;
 pub use server::*;
+pub use smtp::*;
 pub use tablet::*;
 pub use web::*;
 

@@ -139,12 +139,14 @@ async fn send_one(state: &AppState, mailer: &Mailer, message: &Outgoing) -> Mail
     let tries = message.attempts + 1;
     match sent {
         Ok(()) => {
-            metrics::counter!(crate::metrics::MAIL_SENT).increment(1);
-            tracing::info!(account, notifications = message.ids.len(), "notification mailed");
+            tracing::info!(
+                account,
+                notifications = message.ids.len(),
+                "notification mailed"
+            );
             MailOutcome::Sent
         }
         Err(SendError::Again(error)) if tries < settings.max_attempts => {
-            metrics::counter!(crate::metrics::MAIL_FAILURES, "outcome" => "retry").increment(1);
             let wait = retry_delay(
                 tries,
                 seconds(settings.retry_first_secs),
@@ -157,7 +159,6 @@ async fn send_one(state: &AppState, mailer: &Mailer, message: &Outgoing) -> Mail
             }
         }
         Err(error) => {
-            metrics::counter!(crate::metrics::MAIL_FAILURES, "outcome" => "given_up").increment(1);
             tracing::error!(account, tries, %error, "notification not mailed; given up");
             MailOutcome::Failed {
                 error: error.to_string(),

@@ -11,7 +11,8 @@ use crate::auth::{
 };
 use crate::domain::{DisplayName, Login, Password};
 use crate::storage::{
-    Account, AccountMail, AuditAction, AuditEvent, MailMode, NewAccount, Role, Storage, StorageError,
+    Account, AccountMail, AuditAction, AuditEvent, MailMode, NewAccount, Role, Storage,
+    StorageError,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -149,7 +150,12 @@ pub fn set_mail(
     if !db.set_account_mail(account_id, &mail, &audit)? {
         return Err(SetMailError::NotFound);
     }
-    tracing::info!(account = account_id, by, mode = mode.as_str(), "mail notifications set");
+    tracing::info!(
+        account = account_id,
+        by,
+        mode = mode.as_str(),
+        "mail notifications set"
+    );
     Ok(())
 }
 

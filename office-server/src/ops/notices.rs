@@ -90,10 +90,7 @@ pub fn collect(shared: &Shared, now: Timestamp) -> StorageResult<Vec<NewMail>> {
                 let day = shared.zone.to_datetime(now).date();
                 let notice = Notice {
                     key: format!("overdue:{day}"),
-                    subject: fill(
-                        MAIL_RU.overdue_subject,
-                        &[("count", &overdue.to_string())],
-                    ),
+                    subject: fill(MAIL_RU.overdue_subject, &[("count", &overdue.to_string())]),
                     body: fill(
                         MAIL_RU.overdue_body,
                         &[
@@ -188,7 +185,10 @@ fn address(shared: &Shared, to: &MailRecipient, notice: &Notice, now: Timestamp)
     if let Some(page) = notice.page
         && !shared.config.public_url.is_empty()
     {
-        body = format!("{body}\n{} {}{page}", MAIL_RU.open, shared.config.public_url);
+        body = format!(
+            "{body}\n{} {}{page}",
+            MAIL_RU.open, shared.config.public_url
+        );
     }
     NewMail {
         account_id: to.account.id,

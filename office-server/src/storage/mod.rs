@@ -564,8 +564,7 @@ pub trait MailStore: Send + Sync + 'static {
     /// and wants them, oldest first.
     fn due_mail(&self, now: Timestamp, limit: u32) -> StorageResult<Vec<DueMail>>;
     /// Records how sending these (one message, or one digest of them) ended.
-    fn finish_mail(&self, ids: &[i64], outcome: &MailOutcome, now: Timestamp)
-    -> StorageResult<()>;
+    fn finish_mail(&self, ids: &[i64], outcome: &MailOutcome, now: Timestamp) -> StorageResult<()>;
     /// Deletes notifications queued before `before`, sent or not; how many.
     fn purge_mail(&self, before: Timestamp) -> StorageResult<u64>;
 }

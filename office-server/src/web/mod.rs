@@ -24,14 +24,14 @@ pub mod strings;
 mod tables;
 pub mod visitor;
 
-/// How pages, downloads and e-mails show an instant: the office's local time.
-pub use dashboard::local_time;
 use askama::Template;
 use axum::Router;
 use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
+/// How pages, downloads and e-mails show an instant: the office's local time.
+pub use dashboard::local_time;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
 pub use session::Viewer;

@@ -12,6 +12,7 @@ mod feedback;
 mod hostile;
 mod inbox;
 mod logs;
+mod mail;
 mod metrics;
 mod recordings;
 mod result_sms;

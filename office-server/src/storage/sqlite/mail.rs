@@ -114,12 +114,7 @@ impl MailStore for SqliteStorage {
             .collect()
     }
 
-    fn finish_mail(
-        &self,
-        ids: &[i64],
-        outcome: &MailOutcome,
-        now: Timestamp,
-    ) -> StorageResult<()> {
+    fn finish_mail(&self, ids: &[i64], outcome: &MailOutcome, now: Timestamp) -> StorageResult<()> {
         let (sent, failed, retry, error) = match outcome {
             MailOutcome::Sent => (Some(ms(now)), None, None, ""),
             MailOutcome::Retry { at, error } => (None, None, Some(ms(*at)), error.as_str()),
