@@ -10,6 +10,8 @@ set -euo pipefail
 # plugin give the capture test a real input device with no sound card. The JDK (javac, java)
 # compiles the Android shell's plain-Java classes and loads the JNI library in a desktop JVM.
 # Kannel (bearerbox + smsbox) is the SMS gateway the «Результат готов» tests send through.
+# debootstrap makes the Debian 12 chroot the package is installed into (scripts/test-package.sh),
+# and systemd's systemd-analyze checks the unit's confinement.
 # The cross compilers (C, and C++ that libxaac's CMake project asks for) let
 # scripts/check-android.sh compile the build scripts' C code for the tablets' ARM ABIs (a type
 # check; nothing is linked). Node.js runs the kiosk page's lint (scripts/lint-page.sh);
@@ -17,7 +19,7 @@ set -euo pipefail
 packages=(build-essential pkg-config ca-certificates curl libasound2-dev cmake libclang-dev
   ffmpeg chromium chromium-driver espeak-ng sox pulseaudio pulseaudio-utils libasound2-plugins
   python3-venv openjdk-17-jdk-headless gcc-aarch64-linux-gnu g++-aarch64-linux-gnu
-  gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf kannel)
+  gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf kannel debootstrap systemd)
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
@@ -44,6 +46,12 @@ fi
 if command -v rustup >/dev/null 2>&1; then
   rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
   rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+fi
+
+# cargo-deb builds the Debian package (scripts/test-package.sh); pinned, as its options change.
+if ! cargo deb --version 2>/dev/null | grep -q '^3\.8\.0'; then
+  echo "setup: installing cargo-deb"
+  cargo install cargo-deb --locked --version 3.8.0 --quiet
 fi
 
 # The Rust standard library for the tablets' ARM ABIs (scripts/check-android.sh).

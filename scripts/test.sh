@@ -5,3 +5,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo test --workspace --locked "$@"
+# The Debian package, installed, upgraded and removed in a chroot (needs root).
+bash scripts/test-package.sh

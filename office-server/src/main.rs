@@ -62,8 +62,9 @@ enum Command {
         #[command(flatten)]
         common: Common,
         /// Where the backups are kept; each goes into a new `backup-<UTC time>` directory.
+        /// Default: the configuration's `[backup] dir`, where the daily ones go (and are pruned).
         #[arg(long)]
-        to: PathBuf,
+        to: Option<PathBuf>,
     },
     /// Restore a backup (a `backup-…` directory) into a new, empty data directory.
     Restore {
@@ -208,6 +209,13 @@ fn main() -> anyhow::Result<ExitCode> {
         }
         Command::Backup { common, to } => {
             let config = common.load()?;
+            let to = match to {
+                Some(to) => to,
+                None if config.backup.enabled() => config.backup.dir.clone(),
+                None => anyhow::bail!(
+                    "where to? give --to DIR, or set [backup] dir in the configuration"
+                ),
+            };
             return run_backup(&config, &to);
         }
         Command::Restore { common, from } => {
