@@ -64,6 +64,9 @@ fn main() {
     let started = Instant::now();
     std::fs::copy(&database, data.join("office.sqlite3")).unwrap();
     let (visits, bytes) = add_recordings(&data, recordings);
+    // What the preparation wrote goes to the disk now, not during the backup, where it would
+    // count as the backup's.
+    rustix::fs::sync();
     println!(
         "prepared {}: {visits} visits, {recordings} recordings ({:.0} MB of audio) in {:.1} s",
         data.display(),
