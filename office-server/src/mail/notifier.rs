@@ -12,6 +12,7 @@ use jiff::{SignedDuration, Timestamp};
 use super::{Mailer, SendError};
 use crate::app::{AppState, DbError};
 use crate::domain::sms::retry_delay;
+use crate::sms::outbox::seconds;
 use crate::storage::{DueMail, MailOutcome};
 use crate::web::local_time;
 use crate::web::strings::{MAIL_RU, fill};
@@ -165,8 +166,4 @@ async fn send_one(state: &AppState, mailer: &Mailer, message: &Outgoing) -> Mail
             }
         }
     }
-}
-
-fn seconds(secs: u64) -> SignedDuration {
-    SignedDuration::from_secs(i64::try_from(secs).unwrap_or(i64::MAX))
 }

@@ -145,6 +145,7 @@ async fn send_one<G: SmsGateway>(state: &AppState, gateway: &G, sms: &DueSms) ->
     }
 }
 
-fn seconds(secs: u64) -> SignedDuration {
+/// A setting in seconds as a duration (the mail worker's backoff too).
+pub(crate) fn seconds(secs: u64) -> SignedDuration {
     SignedDuration::from_secs(i64::try_from(secs).unwrap_or(i64::MAX))
 }
