@@ -18,8 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use jiff::Timestamp;
 use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use shared_model::{Rating, TabletHealth};
 use sqlite_db::Writer;
@@ -28,16 +28,22 @@ use uuid::Uuid;
 use super::reports::TotalsAccumulator;
 use super::visits::{VISIT_COLUMNS, VisitRow};
 use super::{instant, ms};
-use crate::domain::acceptance::{Judgement, PairingFacts, StoredVisit, VisitFacts};
+use crate::domain::acceptance::{Judgement, LONGEST_VISIT, PairingFacts, StoredVisit, VisitFacts};
 use crate::reports::{PeriodKeys, visit_instant_ms};
 use crate::storage::*;
 
-/// The statement that stores an accepted visit.
+/// The statement that stores an accepted visit. A visit whose id is already stored is left as
+/// it is (no row changes): ingest then reads the stored one and judges the visit by its id.
 pub const INSERT_VISIT: &str =
     "INSERT INTO visits (id, pairing_id, tablet_id, employee_id, section_id, department_id,
                      service_id, started_at, ended_at, rating, has_recording, received_at,
                      clock_offset_ms)
- VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+ ON CONFLICT (id) DO NOTHING";
+
+/// At most this many stored visits of a tablet are held in memory for the overlap check of one
+/// sync; a sync reaching back over more is checked with one index probe per visit instead.
+const NEIGHBOURS_HELD: usize = 1000;
 
 /// Records a syncing tablet's health and clock offset, and logs the sync: the writes every
 /// sync makes besides its visits (public so that the ingest benchmark writes exactly these).
@@ -326,6 +332,11 @@ fn store(
 
 /// One sync inside an open transaction: judges each visit and writes what was decided; counts
 /// what it stores into `totals`, which the caller writes before the commit.
+///
+/// Most visits are new, so each is first judged as new and, if accepted, inserted; only a
+/// visit the insert finds already stored (or one judged not to be stored) is read back and
+/// judged by its id, as the rule wants. The overlap check reads the tablet's stored visits
+/// near the sync's once ([`Neighbours`]) rather than probing the index for every visit.
 fn ingest_one(
     tx: &Transaction<'_>,
     zone: &TimeZone,
@@ -337,55 +348,66 @@ fn ingest_one(
     let received_at = ms(sync.received_at);
     let mut newly_stored = Vec::new();
     let mut pairings: HashMap<Uuid, Option<PairingFacts>> = HashMap::new();
-    let mut existing =
-        tx.prepare_cached(&format!("SELECT {VISIT_COLUMNS} FROM visits WHERE id = ?1"))?;
     let mut insert = tx.prepare_cached(INSERT_VISIT)?;
+    let mut neighbours = Neighbours::load(tx, sync)?;
     let mut outcomes = Vec::with_capacity(sync.visits.len());
     for visit in &sync.visits {
-        let stored = existing
-            .query_row([visit.id], VisitRow::read)
-            .optional()?
-            .map(|row| {
-                Ok::<_, StorageError>(StoredVisit {
-                    visit: row.visit()?,
-                    tablet_id: row.tablet_id,
-                })
-            })
-            .transpose()?;
         if let Entry::Vacant(slot) = pairings.entry(visit.pairing_id) {
             slot.insert(pairing_facts(tx, visit.pairing_id)?);
         }
-        let mut facts = VisitFacts {
+        let mut as_new = VisitFacts {
             tablet_id: sync.tablet_id,
             visit,
-            stored: stored.as_ref(),
+            stored: None,
             pairing: pairings.get(&visit.pairing_id).and_then(Option::as_ref),
             received_at: sync.received_at,
             clock_offset_ms: sync.clock_offset_ms,
             overlaps: false,
         };
-        // A visit already stored is judged by its id alone.
-        if facts.stored.is_none() {
-            facts.overlaps = overlaps_stored(tx, sync.tablet_id, facts.corrected())?;
+        let span = as_new.corrected();
+        as_new.overlaps = neighbours.overlaps(tx, sync.tablet_id, span)?;
+        let mut judgement = judge(&as_new);
+        let inserted = match &judgement {
+            Judgement::Store(place) => {
+                insert.execute(params![
+                    visit.id,
+                    visit.pairing_id,
+                    sync.tablet_id,
+                    place.employee_id,
+                    place.section_id,
+                    place.department_id,
+                    visit.service_id,
+                    ms(visit.started_at),
+                    ms(visit.ended_at),
+                    visit.rating.map(Rating::score),
+                    visit.has_recording,
+                    received_at,
+                    sync.clock_offset_ms
+                ])? == 1
+            }
+            _ => false,
+        };
+        if !inserted {
+            // A visit already stored is judged by its id alone.
+            match stored_visit(tx, visit.id)? {
+                Some(stored) => {
+                    judgement = judge(&VisitFacts {
+                        stored: Some(&stored),
+                        ..as_new
+                    });
+                }
+                None if matches!(judgement, Judgement::Store(_)) => {
+                    return Err(StorageError::Corrupt(format!(
+                        "visit {} was neither inserted nor found stored",
+                        visit.id
+                    )));
+                }
+                None => {}
+            }
         }
-        let judgement = judge(&facts);
-        if let Judgement::Store(place) = &judgement {
+        if let (true, Judgement::Store(place)) = (inserted, &judgement) {
+            neighbours.stored(span);
             let score = visit.rating.map(Rating::score);
-            insert.execute(params![
-                visit.id,
-                visit.pairing_id,
-                sync.tablet_id,
-                place.employee_id,
-                place.section_id,
-                place.department_id,
-                visit.service_id,
-                ms(visit.started_at),
-                ms(visit.ended_at),
-                score,
-                visit.has_recording,
-                received_at,
-                sync.clock_offset_ms
-            ])?;
             let at_ms = visit_instant_ms(ms(visit.ended_at), sync.clock_offset_ms);
             let at = Timestamp::from_millisecond(at_ms).unwrap_or(visit.ended_at);
             totals.add(
@@ -422,6 +444,97 @@ fn ingest_one(
         outcomes,
         stored: newly_stored,
     })
+}
+
+/// The visit stored under `id`, if there is one.
+fn stored_visit(tx: &Transaction<'_>, id: Uuid) -> StorageResult<Option<StoredVisit>> {
+    tx.prepare_cached(&format!("SELECT {VISIT_COLUMNS} FROM visits WHERE id = ?1"))?
+        .query_row([id], VisitRow::read)
+        .optional()?
+        .map(|row| {
+            Ok(StoredVisit {
+                visit: row.visit()?,
+                tablet_id: row.tablet_id,
+            })
+        })
+        .transpose()
+}
+
+/// The syncing tablet's stored visits that the sync's visits could overlap, as corrected
+/// intervals in milliseconds, with the ones the sync stores added as it goes; or, if the sync
+/// reaches back over more than [`NEIGHBOURS_HELD`] of them, nothing held and one index probe
+/// per visit.
+enum Neighbours {
+    Held(Vec<(i64, i64)>),
+    Probe,
+}
+
+impl Neighbours {
+    fn load(tx: &Transaction<'_>, sync: &IngestBatch) -> StorageResult<Self> {
+        let offset = SignedDuration::from_millis(sync.clock_offset_ms);
+        let corrected = |at: Timestamp| ms(at.checked_sub(offset).unwrap_or(at));
+        let bounds = sync
+            .visits
+            .iter()
+            .fold(None, |bounds: Option<(i64, i64)>, v| {
+                let (a, b) = (corrected(v.started_at), corrected(v.ended_at));
+                let (low, high) = (a.min(b), a.max(b));
+                Some(bounds.map_or((low, high), |(l, h)| (l.min(low), h.max(high))))
+            });
+        let Some((from, to)) = bounds else {
+            return Ok(Self::Held(Vec::new()));
+        };
+        // A stored visit lasts at most LONGEST_VISIT, so one that starts by `to` ends by
+        // `to + LONGEST_VISIT`: the index range stays as narrow as the sync.
+        let longest = LONGEST_VISIT.as_millis() as i64;
+        let spans = tx
+            .prepare_cached(
+                "SELECT started_at - clock_offset_ms, ended_at - clock_offset_ms FROM visits
+                 WHERE tablet_id = ?1 AND ended_at - clock_offset_ms BETWEEN ?2 AND ?3
+                   AND started_at - clock_offset_ms <= ?4
+                 LIMIT ?5",
+            )?
+            .query_map(
+                params![
+                    sync.tablet_id,
+                    from,
+                    to.saturating_add(longest),
+                    to,
+                    NEIGHBOURS_HELD as i64 + 1
+                ],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )?
+            .collect::<rusqlite::Result<Vec<(i64, i64)>>>()?;
+        Ok(if spans.len() > NEIGHBOURS_HELD {
+            Self::Probe
+        } else {
+            Self::Held(spans)
+        })
+    }
+
+    /// Whether a stored visit of the tablet overlaps `[start, end]` in corrected time. Closed
+    /// intervals: two visits at the same instant overlap, however short.
+    fn overlaps(
+        &self,
+        tx: &Transaction<'_>,
+        tablet_id: i64,
+        (start, end): (Timestamp, Timestamp),
+    ) -> StorageResult<bool> {
+        match self {
+            Self::Held(spans) => {
+                let (start, end) = (ms(start), ms(end));
+                Ok(spans.iter().any(|&(s, e)| s <= end && e >= start))
+            }
+            Self::Probe => overlaps_stored(tx, tablet_id, (start, end)),
+        }
+    }
+
+    /// Adds a visit the sync has just stored.
+    fn stored(&mut self, (start, end): (Timestamp, Timestamp)) {
+        if let Self::Held(spans) = self {
+            spans.push((ms(start), ms(end)));
+        }
+    }
 }
 
 /// What the acceptance rule needs to know of a pairing.
@@ -718,5 +831,130 @@ mod tests {
         }
         assert_eq!(stored_count(&storage), 40);
         assert!(storage.commit_stats().regrouped >= 1);
+    }
+
+    fn kinds(answer: &Ingested) -> Vec<&'static str> {
+        answer
+            .outcomes
+            .iter()
+            .map(|o| match o {
+                VisitOutcome::Stored => "stored",
+                VisitOutcome::AlreadyStored => "already",
+                VisitOutcome::Rejected {
+                    reason: shared_model::RejectReason::Overlapping,
+                    ..
+                } => "overlaps",
+                VisitOutcome::Rejected { .. } => "rejected",
+            })
+            .collect()
+    }
+
+    /// A visit `secs` seconds long, starting `from` seconds ago.
+    fn lasting(pairing: Uuid, from: i64, secs: i64) -> Visit {
+        let at = Timestamp::now() - jiff::SignedDuration::from_secs(from);
+        Visit {
+            id: Uuid::now_v7(),
+            pairing_id: pairing,
+            service_id: 1,
+            started_at: at,
+            ended_at: at + jiff::SignedDuration::from_secs(secs),
+            rating: Some(Rating::Medium),
+            has_recording: false,
+        }
+    }
+
+    #[test]
+    fn overlaps_with_earlier_syncs_and_the_same_one_are_refused_and_resent_visits_are_known() {
+        let (_dir, storage, pairings) = fixture(GroupCommit::default(), 2);
+        let first = lasting(pairings[0], 600, 60);
+        let answer = storage
+            .ingest(sync(1, vec![first.clone()]), judge())
+            .unwrap();
+        assert_eq!(kinds(&answer), ["stored"]);
+
+        // Touching the stored visit at its last instant overlaps it (closed intervals); the
+        // next second does not; a visit inside one stored earlier in this very sync does; the
+        // same interval on the other tablet is its own business.
+        let touching = Visit {
+            id: Uuid::now_v7(),
+            started_at: first.ended_at,
+            ended_at: first.ended_at + jiff::SignedDuration::from_secs(10),
+            ..first.clone()
+        };
+        let after = lasting(pairings[0], 400, 100);
+        let inside_after = lasting(pairings[0], 350, 10);
+        let answer = storage
+            .ingest(
+                sync(
+                    1,
+                    vec![touching, after.clone(), inside_after, first.clone()],
+                ),
+                judge(),
+            )
+            .unwrap();
+        assert_eq!(
+            kinds(&answer),
+            ["overlaps", "stored", "overlaps", "already"]
+        );
+        let other_tablet = Visit {
+            id: Uuid::now_v7(),
+            pairing_id: pairings[1],
+            ..first.clone()
+        };
+        let answer = storage
+            .ingest(sync(2, vec![other_tablet]), judge())
+            .unwrap();
+        assert_eq!(kinds(&answer), ["stored"]);
+
+        // Resent under another clock offset, the stored visits are still known by their ids,
+        // and nothing is counted twice.
+        let mut resent = sync(1, vec![first, after]);
+        resent.clock_offset_ms = 3_600_000;
+        let answer = storage.ingest(resent, judge()).unwrap();
+        assert_eq!(kinds(&answer), ["already", "already"]);
+        assert!(answer.stored.is_empty());
+        assert_eq!(stored_count(&storage), 3);
+    }
+
+    #[test]
+    fn a_sync_reaching_back_over_many_stored_visits_is_judged_the_same() {
+        let (_dir, storage, pairings) = fixture(GroupCommit::default(), 1);
+        // More stored visits than are held in memory, a second long and two apart, within the
+        // pairing's hour.
+        let count = NEIGHBOURS_HELD as i64 + 200;
+        let history: Vec<Visit> = (0..count)
+            .map(|n| lasting(pairings[0], 3_000 - 2 * n, 1))
+            .collect();
+        for chunk in history.chunks(500) {
+            let answer = storage.ingest(sync(1, chunk.to_vec()), judge()).unwrap();
+            assert!(kinds(&answer).iter().all(|k| *k == "stored"));
+        }
+        // The gap between two stored visits is free; a visit across one is not; the oldest
+        // and the newest are already stored; a visit after them all is new.
+        let gap = Visit {
+            id: Uuid::now_v7(),
+            started_at: history[10].ended_at + jiff::SignedDuration::from_millis(500),
+            ended_at: history[10].ended_at + jiff::SignedDuration::from_millis(900),
+            ..history[10].clone()
+        };
+        let across = Visit {
+            id: Uuid::now_v7(),
+            started_at: history[500].started_at - jiff::SignedDuration::from_millis(500),
+            ended_at: history[500].started_at + jiff::SignedDuration::from_millis(100),
+            ..history[500].clone()
+        };
+        let newest = history.last().unwrap().clone();
+        let later = lasting(pairings[0], 10, 1);
+        let answer = storage
+            .ingest(
+                sync(1, vec![history[0].clone(), gap, across, newest, later]),
+                judge(),
+            )
+            .unwrap();
+        assert_eq!(
+            kinds(&answer),
+            ["already", "stored", "overlaps", "already", "stored"]
+        );
+        assert_eq!(stored_count(&storage), count + 2);
     }
 }
