@@ -9,6 +9,9 @@
 //! - [`Writer::checkpoint_in_background`]: folds the write-ahead log into the database on a
 //!   thread of its own rather than in the writer's commits (the office server, where ingest's
 //!   commits are the bottleneck and the machine has a second core).
+//! - [`Writer::write_unsynced`] + [`LogSync`]: a commit that does not wait for the disk, made
+//!   durable by a flush of the log on another thread (ingest's group commit acknowledges a
+//!   sync only after that flush).
 //! - [`millis`] / [`instant`]: instants are stored as Unix milliseconds.
 
 use std::path::Path;
@@ -126,6 +129,34 @@ impl Writer {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let value = work(&tx)?;
         tx.commit()?;
+        self.committed(conn);
+        Ok(value)
+    }
+
+    /// Like [`write`](Self::write), but the commit does not wait for the disk: this one
+    /// transaction runs with `synchronous=NORMAL`, so its pages are in the log, in order, but
+    /// maybe not yet on the disk. They are durable once a [`LogSync::sync`] that began after
+    /// this returned has returned; nothing may be acknowledged before. (A power cut loses such
+    /// a commit and everything after it in the log, never part of one, and never one before.)
+    pub fn write_unsynced<T, E>(
+        &self,
+        work: impl FnOnce(&Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<rusqlite::Error>,
+    {
+        let conn = self.lock();
+        let unsynced = Unsynced::set(&conn)?;
+        let tx = Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)?;
+        let value = work(&tx)?;
+        tx.commit()?;
+        drop(unsynced);
+        self.committed(conn);
+        Ok(value)
+    }
+
+    /// After a commit: a catch-up checkpoint if one is wanted, and the checkpointer told.
+    fn committed(&self, conn: MutexGuard<'_, Connection>) {
         if let Some(commits) = &self.commits {
             if commits.catch_up.swap(false, Ordering::Relaxed) {
                 // Few pages: the background checkpoint has just copied the rest.
@@ -136,7 +167,49 @@ impl Writer {
             drop(conn);
             commits.committed();
         }
-        Ok(value)
+    }
+}
+
+/// `synchronous=NORMAL` on the writer until dropped, then `FULL` again — also when the work in
+/// between fails or panics, so that no other write is left without its flush.
+struct Unsynced<'c>(&'c Connection);
+
+impl<'c> Unsynced<'c> {
+    fn set(conn: &'c Connection) -> rusqlite::Result<Self> {
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Ok(Self(conn))
+    }
+}
+
+impl Drop for Unsynced<'_> {
+    fn drop(&mut self) {
+        if let Err(error) = self.0.pragma_update(None, "synchronous", "FULL") {
+            // Changing the setting touches no file; should it fail all the same, the writer
+            // must not go on committing without flushes.
+            panic!("cannot set synchronous=FULL again on the writer: {error}");
+        }
+    }
+}
+
+/// Flushes a database's write-ahead log to the disk: what makes the commits of
+/// [`Writer::write_unsynced`] durable.
+pub struct LogSync {
+    log: std::fs::File,
+}
+
+impl LogSync {
+    /// The log of the database at `path` (which the writer has open, in WAL mode).
+    pub fn open(path: &Path) -> std::io::Result<Self> {
+        let mut log = path.as_os_str().to_owned();
+        log.push("-wal");
+        Ok(Self {
+            log: std::fs::File::open(log)?,
+        })
+    }
+
+    /// Returns once everything written to the log before the call is on the disk.
+    pub fn sync(&self) -> std::io::Result<()> {
+        self.log.sync_data()
     }
 }
 
@@ -334,6 +407,41 @@ mod tests {
         writer
             .write(|tx| tx.execute("INSERT INTO t (v) VALUES ('b')", []).map(|_| ()))
             .unwrap();
+    }
+
+    #[test]
+    fn an_unsynced_write_commits_and_leaves_the_writer_synchronous_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite3");
+        let writer = open_writer(&path, FILES).unwrap();
+        let synchronous = |writer: &Writer| -> i64 {
+            writer
+                .lock()
+                .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .unwrap()
+        };
+        writer
+            .write_unsynced(|tx| tx.execute("INSERT INTO t (v) VALUES ('a')", []))
+            .unwrap();
+        assert_eq!(synchronous(&writer), 2, "FULL again after a commit");
+        let failed: Result<(), rusqlite::Error> = writer.write_unsynced(|tx| {
+            tx.execute("INSERT INTO t (v) VALUES ('b')", [])?;
+            tx.execute("INSERT INTO t (v) VALUES (NULL)", [])?;
+            Ok(())
+        });
+        assert!(failed.is_err());
+        assert_eq!(synchronous(&writer), 2, "FULL again after a failure");
+        let values: Vec<String> = writer
+            .lock()
+            .prepare("SELECT v FROM t")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(values, ["a"]);
+        LogSync::open(&path).unwrap().sync().unwrap();
+        assert!(LogSync::open(&dir.path().join("none.sqlite3")).is_err());
     }
 
     fn blob_writer(dir: &Path) -> (std::path::PathBuf, Writer) {

@@ -1402,43 +1402,58 @@ async fn unfinished_uploads_are_bounded_in_time_size_and_disk() {
     app.stop().await;
 }
 
-/// 4. A full disk during a sync: 503, nothing acknowledged, nothing half-written; once there
-/// is room again the same batch is stored, each visit once.
+/// 4. A disk filling up during syncs: each sync is stored whole and acknowledged, or refused
+/// with 503 and nothing of it kept (the log reuses the room it already has, so the first
+/// syncs may still fit); once there is room again the refused batch is stored, each visit once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_during_ingest_acknowledges_nothing() {
     let disk = test_support::disk::SmallDisk::mount(8);
     let app = spawn_app_in(&disk.path, true).await;
     let (tablet, pairing) = app.paired_tablet("desk 1", 0).await;
-    let visits: Vec<_> = (0..500)
-        .map(|i| {
-            visit_at(
-                &pairing,
-                jiff::Timestamp::now() - jiff::SignedDuration::from_mins(i * 2 + 1),
-                Some(Rating::Medium),
-            )
-        })
-        .map(|mut v| {
-            v.started_at = v.ended_at - jiff::SignedDuration::from_secs(30);
-            v
+    // Batches of 500 visits, each 30 s long and a minute after the one before.
+    let batches: Vec<Vec<_>> = (0..40)
+        .map(|b| {
+            (0..500)
+                .map(|i| {
+                    let ago = jiff::SignedDuration::from_mins((b * 500 + i) * 2 + 1);
+                    let mut v = visit_at(&pairing, jiff::Timestamp::now() - ago, None);
+                    v.started_at = v.ended_at - jiff::SignedDuration::from_secs(30);
+                    v
+                })
+                .collect()
         })
         .collect();
     let filler = test_support::disk::fill(&disk.path);
-    let response = tablet
-        .post("/api/tablet/sync")
-        .json(&batch(jiff::Timestamp::now(), &visits))
-        .send()
-        .await
-        .unwrap();
-    let (status, code) = error_code(response).await;
-    assert_eq!(
-        (status, code.as_str()),
-        (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
-    );
-    assert_eq!(app.visit_count(), 0, "something was kept");
+    let mut acknowledged = 0;
+    let mut refused = None;
+    for visits in &batches {
+        let response = tablet
+            .post("/api/tablet/sync")
+            .json(&batch(jiff::Timestamp::now(), visits))
+            .send()
+            .await
+            .unwrap();
+        if response.status() == StatusCode::OK {
+            let answer: shared_model::SyncResponse = response.json().await.unwrap();
+            assert!(reasons(&answer).iter().all(|r| r == "Stored"));
+            acknowledged += visits.len();
+            assert_eq!(app.visit_count(), acknowledged);
+            continue;
+        }
+        let (status, code) = error_code(response).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+        );
+        assert_eq!(app.visit_count(), acknowledged, "something was kept");
+        refused = Some(visits);
+        break;
+    }
+    let refused = refused.expect("the full disk refused a sync");
     std::fs::remove_file(&filler).unwrap();
-    let response = tablet.sync(&visits).await;
+    let response = tablet.sync(refused).await;
     assert!(reasons(&response).iter().all(|r| r == "Stored"));
-    assert_eq!(app.visit_count(), 500);
+    assert_eq!(app.visit_count(), acknowledged + refused.len());
     app.stop().await;
 }
 

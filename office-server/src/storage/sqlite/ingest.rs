@@ -2,8 +2,12 @@
 //!
 //! Every sync is one job for the committer, a thread of its own that owns the write side of
 //! ingest: it takes every job waiting for it (up to [`GroupCommit::max_visits`], lingering up
-//! to [`GroupCommit::max_wait`] for more) into one transaction, commits it with one fsync, and
-//! only then answers each job. The jobs of a group are judged in their order, each seeing what
+//! to [`GroupCommit::max_wait`] for more) into one transaction and commits it without waiting
+//! for the disk ([`Writer::write_unsynced`]). A second thread, the log syncer, then flushes the
+//! log once for every commit made since its last flush and only then answers their jobs: the
+//! committer works on the next group while the disk makes the last one durable, and nothing is
+//! acknowledged before it is on the disk. If a flush fails, its jobs are answered with an
+//! error and ingest stops (after a failed fsync the kernel may have dropped those pages). The jobs of a group are judged in their order, each seeing what
 //! the ones before it stored, exactly as if they had come one after another. If anything in a
 //! group fails, the group is rolled back and each job is run again alone, in a transaction of
 //! its own: one bad request never fails its neighbours, and no job is answered for a write
@@ -12,7 +16,7 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -22,7 +26,7 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use shared_model::{Rating, TabletHealth};
-use sqlite_db::Writer;
+use sqlite_db::{LogSync, Writer};
 use uuid::Uuid;
 
 use super::reports::TotalsAccumulator;
@@ -152,6 +156,9 @@ struct Job {
     answer: SyncSender<StorageResult<Ingested>>,
 }
 
+/// Commits whose jobs are answered once the log is flushed.
+type Unflushed = Vec<(SyncSender<StorageResult<Ingested>>, Ingested)>;
+
 /// The committer thread and the queue to it.
 pub(super) struct Committer {
     jobs: Mutex<Option<SyncSender<Job>>>,
@@ -162,16 +169,33 @@ pub(super) struct Committer {
 impl Committer {
     pub(super) fn start(
         writer: Arc<Writer>,
+        log: LogSync,
         zone: TimeZone,
         grouping: GroupCommit,
     ) -> StorageResult<Self> {
         let (jobs, queue) = mpsc::sync_channel(grouping.queue.max(1));
+        // As many commits wait for the flush as there are jobs waiting: bounded by the queue.
+        let (unflushed, flush_queue) = mpsc::channel::<Unflushed>();
         let counters = Arc::new(Counters::default());
+        let stopped = Arc::new(AtomicBool::new(false));
+        let syncer = std::thread::Builder::new()
+            .name("ingest-log-sync".into())
+            .spawn({
+                let stopped = Arc::clone(&stopped);
+                move || flush_and_answer(&log, &flush_queue, &stopped)
+            })?;
         let thread = std::thread::Builder::new()
             .name("ingest-commit".into())
             .spawn({
                 let counters = Arc::clone(&counters);
-                move || run(&writer, &zone, grouping, &queue, &counters)
+                move || {
+                    run(
+                        &writer, &zone, grouping, &queue, &unflushed, &stopped, &counters,
+                    );
+                    // The syncer answers what it holds, then ends.
+                    drop(unflushed);
+                    let _ = syncer.join();
+                }
             })?;
         Ok(Self {
             jobs: Mutex::new(Some(jobs)),
@@ -180,7 +204,8 @@ impl Committer {
         })
     }
 
-    /// Hands the sync to the committer and waits for its answer, which comes after the commit.
+    /// Hands the sync to the committer and waits for its answer, which comes once its commit is
+    /// on the disk.
     pub(super) fn ingest(&self, sync: IngestBatch, judge: Arc<Judge>) -> StorageResult<Ingested> {
         let (answer, answered) = mpsc::sync_channel(1);
         let jobs = self
@@ -216,11 +241,35 @@ impl Drop for Committer {
     }
 }
 
+/// The log syncer: one flush for every commit waiting, then their answers.
+fn flush_and_answer(log: &LogSync, queue: &Receiver<Unflushed>, stopped: &AtomicBool) {
+    while let Ok(first) = queue.recv() {
+        let mut commits = vec![first];
+        commits.extend(queue.try_iter());
+        match log.sync() {
+            Ok(()) => {
+                for (answer, ingested) in commits.into_iter().flatten() {
+                    let _ = answer.send(Ok(ingested));
+                }
+            }
+            Err(error) => {
+                stopped.store(true, Ordering::SeqCst);
+                tracing::error!(%error, "flushing the database log failed; ingest stops");
+                for (answer, _) in commits.into_iter().flatten() {
+                    let _ = answer.send(Err(StorageError::IngestStopped));
+                }
+            }
+        }
+    }
+}
+
 fn run(
     writer: &Writer,
     zone: &TimeZone,
     grouping: GroupCommit,
     queue: &Receiver<Job>,
+    unflushed: &mpsc::Sender<Unflushed>,
+    stopped: &AtomicBool,
     counters: &Counters,
 ) {
     let mut held_over: Option<Job> = None;
@@ -253,27 +302,35 @@ fn run(
             visits += job.sync.visits.len();
             group.push(job);
         }
-        commit_group(writer, zone, group, visits, counters);
+        if stopped.load(Ordering::SeqCst) {
+            for job in group {
+                let _ = job.answer.send(Err(StorageError::IngestStopped));
+            }
+            continue;
+        }
+        let committed = commit_group(writer, zone, group, visits, counters);
+        if !committed.is_empty() && unflushed.send(committed).is_err() {
+            // The syncer has gone (it cannot panic); the jobs' senders drop unanswered, which
+            // their callers see as a stopped ingest.
+            tracing::error!("the ingest log syncer has stopped");
+        }
     }
 }
 
-/// Commits the group in one transaction and answers each job; if that fails, runs each job
-/// alone.
+/// Commits the group in one transaction; if that fails, runs each job alone. Answers the
+/// jobs that failed, and returns the others' answers, for after the log's flush.
 fn commit_group(
     writer: &Writer,
     zone: &TimeZone,
     group: Vec<Job>,
     visits: usize,
     counters: &Counters,
-) {
+) -> Unflushed {
     if group.len() > 1 {
         match store(writer, zone, &group) {
             Ok(Ok(all)) => {
                 counters.committed(group.len(), visits);
-                for (job, ingested) in group.iter().zip(all) {
-                    let _ = job.answer.send(Ok(ingested));
-                }
-                return;
+                return group.into_iter().map(|job| job.answer).zip(all).collect();
             }
             Ok(Err(error)) => {
                 tracing::warn!(%error, syncs = group.len(), "a grouped commit failed; each sync is stored alone");
@@ -287,6 +344,7 @@ fn commit_group(
         }
         counters.regrouped.fetch_add(1, Ordering::Relaxed);
     }
+    let mut committed = Vec::with_capacity(group.len());
     for job in group {
         let answer = match store(writer, zone, std::slice::from_ref(&job)) {
             Ok(answer) => {
@@ -297,11 +355,17 @@ fn commit_group(
                 Err(StorageError::IngestStopped)
             }
         };
-        if answer.is_ok() {
-            counters.committed(1, job.sync.visits.len());
+        match answer {
+            Ok(ingested) => {
+                counters.committed(1, job.sync.visits.len());
+                committed.push((job.answer, ingested));
+            }
+            Err(error) => {
+                let _ = job.answer.send(Err(error));
+            }
         }
-        let _ = job.answer.send(answer);
     }
+    committed
 }
 
 /// Stores `jobs` in one transaction, with one totals flush; a panic inside is caught (and the
@@ -312,7 +376,7 @@ fn store(
     jobs: &[Job],
 ) -> std::thread::Result<StorageResult<Vec<Ingested>>> {
     catch_unwind(AssertUnwindSafe(|| {
-        writer.write(|tx| {
+        writer.write_unsynced(|tx| {
             let mut totals = TotalsAccumulator::default();
             // Feedback that came before its visit is rare: the new visits are looked up for it
             // only when there is some.

@@ -81,8 +81,9 @@ impl SqliteStorage {
         // database on the second core rather than inside them.
         let checkpoints =
             writer.checkpoint_in_background(path, sqlite_db::CheckpointSettings::default())?;
+        let log = sqlite_db::LogSync::open(path)?;
         let writer = Arc::new(writer);
-        let committer = ingest::Committer::start(Arc::clone(&writer), zone.clone(), grouping)?;
+        let committer = ingest::Committer::start(Arc::clone(&writer), log, zone.clone(), grouping)?;
         let manager = SqliteConnectionManager::file(path)
             .with_flags(rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .with_init(|conn| {
