@@ -7,11 +7,12 @@
 //! log once for every commit made since its last flush and only then answers their jobs: the
 //! committer works on the next group while the disk makes the last one durable, and nothing is
 //! acknowledged before it is on the disk. If a flush fails, its jobs are answered with an
-//! error and ingest stops (after a failed fsync the kernel may have dropped those pages). The jobs of a group are judged in their order, each seeing what
-//! the ones before it stored, exactly as if they had come one after another. If anything in a
-//! group fails, the group is rolled back and each job is run again alone, in a transaction of
-//! its own: one bad request never fails its neighbours, and no job is answered for a write
-//! that is not on disk.
+//! error and ingest stops (after a failed fsync the kernel may have dropped those pages).
+//!
+//! The jobs of a group are judged in their order, each seeing what the ones before it stored,
+//! exactly as if they had come one after another. If anything in a group fails, the group is
+//! rolled back and each job is run again alone, in a transaction of its own: one bad request
+//! never fails its neighbours, and no job is answered for a write that is not on disk.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
